@@ -1,0 +1,3 @@
+from scriptrl.cli import main
+
+raise SystemExit(main())
