@@ -1,0 +1,408 @@
+"""The trusted evaluator: seed splits, the episode loop, statistics and episode digests.
+
+The environment lives here and only here. The policy runs in a sandbox worker that gets
+observations of many episodes in one message and returns their actions in one, and the
+episodes are split into two lanes so the worker computes one lane's actions while this
+process steps the other's environments. Rewards are computed here; nothing the worker
+says counts except the actions, and each is validated before ``env.step``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+from scriptrl.actions import encode_observations, make_checker, observation_codec
+from scriptrl.envs import ResolvedEnv, resolve_env
+from scriptrl.errors import UserError
+from scriptrl.program import ALLOWED_IMPORTS, Program, check_source
+from scriptrl.sandbox.client import (
+    InProcessWorker,
+    ProgramLoadError,
+    SandboxLimits,
+    SandboxWorker,
+    WorkerFailure,
+    isolation_ok,
+)
+
+
+@dataclass(frozen=True)
+class SeedSplits:
+    """Named, disjoint seed ranges: search on dev, report holdout, audit once at the end."""
+
+    dev: tuple[int, int] = (0, 20)
+    holdout: tuple[int, int] = (1000, 1050)
+    audit: tuple[int, int] = (2000, 2050)
+
+    def seeds(self, split: str, episodes: int | None = None) -> list[int]:
+        if split not in ("dev", "holdout", "audit"):
+            raise UserError(f"unknown split '{split}' (use dev, holdout or audit)")
+        lo, hi = getattr(self, split)
+        n = hi - lo if episodes is None else episodes
+        if n < 1:
+            raise UserError(f"--episodes must be at least 1 (got {n})")
+        return list(range(lo, lo + n))
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How one evaluation runs; the defaults are the safe ones."""
+
+    call_timeout: float = 2.0  # seconds for the worker to answer one batch
+    per_action_timeout: float = 0.02  # added per observation in the batch
+    episode_timeout: float = 120.0  # wall seconds for one episode
+    max_concurrency: int = 64  # episodes in flight per worker
+    max_restarts: int = 3  # worker replacements before the remaining episodes fail
+    digest_tail: int = 5  # observations kept from the end of each episode
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+    unsafe_in_process: bool = False  # run trusted code in this process (no isolation)
+    static_checks: bool = True  # filter clear errors before starting a worker
+    import_guard: bool = True  # runtime allow-list for imports inside the worker
+
+
+@dataclass
+class Episode:
+    seed: int
+    ret: float = 0.0
+    length: int = 0
+    end: str = "running"  # terminated | truncated | failure
+    reason: str | None = None
+    tail: list = field(default_factory=list)
+    action_summary: dict = field(default_factory=dict)
+
+
+@dataclass
+class EvalResult:
+    env_id: str
+    env_label: str
+    gymnasium_version: str
+    split: str
+    seeds: list[int]
+    returns: list[float]
+    lengths: list[int]
+    mean: float
+    std: float
+    ci95: tuple[float, float]
+    median: float
+    min: float
+    max: float
+    env_steps: int
+    seconds: float
+    failures: list[dict]
+    episodes: list[Episode]
+    isolation: dict[str, str]
+    program_sha256: str
+    notice: str | None = None
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.env_steps / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def termination_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for ep in self.episodes:
+            counts[ep.end] = counts.get(ep.end, 0) + 1
+        return counts
+
+    def to_dict(self, with_episodes: bool = True) -> dict[str, Any]:
+        d = asdict(self)
+        d["episodes_count"] = len(self.returns)
+        d["termination"] = self.termination_counts
+        d["steps_per_second"] = self.steps_per_second
+        if not with_episodes:
+            d.pop("episodes")
+        return d
+
+
+# Two-sided 97.5 % Student t quantiles for small samples; 1.96 beyond.
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+         10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}  # fmt: skip
+
+
+def confidence_interval(values: list[float]) -> tuple[float, float]:
+    """95 % t-interval of the mean: honest about how little 5 or 20 episodes say."""
+    n = len(values)
+    mean = statistics.fmean(values)
+    if n < 2:
+        return (mean, mean)
+    df = n - 1
+    t = next((_T975[k] for k in sorted(_T975) if k >= df), 1.96)
+    half = t * statistics.stdev(values) / math.sqrt(n)
+    return (mean - half, mean + half)
+
+
+class _Slot:
+    """One environment instance and the episode currently running on it."""
+
+    __slots__ = ("env", "ep", "eid", "obs", "tail", "hist", "cont", "started")
+
+    def __init__(self, env: gymnasium.Env) -> None:
+        self.env = env
+
+
+def _as_source(program: Program | str) -> Program:
+    return program if isinstance(program, Program) else Program(source=program)
+
+
+def evaluate(
+    program: Program | str,
+    env: ResolvedEnv | str,
+    seeds: list[int],
+    config: EvalConfig | None = None,
+    split: str = "custom",
+) -> EvalResult:
+    """Run one program for one episode per seed and return its statistics and digests."""
+    config = config or EvalConfig()
+    prog = _as_source(program)
+    renv = resolve_env(env) if isinstance(env, str) else env
+    started = time.perf_counter()
+    episodes = [Episode(seed=s) for s in seeds]
+    isolation: dict[str, str] = {}
+    env_steps = 0
+
+    problems = check_source(prog.source, prog.name) if config.static_checks else []
+    if problems:
+        for ep in episodes:
+            ep.end, ep.reason = "failure", "rejected before running: " + problems[0]
+    else:
+        isolation, env_steps = _run_episodes(prog, renv, episodes, config)
+    return _summarize(prog, renv, split, episodes, isolation, env_steps, time.perf_counter() - started)
+
+
+def _spawn_worker(config: EvalConfig) -> SandboxWorker | InProcessWorker:
+    worker = InProcessWorker() if config.unsafe_in_process else SandboxWorker(config.limits)
+    worker.spawn()
+    return worker
+
+
+def _start_worker(prog: Program, codec: dict, seed: int, config: EvalConfig, worker=None):
+    worker = worker or _spawn_worker(config)
+    worker.wait_ready()
+    allowed = sorted(ALLOWED_IMPORTS) if config.import_guard else None
+    isolation = worker.load(prog.source, prog.name, codec, seed, allowed)
+    if not config.unsafe_in_process:
+        ok, missing = isolation_ok(isolation)
+        if not ok:
+            worker.kill()
+            raise WorkerFailure(
+                "refused: required isolation layers not in force (" + ", ".join(missing) + "); see `scriptrl doctor`"
+            )
+    return worker, isolation
+
+
+def _run_episodes(prog: Program, renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig):
+    """The hot loop. Returns (isolation report, env steps)."""
+    worker = _spawn_worker(config)  # the interpreter starts while the environments are built
+    try:
+        probe = renv.make()
+    except BaseException:
+        worker.kill()
+        raise
+    codec = observation_codec(probe.observation_space)
+    check = make_checker(probe.action_space)
+    discrete_n = getattr(probe.action_space, "n", None)
+    n_slots = max(1, min(config.max_concurrency, len(episodes)))
+    slots = [_Slot(probe)] + [_Slot(renv.make()) for _ in range(n_slots - 1)]
+    pending = deque(range(len(episodes)))
+    stateful = prog.entry_kind == "class"
+    run_seed = episodes[0].seed if episodes else 0
+    tail_len = config.digest_tail
+    env_steps = 0
+    restarts = 0
+    isolation: dict[str, str] = {}
+
+    def begin(slot: _Slot, new: list) -> bool:
+        if not pending:
+            return False
+        eid = pending.popleft()
+        ep = episodes[eid]
+        slot.ep, slot.eid, slot.started = ep, eid, time.monotonic()
+        slot.obs, _ = slot.env.reset(seed=ep.seed)
+        slot.tail = deque(maxlen=tail_len)
+        slot.hist = [0] * discrete_n if discrete_n is not None else None
+        slot.cont = [] if discrete_n is None else None
+        new.append([eid, ep.seed])
+        return True
+
+    def finish(slot: _Slot, end: str, reason: str | None = None) -> None:
+        ep = slot.ep
+        ep.end, ep.reason = end, reason
+        ep.tail = [{"obs": _plain(o), "action": _plain(a)} for o, a in slot.tail]
+        if slot.hist is not None:
+            ep.action_summary = {"histogram": list(slot.hist)}
+        elif slot.cont:
+            arr = np.asarray(slot.cont, dtype=np.float64)
+            ep.action_summary = {"mean": arr.mean(0).round(4).tolist(), "min": arr.min(0).tolist(), "max": arr.max(0).tolist()}
+        slot.ep = None
+
+    def fail_all(lane: list[_Slot], reason: str) -> None:
+        for s in lane:
+            finish(s, "failure", reason)
+
+    def abandon(why: str) -> None:
+        fail_all([s for s in slots if s.ep is not None], why)
+        while pending:
+            ep = episodes[pending.popleft()]
+            ep.end, ep.reason = "failure", why
+
+    try:
+        try:
+            worker, isolation = _start_worker(prog, codec, run_seed, config, worker)
+        except ProgramLoadError as e:
+            for ep in episodes:
+                ep.end, ep.reason = "failure", "exception while loading: " + str(e)
+            return e.isolation, 0
+        except WorkerFailure as e:
+            for ep in episodes:
+                ep.end, ep.reason = "failure", e.reason
+            return isolation, 0
+
+        # Two lanes, so stepping one overlaps with the worker computing the other.
+        half = (n_slots + 1) // 2
+        lanes = [slots[:half], slots[half:]] if n_slots > 1 else [slots]
+        inflight: deque[tuple[list[_Slot], list[_Slot]]] = deque()
+        ended_ids: list[int] = []
+
+        def dispatch(lane_slots: list[_Slot], new: list) -> None:
+            active = [s for s in lane_slots if s.ep is not None]
+            if not active:
+                return
+            obs_header, payload = encode_observations(codec, [s.obs for s in active])
+            header: dict[str, Any] = {"op": "act", "ids": [s.eid for s in active]}
+            if obs_header is not None:
+                header["obs"] = obs_header
+            if stateful:
+                header["new"], header["end"] = new, list(ended_ids)
+                ended_ids.clear()
+            worker.send(header, payload)
+            inflight.append((lane_slots, active))
+
+        for lane in lanes:
+            new: list = []
+            for s in lane:
+                begin(s, new)
+            dispatch(lane, new)
+
+        while inflight:
+            lane_slots, active = inflight.popleft()
+            try:
+                timeout = config.call_timeout + config.per_action_timeout * len(active)
+                reply = worker.recv(timeout)
+                actions = reply.get("a")
+                if not isinstance(actions, list) or len(actions) != len(active):
+                    worker.kill()
+                    raise WorkerFailure("protocol: the worker's reply does not hold one action per episode")
+            except WorkerFailure as e:
+                fail_all(active, e.reason)
+                # Episodes of the other lane lose their worker too; stateless ones can resume.
+                others = [s for ls, act in inflight for s in act]
+                inflight.clear()
+                if stateful:
+                    fail_all(others, "the worker was replaced after a failure in another episode")
+                restarts += 1
+                if restarts > config.max_restarts:
+                    why = f"not run: the worker failed {restarts} times (last: {e.reason})"
+                    abandon(why)
+                    break
+                try:
+                    worker, _ = _start_worker(prog, codec, run_seed + restarts, config)
+                except (WorkerFailure, ProgramLoadError) as e2:
+                    why = f"not run: the worker could not be replaced ({e2})"
+                    abandon(why)
+                    break
+                for lane in lanes:
+                    new = []
+                    for s in lane:
+                        if s.ep is None:
+                            begin(s, new)
+                    dispatch(lane, new)
+                continue
+
+            now = time.monotonic()
+            new = []
+            for s, a in zip(active, actions, strict=True):
+                act, reason = check(a)
+                if reason is not None:
+                    if isinstance(a, dict) and a.get("t") == "err":
+                        reason = "exception: " + str(a.get("m"))[:400]
+                    finish(s, "failure", reason)
+                else:
+                    obs, r, term, trunc, _ = s.env.step(act)
+                    env_steps += 1
+                    ep = s.ep
+                    ep.ret += float(r)
+                    ep.length += 1
+                    s.tail.append((s.obs, a))
+                    s.obs = obs
+                    if s.hist is not None:
+                        s.hist[act] += 1
+                    else:
+                        s.cont.append(a["v"])
+                    if term:
+                        finish(s, "terminated")
+                    elif trunc:
+                        finish(s, "truncated")
+                    elif now - s.started > config.episode_timeout:
+                        finish(s, "failure", f"timeout: the episode took over {config.episode_timeout:g} s of wall time")
+                if s.ep is None:
+                    if stateful:
+                        ended_ids.append(s.eid)
+                    begin(s, new)
+            dispatch(lane_slots, new)
+        worker.close()
+    finally:
+        worker.kill()
+        for s in slots:
+            s.env.close()
+    return isolation, env_steps
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return [round(float(v), 5) for v in x.ravel()] if x.dtype.kind == "f" else x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, dict) and x.get("t") == "arr":
+        return x.get("v")
+    if isinstance(x, tuple | list):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _summarize(prog, renv, split, episodes, isolation, env_steps, seconds) -> EvalResult:
+    returns = [ep.ret for ep in episodes]
+    mean = statistics.fmean(returns) if returns else float("nan")
+    std = statistics.pstdev(returns) if len(returns) > 1 else 0.0
+    failures = [
+        {"seed": ep.seed, "step": ep.length, "reason": ep.reason} for ep in episodes if ep.end == "failure"
+    ]
+    return EvalResult(
+        env_id=renv.id,
+        env_label=renv.label(),
+        gymnasium_version=renv.gymnasium_version,
+        split=split,
+        seeds=[ep.seed for ep in episodes],
+        returns=returns,
+        lengths=[ep.length for ep in episodes],
+        mean=mean,
+        std=std,
+        ci95=confidence_interval(returns) if returns else (mean, mean),
+        median=statistics.median(returns) if returns else float("nan"),
+        min=min(returns) if returns else float("nan"),
+        max=max(returns) if returns else float("nan"),
+        env_steps=env_steps,
+        seconds=seconds,
+        failures=failures,
+        episodes=episodes,
+        isolation=isolation,
+        program_sha256=prog.sha256,
+        notice=renv.notice,
+    )

@@ -1,0 +1,282 @@
+"""The trusted side of a sandbox worker: start it, load a program, exchange batches, kill it.
+
+Every read has a deadline and a size bound, and the worker is killed by its PID when it
+misses one, so no program can hang the evaluator. Nothing the worker sends is trusted:
+frames are parsed as JSON and validated by the evaluator.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from scriptrl.sandbox import protocol
+
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+_BOOT = (
+    "import sys; sys.path.insert(0, {root!r}); "
+    "from scriptrl.sandbox.worker import main; main()"
+)
+#: Layers without which generated code is refused.
+REQUIRED_LAYERS = ("process", "environment", "rlimits")
+#: Variables copied into the worker: thread counts for determinism and speed, and the
+#: OpenBLAS core settings some processors need to compute correctly. Nothing else.
+_PASSED_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Resource limits and layers for one worker; the defaults are the secure ones."""
+
+    memory_mb: int = 1024
+    cpu_seconds: int = 600
+    network_namespace: bool = True
+    chroot: bool = True
+    landlock: bool = True
+    seccomp: bool = True
+    start_timeout: float = 30.0
+    load_timeout: float = 5.0
+
+
+class WorkerFailure(Exception):
+    """The worker hung, crashed or broke the protocol; ``reason`` says which in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ProgramLoadError(Exception):
+    """The program raised or lacked an entry point while loading inside the sandbox."""
+
+    def __init__(self, message: str, isolation: dict[str, str]) -> None:
+        super().__init__(message)
+        self.isolation = isolation
+
+
+def scrubbed_environment() -> dict[str, str]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    for k in _PASSED_ENV:
+        if k in os.environ:
+            env[k] = os.environ[k]
+    return env
+
+
+def isolation_ok(report: dict[str, str]) -> tuple[bool, list[str]]:
+    missing = [k for k in REQUIRED_LAYERS if not report.get(k, "off").startswith("on")]
+    return not missing, missing
+
+
+class SandboxWorker:
+    """One locked-down worker process, driven over two pipes."""
+
+    def __init__(self, limits: SandboxLimits | None = None) -> None:
+        self.limits = limits or SandboxLimits()
+        self.proc: subprocess.Popen | None = None
+        self.reader = protocol.FrameReader()
+        self.isolation: dict[str, str] = {}
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self) -> None:
+        self.spawn()
+        self.wait_ready()
+
+    def spawn(self) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", _BOOT.format(root=_PACKAGE_PARENT), str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w),
+                env=scrubbed_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd="/",
+            )
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self.wfd, self.rfd = to_child_w, from_child_r
+        os.set_blocking(self.wfd, False)
+        os.set_blocking(self.rfd, False)
+
+    def wait_ready(self) -> None:
+        """Wait for the interpreter to finish its imports (split from spawn so the caller
+        can build environments meanwhile)."""
+        ready = self.recv(self.limits.start_timeout)
+        if not ready.get("ok"):
+            self.kill()
+            raise WorkerFailure(str(ready.get("error", "worker failed to start"))[:300])
+
+    def load(self, source: str, name: str, obs_codec: dict, seed: int, allowed_imports: list[str] | None) -> dict:
+        """Lock the worker down and load the program; return the isolation report."""
+        limits = asdict(self.limits)
+        self.send({"op": "load", "source": source, "name": name, "obs": obs_codec, "seed": seed,
+                   "limits": limits, "allowed_imports": allowed_imports})  # fmt: skip
+        try:
+            reply = self.recv(self.limits.load_timeout)
+        except WorkerFailure as e:
+            raise WorkerFailure(f"while loading the program: {e.reason}") from None
+        iso = reply.get("isolation")
+        self.isolation = {str(k): str(v)[:200] for k, v in iso.items()} if isinstance(iso, dict) else {}
+        if not reply.get("ok"):
+            self.kill()
+            raise ProgramLoadError(str(reply.get("error", "program failed to load"))[:400], self.isolation)
+        return self.isolation
+
+    def send(self, header: dict, payload: bytes = b"", timeout: float = 10.0) -> None:
+        data = memoryview(protocol.encode(header, payload))
+        deadline = time.monotonic() + timeout
+        while data:
+            try:
+                n = os.write(self.wfd, data)
+                data = data[n:]
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([], [self.wfd], [], left)[1]:
+                    raise WorkerFailure(self._death_reason(f"timeout: the worker stopped reading for {timeout:g} s")) from None
+            except (BrokenPipeError, OSError):
+                raise WorkerFailure(self._death_reason("the worker is gone")) from None
+
+    def recv(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                frame = self.reader.next_frame()
+            except protocol.ProtocolError as e:
+                self.kill()
+                raise WorkerFailure(f"protocol: the worker sent malformed data ({e})") from None
+            if frame is not None:
+                return frame[0]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise WorkerFailure(
+                    f"timeout: no answer within {timeout:.3g} s (an infinite loop, sleep or blocking call); "
+                    "the worker was killed"
+                )
+            try:  # read first: the answer is usually there already, and select costs a system call
+                chunk = os.read(self.rfd, 1 << 20)
+            except BlockingIOError:
+                select.select([self.rfd], [], [], left)
+                continue
+            if not chunk:
+                raise WorkerFailure(self._death_reason("the worker exited"))
+            self.reader.feed(chunk)
+
+    def _death_reason(self, what: str) -> str:
+        """Turn the worker's exit status into words a user can act on."""
+        code = None
+        if self.proc is not None:
+            try:
+                code = self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.kill()
+        if code is None:
+            return what
+        if code < 0:
+            sig = -code
+            meaning = {
+                signal.SIGSYS: "forbidden operation: the sandbox killed it for a forbidden system call (kill, ptrace, ...)",
+                signal.SIGXCPU: "cpu: it used up its CPU-time limit",
+                signal.SIGKILL: "killed (SIGKILL): memory or time limit",
+                signal.SIGSEGV: "crash: segmentation fault (deep recursion or a native call)",
+                signal.SIGXFSZ: "forbidden operation: it tried to write a file",
+                signal.SIGABRT: "crash: the interpreter aborted",
+            }.get(sig, f"killed by signal {signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig}")
+            return f"{what}: {meaning}"
+        return f"{what} with status {code} (the program ended its own process: sys.exit, os._exit or similar)"
+
+    def kill(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a SIGKILLed process always ends
+                pass
+        for fd in (getattr(self, "wfd", None), getattr(self, "rfd", None)):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.wfd = self.rfd = None
+        self.proc = None
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.returncode is None and self.wfd is not None:
+            try:
+                self.send({"op": "exit"}, timeout=0.5)
+            except WorkerFailure:
+                pass
+        self.kill()
+
+    def __enter__(self) -> SandboxWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InProcessWorker:
+    """Runs a *trusted* program in this process (``--unsafe-in-process``): no isolation at all."""
+
+    isolation = {"process": "off (in-process, --unsafe-in-process)"}
+    pid = None
+
+    def __init__(self, limits: SandboxLimits | None = None) -> None:
+        self.replies: list[dict] = []
+
+    def start(self) -> None:
+        pass
+
+    spawn = wait_ready = start
+
+    def load(self, source: str, name: str, obs_codec: dict, seed: int, allowed_imports: list[str] | None) -> dict:
+        from scriptrl.sandbox.worker import Runner, _describe
+
+        try:
+            self.runner = Runner({"source": source, "name": name, "obs": obs_codec, "seed": seed})
+        except Exception as e:
+            raise ProgramLoadError(_describe(e, name), self.isolation) from None
+        return self.isolation
+
+    def send(self, header: dict, payload: bytes = b"", timeout: float = 10.0) -> None:
+        if header.get("op") == "act":
+            self.replies.append({"a": self.runner.act(header, payload)})
+
+    def recv(self, timeout: float) -> dict:
+        return self.replies.pop(0)
+
+    def kill(self) -> None:
+        pass
+
+    close = kill

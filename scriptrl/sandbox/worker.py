@@ -1,0 +1,196 @@
+"""The sandbox worker: a fresh interpreter that locks itself down, then runs one program.
+
+It is started as ``python -I -c <boot>`` with a scrubbed environment and two pipe
+descriptors. Everything it will ever need is imported before lockdown. It only turns
+batches of observations into batches of actions; it never sees the environment, so it
+cannot reach, patch or copy the simulator, and what it sends back is plain JSON that the
+trusted side validates. Nothing here is trusted by the evaluator.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+import traceback
+
+
+def _channel_from_argv() -> tuple[int, int]:
+    """Put the two channel descriptors at 3 and 4, so the fd limit can forbid any new one."""
+    rfd, wfd = int(sys.argv[-2]), int(sys.argv[-1])
+    os.dup2(rfd, 100)
+    os.dup2(wfd, 101)
+    for fd in {rfd, wfd} - {100, 101}:
+        os.close(fd)
+    os.dup2(100, 3)
+    os.dup2(101, 4)
+    os.close(100)
+    os.close(101)
+    return 3, 4
+
+
+def main() -> None:
+    rfd, wfd = _channel_from_argv()
+    from scriptrl.sandbox import lockdown, protocol
+
+    try:
+        lockdown.warm_up()
+    except BaseException as e:  # the worker could not even start: say why, then stop
+        protocol.write_frame(wfd, {"op": "ready", "ok": False, "error": f"worker start failed: {e!r}"})
+        return
+    protocol.write_frame(wfd, {"op": "ready", "ok": True})
+    try:
+        load, _ = protocol.read_frame(rfd)
+    except EOFError:
+        return
+    isolation = lockdown.apply(load.get("limits", {}), (rfd, wfd))
+    try:
+        runner = Runner(load)
+    except BaseException as e:
+        protocol.write_frame(wfd, {"ok": False, "error": _describe(e, load.get("name", "policy.py")), "isolation": isolation})
+        return
+    protocol.write_frame(wfd, {"ok": True, "kind": runner.kind, "isolation": isolation})
+    while True:
+        try:
+            header, payload = protocol.read_frame(rfd)
+        except EOFError:
+            return
+        if header.get("op") != "act":
+            return
+        protocol.write_frame(wfd, {"a": runner.act(header, payload)})
+
+
+class Runner:
+    """Holds the loaded program and turns observation batches into encoded actions."""
+
+    def __init__(self, load: dict) -> None:
+        import random
+
+        import numpy as np
+
+        self.np = np
+        self.name = load.get("name", "policy.py")
+        self.codec = load.get("obs", {"kind": "json"})
+        seed = int(load.get("seed", 0))
+        random.seed(seed)
+        np.random.seed(seed % (2**32))
+        source = load["source"]
+        import linecache
+
+        linecache.cache[self.name] = (len(source), None, source.splitlines(True), self.name)
+        namespace: dict = {"__name__": "policy", "__builtins__": _guarded_builtins(load.get("allowed_imports"))}
+        exec(compile(source, self.name, "exec"), namespace)
+        if callable(namespace.get("policy")):
+            self.kind = "function"
+            self.fn = namespace["policy"]
+        elif isinstance(namespace.get("Policy"), type):
+            self.kind = "class"
+            self.cls = namespace["Policy"]
+            self.instances: dict[int, object] = {}
+        else:
+            raise LookupError("no entry point: define policy(obs) or class Policy with reset(seed) and act(obs)")
+
+    def decode(self, header: dict, payload: bytes) -> list:
+        kind = self.codec.get("kind")
+        if kind == "box":
+            np = self.np
+            arr = np.frombuffer(bytearray(payload), dtype=self.codec["dtype"])
+            return list(arr.reshape((len(header["ids"]), *self.codec["shape"])))
+        obs = header["obs"]
+        if kind == "tuple":
+            return [tuple(o) for o in obs]
+        return obs
+
+    def act(self, header: dict, payload: bytes) -> list:
+        obs = self.decode(header, payload)
+        ids = header["ids"]
+        out = []
+        if self.kind == "function":
+            fn = self.fn
+            for o in obs:
+                try:
+                    out.append(self.encode(fn(o)))
+                except BaseException as e:
+                    out.append({"t": "err", "m": _describe(e, self.name)})
+            return out
+        for eid in header.get("end", ()):
+            self.instances.pop(eid, None)
+        failed: dict[int, dict] = {}
+        for eid, seed in header.get("new", ()):
+            try:
+                inst = self.cls()
+                inst.reset(seed)
+                self.instances[eid] = inst
+            except BaseException as e:
+                failed[eid] = {"t": "err", "m": _describe(e, self.name)}
+        for eid, o in zip(ids, obs, strict=False):
+            if eid in failed:
+                out.append(failed[eid])
+                continue
+            try:
+                out.append(self.encode(self.instances[eid].act(o)))
+            except BaseException as e:
+                out.append({"t": "err", "m": _describe(e, self.name)})
+        return out
+
+    def encode(self, a: object) -> object:
+        """Describe an action as plain data; the trusted side decides whether it is valid."""
+        np = self.np
+        t = type(a)
+        if t is int or t is float:
+            return a
+        if t is bool or t is np.bool_:
+            return {"t": "bool"}
+        if isinstance(a, np.integer):
+            return int(a)
+        if isinstance(a, np.floating):
+            return float(a)
+        if t is np.ndarray or t is list or t is tuple:
+            try:
+                arr = np.asarray(a)
+            except BaseException:
+                return {"t": "other", "type": f"{t.__name__} that is not numeric"}
+            if arr.dtype.kind not in "biuf":
+                return {"t": "other", "type": f"{t.__name__} of {arr.dtype}"}
+            if arr.size > 4096:
+                return {"t": "other", "type": f"array of {arr.size} elements"}
+            return {"t": "arr", "k": arr.dtype.kind, "s": list(arr.shape), "v": arr.ravel().tolist()}
+        return {"t": "other", "type": t.__name__}
+
+
+def _guarded_builtins(allowed: list[str] | None) -> dict:
+    """A builtins copy whose __import__ gives a clear error for modules outside the allow-list."""
+    b = dict(builtins.__dict__)
+    if allowed is None:
+        return b
+    allow = frozenset(allowed)
+    real_import = builtins.__import__
+
+    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if level or name.split(".")[0] not in allow:
+            raise ImportError(f"import of '{name}' is not allowed in a policy (allowed: {', '.join(sorted(allow))})")
+        return real_import(name, globals, locals, fromlist, level)
+
+    b["__import__"] = guarded_import
+    return b
+
+
+def _describe(e: BaseException, name: str) -> str:
+    """One line: the exception and the program line that raised it."""
+    where = ""
+    try:
+        for frame in reversed(traceback.extract_tb(e.__traceback__)):
+            if frame.filename == name:
+                where = f" (at {name} line {frame.lineno}: {(frame.line or '').strip()[:80]})"
+                break
+    except BaseException:
+        pass
+    try:
+        text = str(e)
+    except BaseException:
+        text = "<unprintable>"
+    return f"{type(e).__name__}: {text[:200]}{where}"
+
+
+if __name__ == "__main__":
+    main()
