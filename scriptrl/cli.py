@@ -93,8 +93,9 @@ def cmd_envs(args: argparse.Namespace) -> int:
     if args.json:
         print_json([d.to_dict() for d in descs])
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from scriptrl.report.terminal import make_console
 
     table = Table(title="Built-in environment descriptions (any other gymnasium id works too)")
     for col in ("id", "observation", "actions", "time limit", "solved at", "title"):
@@ -103,7 +104,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
         obs = f"{len(d.observation)} {d.observation_kind}"
         table.add_row(d.id, obs, f"{len(d.actions)} {d.action_kind}", str(d.time_limit or "-"),
                       "-" if d.solved_threshold is None else f"{d.solved_threshold:g}", d.title)  # fmt: skip
-    Console().print(table)
+    make_console().print(table)
     return 0
 
 

@@ -8,8 +8,14 @@ from rich.table import Table
 from scriptrl.evaluate import EvalResult
 
 
+def make_console() -> Console:
+    """A console that does not crop ids when output goes to a pipe or file (rich assumes 80 columns)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
 def print_eval_result(result: EvalResult, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or make_console()
     lo, hi = result.ci95
     table = Table(title=f"{result.env_label} · split {result.split} · gymnasium {result.gymnasium_version}")
     table.add_column("metric")
