@@ -9,6 +9,7 @@ says counts except the actions, and each is validated before ``env.step``.
 
 from __future__ import annotations
 
+import atexit
 import math
 import statistics
 import time
@@ -61,10 +62,12 @@ class EvalConfig:
     max_concurrency: int = 64  # episodes in flight per worker
     max_restarts: int = 3  # worker replacements before the remaining episodes fail
     digest_tail: int = 5  # observations kept from the end of each episode
+    step_cap: int = 1000  # episode length limit for environments that have none (CliffWalking)
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     unsafe_in_process: bool = False  # run trusted code in this process (no isolation)
     static_checks: bool = True  # filter clear errors before starting a worker
     import_guard: bool = True  # runtime allow-list for imports inside the worker
+    warm_spare: bool = False  # keep one started worker ready for the next evaluation (search loops)
 
 
 @dataclass
@@ -177,10 +180,30 @@ def evaluate(
     return _summarize(prog, renv, split, episodes, isolation, env_steps, time.perf_counter() - started)
 
 
+_spares: dict[SandboxLimits, SandboxWorker] = {}
+
+
 def _spawn_worker(config: EvalConfig) -> SandboxWorker | InProcessWorker:
-    worker = InProcessWorker() if config.unsafe_in_process else SandboxWorker(config.limits)
-    worker.spawn()
+    """Start a worker; with ``warm_spare`` take a pre-started one and start its successor,
+    hiding the interpreter's start-up (numpy's import, mostly) behind the evaluation."""
+    if config.unsafe_in_process:
+        return InProcessWorker()
+    worker = _spares.pop(config.limits, None) if config.warm_spare else None
+    if worker is None or worker.proc is None or worker.proc.poll() is not None:
+        worker = SandboxWorker(config.limits)
+        worker.spawn()
+    if config.warm_spare:
+        spare = SandboxWorker(config.limits)
+        spare.spawn()
+        _spares[config.limits] = spare
     return worker
+
+
+@atexit.register
+def _kill_spares() -> None:
+    for w in _spares.values():
+        w.kill()
+    _spares.clear()
 
 
 def _start_worker(prog: Program, codec: dict, seed: int, config: EvalConfig, worker=None):
@@ -215,6 +238,8 @@ def _run_episodes(prog: Program, renv: ResolvedEnv, episodes: list[Episode], con
     stateful = prog.entry_kind == "class"
     run_seed = episodes[0].seed if episodes else 0
     tail_len = config.digest_tail
+    # Environments without a time limit could run forever under a policy that never finishes.
+    step_cap = None if renv.max_episode_steps else config.step_cap
     env_steps = 0
     restarts = 0
     isolation: dict[str, str] = {}
@@ -350,6 +375,8 @@ def _run_episodes(prog: Program, renv: ResolvedEnv, episodes: list[Episode], con
                         finish(s, "terminated")
                     elif trunc:
                         finish(s, "truncated")
+                    elif step_cap is not None and ep.length >= step_cap:
+                        finish(s, "truncated", f"scriptrl's step cap of {step_cap} (the environment has no time limit)")
                     elif now - s.started > config.episode_timeout:
                         finish(s, "failure", f"timeout: the episode took over {config.episode_timeout:g} s of wall time")
                 if s.ep is None:

@@ -141,3 +141,8 @@ def _children() -> set[int]:
             except (OSError, IndexError):
                 pass
     return out
+
+
+def test_env_without_time_limit_is_capped():
+    r = evaluate("def policy(obs):\n    return 0\n", resolve_env("CliffWalking-v1"), [0], EvalConfig(step_cap=50))
+    assert r.lengths == [50] and r.episodes[0].end == "truncated" and "step cap" in r.episodes[0].reason

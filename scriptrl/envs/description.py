@@ -1,0 +1,286 @@
+"""What an environment means, in words a person or a language model can act on.
+
+Gymnasium's spaces say *how many* numbers an observation has; a policy writer also
+needs to know *which* number is the pole angle, in what unit, and what range it
+really takes. That knowledge lives in curated TOML files next to this module (data,
+not code, so it can be reviewed and corrected without touching logic). This module
+deliberately does not import gymnasium: describing an environment must not require
+building one.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+OBSERVATION_KINDS = ("vector", "discrete", "tuple")
+ACTION_KINDS = ("discrete", "continuous")
+_WHOLE_KINDS = ("discrete", "image", "array")
+
+# "none" is how a curated file says "gymnasium defines no limit/threshold"; TOML has no null.
+_NONE = "none"
+_REQUIRED_KEYS = {
+    "id": str,
+    "title": str,
+    "summary": str,
+    "observation_kind": str,
+    "action_kind": str,
+    "reward": str,
+    "termination": str,
+    "threshold_source": str,
+    "observation": list,
+    "actions": list,
+}
+_OPTIONAL_KEYS = {"source": str}
+_NULLABLE_KEYS = ("time_limit", "solved_threshold")
+
+
+@dataclass(frozen=True)
+class ObsComponent:
+    """One entry of the observation, with the range it typically takes (not the space's inf bounds)."""
+
+    name: str
+    meaning: str
+    unit: str
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    """One discrete action, or one dimension of a continuous action (its range goes in ``meaning``)."""
+
+    name: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class EnvDescription:
+    """Everything a policy author needs to know about an environment, independent of gymnasium objects."""
+
+    id: str
+    title: str
+    summary: str
+    observation_kind: str
+    observation: tuple[ObsComponent, ...]
+    action_kind: str
+    actions: tuple[ActionInfo, ...]
+    reward: str
+    termination: str
+    time_limit: int | None
+    solved_threshold: float | None
+    generated: bool = False
+
+    def to_prompt(self) -> str:
+        """Render as plain text, indexed exactly the way a policy program will index ``obs`` and actions."""
+        lines = [f"Environment: {self.id} - {self.title}", "", self.summary, ""]
+        # A discrete state or an image is one value, not something a policy indexes into.
+        whole = len(self.observation) == 1 and self.observation_kind in _WHOLE_KINDS
+        lines.append(f"Observation ({self.observation_kind}, {_count(len(self.observation), 'component')}):")
+        # Generated components are already named by their access path (obs[1][0], obs['pos']).
+        range_word = "range" if self.generated else "typical range"
+        for i, comp in enumerate(self.observation):
+            if comp.name.startswith("obs"):
+                where = comp.name
+            elif whole:
+                where = f"obs ({comp.name})"
+            else:
+                where = f"obs[{i}] {comp.name}"
+            lines.append(f"  {where}: {comp.meaning}{_unit_and_range(comp, range_word)}")
+        lines.append(f"Actions ({self.action_kind}, {_count(len(self.actions), 'action')}):")
+        for i, act in enumerate(self.actions):
+            where = f"{i}" if self.action_kind == "discrete" else f"action[{i}]"
+            lines.append(f"  {where} {act.name}: {act.meaning}")
+        lines.append(f"Reward: {self.reward}")
+        lines.append(f"Episode end: {self.termination}")
+        limit = f"{self.time_limit} steps (then truncated)" if self.time_limit else "none"
+        lines.append(f"Time limit: {limit}")
+        solved = (
+            f"average return >= {_num(self.solved_threshold)}"
+            if self.solved_threshold is not None
+            else "no agreed threshold; higher return is better"
+        )
+        lines.append(f"Solved: {solved}")
+        if self.generated:
+            lines.append("(Generated from the environment's spaces; no curated description exists.)")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (lists, not tuples) for results files and the CLI."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "summary": self.summary,
+            "observation_kind": self.observation_kind,
+            "observation": [
+                {"name": c.name, "meaning": c.meaning, "unit": c.unit, "low": c.low, "high": c.high}
+                for c in self.observation
+            ],
+            "action_kind": self.action_kind,
+            "actions": [{"name": a.name, "meaning": a.meaning} for a in self.actions],
+            "reward": self.reward,
+            "termination": self.termination,
+            "time_limit": self.time_limit,
+            "solved_threshold": self.solved_threshold,
+            "generated": self.generated,
+        }
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _num(x: float | None) -> str:
+    return "?" if x is None else f"{x:g}"
+
+
+def _unit_and_range(comp: ObsComponent, range_word: str) -> str:
+    parts = []
+    if comp.unit:
+        parts.append(comp.unit)
+    if comp.low is not None or comp.high is not None:
+        parts.append(f"{range_word} {_num(comp.low)} .. {_num(comp.high)}")
+    return f" [{'; '.join(parts)}]" if parts else ""
+
+
+def reflow(text: str) -> str:
+    """Join hard-wrapped lines into paragraphs, keeping indented lines (maps, formulas) verbatim.
+
+    Data files are wrapped for reviewers; a prompt reads better as paragraphs, but a grid
+    map only means something with its line breaks intact.
+    """
+    out: list[str] = []
+    para: list[str] = []
+
+    def flush() -> None:
+        if para:
+            out.append(" ".join(para))
+            para.clear()
+
+    for line in text.strip("\n").splitlines():
+        if not line.strip():
+            flush()
+            if out and out[-1] != "":
+                out.append("")
+        elif line[0].isspace():
+            flush()
+            out.append(line.rstrip())
+        else:
+            para.append(line.strip())
+    flush()
+    return "\n".join(out).strip("\n")
+
+
+# --- curated files -------------------------------------------------------------------------
+
+
+def _bad(file: str, problem: str) -> ValueError:
+    # A broken bundled file is a packaging bug, not user input, so it is not a UserError.
+    return ValueError(f"curated description {file}: {problem}")
+
+
+def _nullable(data: dict[str, Any], key: str, file: str, kind: type) -> Any:
+    if key not in data:
+        raise _bad(file, f"missing '{key}' (write \"{_NONE}\" if gymnasium defines none)")
+    value = data[key]
+    if value == _NONE:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _bad(file, f"'{key}' must be a number or \"{_NONE}\", got {value!r}")
+    if kind is int:
+        if not isinstance(value, int) or value <= 0:
+            raise _bad(file, f"'{key}' must be a positive integer, got {value!r}")
+        return value
+    return float(value)
+
+
+def _bound(value: Any, file: str, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _bad(file, f"{where} must be a finite number (omit it if unknown), got {value!r}")
+    return float(value)
+
+
+def parse_description(data: dict[str, Any], file: str = "<memory>") -> EnvDescription:
+    """Validate strictly so a typo in a data file fails the test suite instead of misleading a prompt."""
+    known = set(_REQUIRED_KEYS) | set(_OPTIONAL_KEYS) | set(_NULLABLE_KEYS)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise _bad(file, f"unknown keys {unknown}")
+    for key, kind in {**_REQUIRED_KEYS, **_OPTIONAL_KEYS}.items():
+        if key in data and not isinstance(data[key], kind):
+            raise _bad(file, f"'{key}' must be a {kind.__name__}")
+        if key in _REQUIRED_KEYS and key not in data:
+            raise _bad(file, f"missing '{key}'")
+    if data["observation_kind"] not in OBSERVATION_KINDS:
+        raise _bad(file, f"observation_kind must be one of {OBSERVATION_KINDS}")
+    if data["action_kind"] not in ACTION_KINDS:
+        raise _bad(file, f"action_kind must be one of {ACTION_KINDS}")
+
+    observation = []
+    for i, item in enumerate(data["observation"]):
+        extra = set(item) - {"name", "meaning", "unit", "low", "high"}
+        if extra or not all(isinstance(item.get(k), str) for k in ("name", "meaning", "unit")):
+            raise _bad(file, f"observation[{i}] needs string name/meaning/unit and optional low/high only")
+        low = _bound(item.get("low"), file, f"observation[{i}].low")
+        high = _bound(item.get("high"), file, f"observation[{i}].high")
+        if low is not None and high is not None and low > high:
+            raise _bad(file, f"observation[{i}] has low > high")
+        observation.append(ObsComponent(item["name"], item["meaning"], item["unit"], low, high))
+    actions = []
+    for i, item in enumerate(data["actions"]):
+        if set(item) != {"name", "meaning"} or not all(isinstance(v, str) for v in item.values()):
+            raise _bad(file, f"actions[{i}] needs exactly string name and meaning")
+        actions.append(ActionInfo(item["name"], item["meaning"]))
+    if not observation or not actions:
+        raise _bad(file, "needs at least one observation component and one action")
+    names = [c.name for c in observation]
+    if len(set(names)) != len(names):
+        raise _bad(file, "observation component names must be unique")
+
+    return EnvDescription(
+        id=data["id"],
+        title=data["title"].strip(),
+        summary=reflow(data["summary"]),
+        observation_kind=data["observation_kind"],
+        observation=tuple(observation),
+        action_kind=data["action_kind"],
+        actions=tuple(actions),
+        reward=reflow(data["reward"]),
+        termination=reflow(data["termination"]),
+        time_limit=_nullable(data, "time_limit", file, int),
+        solved_threshold=_nullable(data, "solved_threshold", file, float),
+        generated=False,
+    )
+
+
+def curated_files() -> dict[str, dict[str, Any]]:
+    """Raw TOML of every bundled file by file name; tests use it to check provenance keys."""
+    folder = resources.files("scriptrl.envs").joinpath("descriptions")
+    raw = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            raw[entry.name] = tomllib.loads(entry.read_text(encoding="utf-8"))
+    return raw
+
+
+@functools.cache
+def curated() -> dict[str, EnvDescription]:
+    """Curated descriptions by environment id, loaded once per process."""
+    out: dict[str, EnvDescription] = {}
+    for file, data in curated_files().items():
+        desc = parse_description(data, file)
+        if file != f"{desc.id}.toml":
+            raise _bad(file, f"file name must be '{desc.id}.toml' to match its id")
+        out[desc.id] = desc
+    return out
+
+
+def list_descriptions() -> list[EnvDescription]:
+    """The built-in curated descriptions, sorted by id, for `scriptrl envs` and documentation."""
+    return sorted(curated().values(), key=lambda d: d.id)

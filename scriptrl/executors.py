@@ -1,0 +1,64 @@
+"""Where evaluations run: local worker processes now, a Ray cluster later, same interface.
+
+Jobs travel as plain data (program source, environment, seeds) and results come back as
+``EvalResult``; the search never knows which executor it talks to. Each job still runs
+its policy inside a sandbox worker on whichever machine executes it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+
+from scriptrl.envs import ResolvedEnv
+from scriptrl.evaluate import EvalConfig, EvalResult, evaluate
+from scriptrl.program import Program
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    source: str
+    env: ResolvedEnv
+    seeds: tuple[int, ...]
+    split: str
+    name: str = "policy.py"
+
+
+def run_job(job: EvalJob, config: EvalConfig) -> EvalResult:
+    return evaluate(Program(job.source, job.name), job.env, list(job.seeds), config, split=job.split)
+
+
+def _init_worker() -> None:
+    # Pool processes are trusted evaluators; keep their numpy single-threaded like the sandbox.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+class LocalExecutor:
+    """A pool of evaluator processes on this machine (default: one per core)."""
+
+    def __init__(self, workers: int | None = None, config: EvalConfig | None = None) -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.config = replace(config or EvalConfig(), warm_spare=True)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, jobs: Sequence[EvalJob]) -> list[EvalResult]:
+        """Results in job order, whatever order they finish in, so runs are reproducible."""
+        if not jobs:
+            return []
+        if self.workers == 1 or len(jobs) == 1:
+            return [run_job(j, self.config) for j in jobs]
+        if self._pool is None:
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
+        return list(self._pool.map(run_job, jobs, [self.config] * len(jobs)))
+
+    def iter_map(self, jobs: Sequence[EvalJob]) -> Iterator[EvalResult]:
+        yield from self.map(jobs)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
