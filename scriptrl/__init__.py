@@ -17,6 +17,8 @@ _LAZY = {
     "SeedSplits": ("scriptrl.evaluate", "SeedSplits"),
     "Program": ("scriptrl.program", "Program"),
     "resolve_env": ("scriptrl.envs", "resolve_env"),
+    "train": ("scriptrl.search", "train"),
+    "TrainResult": ("scriptrl.search", "TrainResult"),
 }
 
 

@@ -10,7 +10,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from scriptrl.errors import UserError
@@ -114,6 +114,50 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor(json_output=args.json)
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from scriptrl.search import train
+
+    options = {k: getattr(args, k) for k in ("generator", "run_dir", "init", "target", "max_iterations",
+               "max_env_steps", "max_seconds", "max_cost", "seed", "workers", "temperature", "model",
+               "base_url", "task")}  # fmt: skip
+    options["imports"] = tuple(args.imports or ())
+    if args.resume and args.env:
+        raise UserError("give either ENV_ID or --resume RUN_DIR, not both")
+    quiet = args.json or not sys.stdout.isatty()
+    if quiet:
+        result = train(args.env, resume=args.resume, **options)
+    else:
+        from scriptrl.report.progress import LiveProgress
+
+        with LiveProgress(args.env or str(args.resume), args.target) as progress:
+            result = train(args.env, resume=args.resume, progress=progress, **options)
+    if args.json:
+        print_json(result.summary())
+        return 0
+    from scriptrl.report.terminal import print_train_result
+
+    print_train_result(result)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scriptrl.report.runs_view import print_runs
+
+    print_runs(Path(args.root), json_output=args.json)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scriptrl.report.runs_view import print_show
+
+    print_show(Path(args.run_dir), n=args.top, json_output=args.json)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scriptrl", description="Reinforcement learning where the policy is a readable Python program.")
     from scriptrl import __version__
@@ -133,6 +177,38 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run a TRUSTED file in this process, with no sandbox (for debugging your own code)")  # fmt: skip
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("train", help="learn a policy program for an environment (the main job)")
+    p.add_argument("env", nargs="?", metavar="ENV_ID", help="gymnasium id, or package.module:ClassName")
+    p.add_argument("--generator", default="offline", choices=["offline", "llm", "auto"])
+    p.add_argument("--run-dir", help="folder for this run (default: runs/ENV-TIMESTAMP)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run after a crash, kill or Ctrl-C")
+    p.add_argument("--init", metavar="POLICY.py", help="start the search from your own program")
+    p.add_argument("--target", type=float, help="stop when the holdout mean reaches this (default: solved threshold)")
+    p.add_argument("--max-iterations", type=_positive_int)
+    p.add_argument("--max-env-steps", type=_positive_int)
+    p.add_argument("--max-seconds", type=_positive_float)
+    p.add_argument("--max-cost", type=_positive_float, help="US dollars of model calls")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=_positive_int, help="parallel evaluator processes (default: one per core)")
+    p.add_argument("--temperature", help="adaptive (default), a number, fixed:T or anneal:HI:LO")
+    p.add_argument("--model", help="language model name (llm generator)")
+    p.add_argument("--base-url", help="OpenAI-compatible server URL (llm generator)")
+    p.add_argument("--task", help="natural-language task description for the first programs (llm generator)")
+    p.add_argument("--import", dest="imports", action="append", metavar="MODULE")
+    p.add_argument("--json", action="store_true", help="last line of stdout: a JSON summary")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("runs", help="list runs under a folder")
+    p.add_argument("root", nargs="?", default="runs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("show", help="top programs of a run and the source of its best")
+    p.add_argument("run_dir")
+    p.add_argument("--top", type=_positive_int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+
     p = sub.add_parser("envs", help="list built-in environment descriptions, or show one")
     p.add_argument("env", nargs="?", help="show this environment's description")
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE")
@@ -142,14 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="report which sandbox isolation layers work on this machine")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
-
-    for register in _EXTRA_COMMANDS:
-        register(sub)
     return parser
-
-
-#: Other modules add their sub-commands here (train, runs, show, ...), keeping this file parsing-only.
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -433,3 +433,33 @@ def _summarize(prog, renv, split, episodes, isolation, env_steps, seconds) -> Ev
         program_sha256=prog.sha256,
         notice=renv.notice,
     )
+
+
+def combine_results(parts: list[EvalResult], split: str | None = None) -> EvalResult:
+    """One result over the union of episodes, so a full evaluation can reuse a cheap one."""
+    episodes = [ep for r in parts for ep in r.episodes]
+    returns = [ep.ret for ep in episodes]
+    first = parts[0]
+    isolation = next((r.isolation for r in parts if r.isolation), {})
+    return EvalResult(
+        env_id=first.env_id,
+        env_label=first.env_label,
+        gymnasium_version=first.gymnasium_version,
+        split=split or first.split,
+        seeds=[ep.seed for ep in episodes],
+        returns=returns,
+        lengths=[ep.length for ep in episodes],
+        mean=statistics.fmean(returns),
+        std=statistics.pstdev(returns) if len(returns) > 1 else 0.0,
+        ci95=confidence_interval(returns),
+        median=statistics.median(returns),
+        min=min(returns),
+        max=max(returns),
+        env_steps=sum(r.env_steps for r in parts),
+        seconds=sum(r.seconds for r in parts),
+        failures=[f for r in parts for f in r.failures],
+        episodes=episodes,
+        isolation=isolation,
+        program_sha256=first.program_sha256,
+        notice=first.notice,
+    )

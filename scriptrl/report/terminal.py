@@ -45,3 +45,26 @@ def print_eval_result(result: EvalResult, console: Console | None = None) -> Non
     weak = [k for k, v in result.isolation.items() if not v.startswith("on")]
     iso = "all layers on" if result.isolation and not weak else ("off: " + ", ".join(weak) if weak else "n/a")
     console.print(f"isolation: {iso}", highlight=False)
+
+
+def print_train_result(result, console: Console | None = None) -> None:
+    """The end of `scriptrl train`: the best program, its scores, and where the run lives."""
+    from rich.syntax import Syntax
+
+    console = console or make_console()
+    console.print(f"[bold]stopped:[/bold] {result.stop_reason}", highlight=False)
+    if result.best_source is None:
+        console.print("no valid program was found", style="red")
+    else:
+        console.print(Syntax(result.best_policy.read_text() if result.best_policy.exists() else result.best_source,
+                             "python", line_numbers=False))  # fmt: skip
+    rows = [
+        ("best dev", result.best_dev), ("best holdout", result.best_holdout), ("audit", result.best_audit),
+    ]  # fmt: skip
+    for k, v in rows:
+        console.print(f"{k:>14}: {'-' if v is None else f'{v:.2f}'}", highlight=False)
+    console.print(f"{'env steps':>14}: {result.env_steps:,} search + {result.eval_env_steps:,} holdout/audit", highlight=False)
+    console.print(f"{'wall time':>14}: {result.seconds:.1f} s over {result.iterations} iterations", highlight=False)
+    console.print(f"{'model calls':>14}: {result.calls} ({result.prompt_tokens + result.completion_tokens:,} tokens, ${result.cost_usd:.4f})", highlight=False)
+    console.print(f"{'run folder':>14}: {result.run_dir}", highlight=False)
+    console.print(f"{'best policy':>14}: {result.best_policy}", highlight=False)

@@ -1,0 +1,49 @@
+"""The live terminal view of a training run (quiet when stdout is not a terminal)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+class LiveProgress:
+    """Callable the search gives a snapshot to after every iteration."""
+
+    def __init__(self, env_label: str, target: float | None) -> None:
+        self.env_label, self.target = env_label, target
+        self.console = Console(stderr=False)
+        self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+        self.last_evals, self.last_seconds = 0, 0.0
+
+    def __enter__(self) -> LiveProgress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(*exc)
+
+    def __call__(self, snap: dict) -> None:
+        dt = max(1e-9, snap["seconds"] - self.last_seconds)
+        rate = (snap["evaluations"] - self.last_evals) / dt if snap["seconds"] > self.last_seconds else 0.0
+        self.last_evals, self.last_seconds = snap["evaluations"], snap["seconds"]
+        t = Table(title=f"scriptrl train {self.env_label}" + (f" · target {self.target:g}" if self.target is not None else ""))
+        t.add_column("iteration", justify="right")
+        t.add_column("best dev", justify="right")
+        t.add_column("best holdout", justify="right")
+        t.add_column("env steps", justify="right")
+        t.add_column("evals/s", justify="right")
+        t.add_column("temperature", justify="right")
+        t.add_column("elapsed", justify="right")
+        t.add_column("cost", justify="right")
+        t.add_row(str(snap["iteration"]), _fmt(snap["best_dev"]), _fmt(snap["best_holdout"]), f"{snap['env_steps']:,}",
+                  f"{rate:.1f}", f"{snap['temperature']:.2f}", f"{snap['seconds']:.0f}s", f"${snap['cost_usd']:.4f}")  # fmt: skip
+        wins = ", ".join(f"{k} {v}" for k, v in sorted(snap["improvements"].items(), key=lambda kv: -kv[1])) or "none yet"
+        grid = Table.grid()
+        grid.add_row(t)
+        grid.add_row(f"improvements by generator: {wins}")
+        self.live.update(grid)

@@ -1,0 +1,133 @@
+"""``scriptrl.train``: the API the ``scriptrl train`` command calls.
+
+>>> run = scriptrl.train("CartPole-v1", max_seconds=120)
+>>> run.best_holdout, run.best_source
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scriptrl.errors import UserError
+from scriptrl.search.config import TrainConfig
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    env_id: str
+    best_program_id: int | None
+    best_source: str | None
+    best_dev: float | None
+    best_holdout: float | None
+    best_audit: float | None
+    env_steps: int  # search steps: cheap, full dev and tuning evaluations
+    eval_env_steps: int  # holdout and audit evaluations (confirming, never selecting)
+    seconds: float
+    iterations: int
+    stop_reason: str
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+    @property
+    def best_policy(self) -> Path:
+        return self.run_dir / "best_policy.py"
+
+    def summary(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "best_source"}
+        d["run_dir"] = str(self.run_dir)
+        d["best_policy"] = str(self.best_policy) if self.best_policy.exists() else None
+        return d
+
+
+def default_run_dir(env: str, root: str | Path = "runs") -> Path:
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in env)
+    return Path(root) / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def build_portfolio(cfg: TrainConfig):
+    from scriptrl.generators.offline import OfflineMutator
+    from scriptrl.search.portfolio import Portfolio
+
+    if cfg.generator in ("llm", "auto"):
+        try:
+            from scriptrl.generators.llm import build_llm_generators  # type: ignore[import-not-found]
+        except ImportError:
+            if cfg.generator == "llm":
+                raise UserError("the llm generator is not available in this version (use --generator offline)") from None
+            return Portfolio([OfflineMutator()])
+        llm = build_llm_generators(cfg)
+        return Portfolio(llm if cfg.generator == "llm" else [*llm, OfflineMutator()])
+    return Portfolio([OfflineMutator()])
+
+
+def train(env: str | None = None, *, resume: str | Path | None = None, progress=None, executor=None,
+          **options: Any) -> TrainResult:  # fmt: skip
+    """Run (or resume) a search and return its best program and scores."""
+    from scriptrl.executors import LocalExecutor
+    from scriptrl.search.loop import Search
+    from scriptrl.store import RunStore
+
+    if resume is not None:
+        store = RunStore.open(resume)
+        cfg = TrainConfig.from_dict(store.config)
+        overrides = {k: v for k, v in options.items() if k.startswith("max_") and v is not None}
+        for k, v in overrides.items():
+            setattr(cfg, k, v)
+        if "workers" in options and options["workers"]:
+            cfg.workers = options["workers"]
+        cfg.check()
+    else:
+        if env is None:
+            raise UserError("train needs an environment id (or --resume RUN_DIR)")
+        cfg = TrainConfig(env=env, **{k: v for k, v in options.items() if v is not None}).check()
+        from scriptrl.envs import resolve_env
+
+        resolve_env(cfg.env, imports=cfg.imports)  # fail on a bad id before creating a run folder
+        if cfg.init:
+            from scriptrl.program import Program
+
+            Program.from_file(cfg.init).validate()
+        cfg.run_dir = str(Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg.env))
+        store = RunStore.create(cfg.run_dir, cfg.to_dict())
+    own_executor = executor is None
+    executor = executor or LocalExecutor(cfg.workers)
+    try:
+        search = Search(cfg, store, executor, build_portfolio(cfg), progress=progress)
+        search.run()
+        return _result(search)
+    finally:
+        if own_executor:
+            executor.close()
+        store.close()
+
+
+def _result(search) -> TrainResult:
+    store = search.store
+    totals = store.totals()
+    champ = search.champion or {}
+    pid = champ.get("id")
+    evals = store.evaluations()
+    return TrainResult(
+        run_dir=Path(store.run_dir),
+        env_id=search.env.id,
+        best_program_id=pid,
+        best_source=store.program(pid)["source"] if pid is not None else None,
+        best_dev=champ.get("dev"),
+        best_holdout=champ.get("holdout"),
+        best_audit=champ.get("audit"),
+        env_steps=search.search_env_steps(),
+        eval_env_steps=sum(e["env_steps"] or 0 for e in evals if e["stage"] in ("holdout", "audit")),
+        seconds=round(search.seconds(), 3),
+        iterations=search.iteration,
+        stop_reason=search.stop_reason or "",
+        calls=int(totals.get("calls", 0)),
+        prompt_tokens=int(totals.get("prompt_tokens", 0)),
+        completion_tokens=int(totals.get("completion_tokens", 0)),
+        cost_usd=float(totals.get("cost_usd", 0.0)),
+    )

@@ -1,0 +1,67 @@
+"""Everything a training run is configured by, stored with the run so it can resume."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+from scriptrl.errors import UserError
+
+
+@dataclass
+class TrainConfig:
+    env: str
+    generator: str = "offline"  # offline | llm | auto
+    run_dir: str | None = None
+    init: str | None = None  # a person's own program to start from
+    target: float | None = None  # default: the environment's solved threshold
+    max_iterations: int | None = None
+    max_env_steps: int | None = None  # search steps (cheap, full dev and tuning evaluations)
+    max_seconds: float | None = None
+    max_cost: float | None = None
+    seed: int = 0
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    islands: int = 4
+    island_capacity: int = 6
+    children_per_iteration: int = 8
+    initial_programs: int = 16
+    cheap_episodes: int = 3
+    promote_margin: float = 0.0  # full dev only when cheap score >= parent's dev - margin * |parent|
+    temperature: str | float | None = "adaptive"
+    tune_every: int = 3  # iterations between constant-tuning rounds
+    tune_budget: int = 48  # program evaluations per tuning round
+    migrate_every: int = 5
+    dev: tuple[int, int] = (0, 20)
+    holdout: tuple[int, int] = (1000, 1050)
+    audit: tuple[int, int] = (2000, 2050)
+    imports: tuple[str, ...] = ()
+    model: str | None = None
+    base_url: str | None = None
+    task: str | None = None
+
+    def check(self) -> TrainConfig:
+        if self.generator not in ("offline", "llm", "auto"):
+            raise UserError(f"unknown --generator '{self.generator}' (use offline, llm or auto)")
+        for name in ("max_iterations", "max_env_steps", "workers", "islands", "island_capacity",
+                     "children_per_iteration", "cheap_episodes"):  # fmt: skip
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {v})")
+        for name in ("max_seconds", "max_cost"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise UserError(f"--{name.replace('_', '-')} must be positive (got {v})")
+        if self.cheap_episodes > self.dev[1] - self.dev[0]:
+            raise UserError("--cheap-episodes cannot exceed the dev split size")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for k in ("dev", "holdout", "audit", "imports"):
+            if k in known and known[k] is not None:
+                known[k] = tuple(known[k])
+        return cls(**known)

@@ -1,0 +1,365 @@
+"""The learning loop: generate programs, evaluate them cheaply, then fully, keep the best.
+
+Seed protocol: children are scored on a few dev seeds, promising ones on the whole dev
+split, a new dev champion on the holdout split (the score reported), and the final
+champion once on the audit split, which never selects anything. Every step is written
+to the run store before the next begins, and an iteration's randomness derives from
+(seed, iteration), so a resumed run regenerates the same children and finds their
+evaluations already stored instead of paying for them twice.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+from scriptrl.envs import resolve_env
+from scriptrl.evaluate import EvalResult, combine_results
+from scriptrl.executors import EvalJob
+from scriptrl.generators.base import Candidate, GenContext, ParentInfo
+from scriptrl.program import Program, check_source
+from scriptrl.search.config import TrainConfig
+from scriptrl.search.population import Member, Population, structure_signature
+from scriptrl.search.portfolio import Portfolio
+from scriptrl.search.temperature import Temperature
+from scriptrl.store import RunStore
+
+SEARCH_STAGES = ("cheap", "full")
+
+
+@dataclass
+class Scored:
+    id: int
+    source: str
+    dev: float | None  # full dev mean, when it earned one
+    cheap: float | None
+
+
+class Search:
+    def __init__(self, cfg: TrainConfig, store: RunStore, executor, portfolio: Portfolio, progress=None) -> None:
+        self.cfg, self.store, self.executor, self.portfolio = cfg, store, executor, portfolio
+        self.env = resolve_env(cfg.env, imports=cfg.imports)
+        self.ctx = GenContext.for_env(self.env)
+        self.target = cfg.target if cfg.target is not None else self.env.solved_threshold
+        self.progress = progress
+        dev = list(range(*cfg.dev))
+        self.cheap_seeds, self.rest_seeds = dev[: cfg.cheap_episodes], dev[cfg.cheap_episodes :]
+        self.iteration = 0
+        self.population = Population.empty(cfg.islands, cfg.island_capacity)
+        self.temperature = Temperature.parse(cfg.temperature)
+        self.champion: dict | None = None  # {"id", "dev", "holdout"}
+        self.best_dev = float("-inf")
+        self.best_dev_id: int | None = None
+        self.seconds_before = 0.0
+        self.started = time.monotonic()
+        self.stop_reason: str | None = None
+
+    # --- the loop -------------------------------------------------------------------
+    def run(self) -> None:
+        if not self._restore():
+            self.store.add_event("start", {"env": self.env.label(), "target": self.target})
+            self._consider(self._initial_candidates(), parents={})
+            self._save()
+        while (reason := self._budget_reason()) is None:
+            self.iteration += 1
+            improved = self._iteration()
+            self.temperature.update(improved, self.iteration, self.cfg.max_iterations)
+            self._save()
+        if reason != self.stop_reason:  # not a resumed run that had already finished this way
+            self._finish(reason)
+
+    def _iteration(self) -> bool:
+        rng = random.Random(f"{self.cfg.seed}:{self.iteration}")
+        temp = self.temperature.value
+        before = self.best_dev
+        children: list[Candidate] = []
+        parents: dict[int, float] = {}
+        for k in range(self.cfg.children_per_iteration):
+            island = self.population.islands[(self.iteration + k) % len(self.population.islands)]
+            if not island.members:
+                continue
+            gen, op = self.portfolio.choose(rng, can_cross=len(island.members) >= 2)
+            a = island.select(rng, temp)
+            if op == "crossover":
+                b = island.select(rng, min(1.5, temp + 0.5))
+                if b.id == a.id:
+                    op = "mutate"
+            if op == "crossover":
+                child = gen.crossover(self.ctx, self._parent(a), self._parent(b), temp, rng)
+                parent_score = min(a.score, b.score)
+            else:
+                child = gen.mutate(self.ctx, self._parent(a), temp, rng)
+                parent_score = a.score
+            if child is not None:
+                child.generator = child.generator or f"{gen.name}.{op}"
+                children.append(child)
+                parents[len(children) - 1] = parent_score
+        results = self._consider(children, parents)
+        for i, s in enumerate(results):
+            if s is not None:
+                self.portfolio.credit(children[i].generator, s.dev is not None and s.dev > parents.get(i, 0.0))
+        if self.cfg.tune_every and self.iteration % self.cfg.tune_every == 0:
+            self._tune(rng, temp)
+        if self.cfg.migrate_every and self.iteration % self.cfg.migrate_every == 0:
+            moves = self.population.migrate()
+            if moves:
+                self.store.add_event("migration", {"iteration": self.iteration, "moves": moves})
+        return self.best_dev > before
+
+    # --- evaluating candidates --------------------------------------------------------
+    def _consider(self, candidates: list[Candidate], parents: dict[int, float]) -> list[Scored | None]:
+        """Record, deduplicate, evaluate cheaply, evaluate promising ones fully, place them."""
+        out: list[Scored | None] = [None] * len(candidates)
+        fresh: list[tuple[int, int, Candidate]] = []  # (index, program id, candidate)
+        for i, c in enumerate(candidates):
+            pid = self._record(c)
+            if pid is not None:
+                fresh.append((i, pid, c))
+        cheap = self._evaluate_stage([(pid, c.source) for _, pid, c in fresh], "cheap", self.cheap_seeds)
+        promising = []
+        for (i, pid, c), res in zip(fresh, cheap, strict=True):
+            bar = parents.get(i)
+            margin = abs(bar) * self.cfg.promote_margin if bar is not None else 0.0
+            if bar is None or res.mean >= bar - margin:
+                promising.append((i, pid, c, res))
+            out[i] = Scored(pid, c.source, None, res.mean)
+        if not parents and len(promising) > 2:  # initial programs: only the best quarter goes on
+            promising.sort(key=lambda t: -t[3].mean)
+            promising = promising[: max(2, len(promising) // 4)]
+        full = self._evaluate_stage([(pid, c.source) for _, pid, c, _ in promising], "full", self.rest_seeds,
+                                    base=[r for *_, r in promising])  # fmt: skip
+        for (i, pid, c, _), res in zip(promising, full, strict=True):
+            out[i] = Scored(pid, c.source, res.mean, out[i].cheap)
+            island_idx = self._island_for(c, pid)
+            self.population.islands[island_idx].offer(
+                Member(pid, res.mean, structure_signature(c.source)), self.population.capacity
+            )
+            self._maybe_promote(pid, c.source, res)
+        return out
+
+    def _record(self, c: Candidate) -> int | None:
+        """Store a candidate once; return its id if it may be evaluated (valid)."""
+        prog = Program(c.source)
+        existing = self.store.find_by_norm_hash(prog.normalized_hash)
+        if existing is not None:
+            return existing if self.store.program(existing)["status"] != "invalid" else None
+        problems = check_source(c.source)
+        with self.store.transaction():
+            pid = self.store.add_program(
+                c.source, prog.normalized_hash, c.parents, c.generator, c.change, c.temperature,
+                None, self.iteration, c.note, status="invalid" if problems else "new",
+                error=problems[0] if problems else None,
+            )  # fmt: skip
+            call = c.call
+            self.store.add_call(c.generator, call.latency_s if call else 0.0,
+                                call.prompt_tokens if call else 0, call.completion_tokens if call else 0,
+                                call.cost_usd if call else 0.0, call.model if call else None, pid,
+                                call.ok if call else True, call.error if call else None, c.temperature)  # fmt: skip
+        return None if problems else pid
+
+    def _evaluate_stage(self, items: list[tuple[int, str]], stage: str, seeds: list[int], base=None) -> list[EvalResult]:
+        """Evaluate (reusing any stored evaluation of this stage), record each in its own transaction."""
+        seeds_all = self.cheap_seeds + self.rest_seeds
+        results: list[EvalResult | None] = []
+        jobs, where = [], []
+        for k, (pid, source) in enumerate(items):
+            stored = self._stored(pid, stage)
+            results.append(stored)
+            if stored is None:
+                jobs.append(EvalJob(source, self.env, tuple(seeds), "dev"))
+                where.append(k)
+        if base is not None:  # a stored cheap result has no episodes to reuse: run the whole split
+            jobs = [j if isinstance(base[k], EvalResult) else EvalJob(j.source, j.env, tuple(seeds_all), "dev")
+                    for j, k in zip(jobs, where, strict=True)]  # fmt: skip
+        for k, res in zip(where, self.executor.map(jobs), strict=True):
+            if base is not None and isinstance(base[k], EvalResult):
+                res = combine_results([base[k], res], split="dev")
+            with self.store.transaction():
+                self.store.add_evaluation(items[k][0], "dev", stage, res)
+                self.store.set_program_status(items[k][0], "evaluated")
+            results[k] = res
+        return results  # type: ignore[return-value]
+
+    def _stored(self, pid: int, stage: str) -> EvalResult | None:
+        rows = self.store.evaluations(program_id=pid, stage=stage)
+        return _StoredResult(rows[-1]) if rows else None  # type: ignore[return-value]
+
+    def _island_for(self, c: Candidate, pid: int) -> int:
+        for idx, island in enumerate(self.population.islands):
+            if any(m.id in c.parents for m in island.members):
+                return idx
+        return pid % len(self.population.islands)
+
+    # --- champion, holdout and audit ---------------------------------------------------
+    def _maybe_promote(self, pid: int, source: str, dev: EvalResult) -> None:
+        """A new dev best is confirmed on holdout when it reaches the target or clearly beats
+        the last confirmed one: holdout episodes cost steps, and they never select children."""
+        reached = self.champion is not None and self.target is not None and self.champion["holdout"] >= self.target
+        if dev.mean < self.best_dev or (dev.mean == self.best_dev and reached):
+            return
+        self.best_dev = max(self.best_dev, dev.mean)
+        self.best_dev_id = pid
+        step = max(1e-9, 0.05 * abs(self.target)) if self.target is not None else 1e-9
+        confirmed_dev = self.champion["dev"] if self.champion else float("-inf")
+        at_target = self.target is not None and dev.mean >= self.target
+        if not (at_target or dev.mean >= confirmed_dev + step):
+            return
+        self._confirm(pid, source, dev)
+
+    def _confirm(self, pid: int, source: str, dev: EvalResult) -> None:
+        holdout = self._split_eval(pid, source, "holdout")
+        if self.champion is None or holdout.mean >= self.champion["holdout"]:
+            self.champion = {"id": pid, "dev": dev.mean, "holdout": holdout.mean, "ci95": list(holdout.ci95)}
+            self.store.write_best_policy(source, self._header())
+            self.store.add_event("promotion", {"iteration": self.iteration, **self.champion})
+
+    def _split_eval(self, pid: int, source: str, split: str) -> EvalResult:
+        stored = self._stored(pid, split)
+        if stored is not None:
+            return stored
+        seeds = list(range(*getattr(self.cfg, split)))
+        res = self.executor.map([EvalJob(source, self.env, tuple(seeds), split)])[0]
+        self.store.add_evaluation(pid, split, split, res)
+        return res
+
+    def _header(self, audit: EvalResult | None = None) -> dict:
+        c = self.champion or {}
+        dev, hold, aud = self.cfg.dev, self.cfg.holdout, self.cfg.audit
+        h = {"env": self.env.label(), "gymnasium": self.env.gymnasium_version, "program id": c.get("id"),
+             f"dev mean (seeds {dev[0]}-{dev[1] - 1})": round(c.get("dev", 0.0), 3),
+             f"holdout mean (seeds {hold[0]}-{hold[1] - 1})": round(c.get("holdout", 0.0), 3),
+             "holdout 95% CI": [round(x, 3) for x in c.get("ci95", [])]}  # fmt: skip
+        if audit is not None:
+            h[f"audit mean (seeds {aud[0]}-{aud[1] - 1})"] = round(audit.mean, 3)
+        h["written by"] = f"scriptrl train (run folder: {self.store.run_dir})"
+        return h
+
+    # --- constant tuning --------------------------------------------------------------
+    def _tune(self, rng: random.Random, temp: float) -> None:
+        from scriptrl.generators.tuning import tune_constants
+
+        island = self.population.islands[(self.iteration // max(1, self.cfg.tune_every)) % len(self.population.islands)]
+        target = island.best()
+        if target is None:
+            return
+        source = self.store.program(target.id)["source"]
+        steps = [0]
+
+        def score_batch(sources: list[str]) -> list[float]:
+            res = self.executor.map([EvalJob(s, self.env, tuple(self.cheap_seeds), "dev") for s in sources])
+            steps[0] += sum(r.env_steps for r in res)
+            return [r.mean if not r.failures else r.mean - 1e-6 for r in res]
+
+        t0 = time.monotonic()
+        result = tune_constants(source, score_batch, self.cfg.tune_budget, temp, rng, baseline=target.score)
+        self.store.add_event("tune", {"iteration": self.iteration, "program": target.id, "env_steps": steps[0],
+                                      "evaluations": result.evaluations, "improved": result.improved})  # fmt: skip
+        if result.improved and result.source != source:
+            cand = Candidate(result.source, (target.id,), "cma.tune", "scalar", temp,
+                             note=f"tuned {result.n_constants} constants with CMA-ES",
+                             call=None)  # fmt: skip
+            cand.call = _offline_call(time.monotonic() - t0)
+            scored = self._consider([cand], {0: target.score})
+            self.portfolio.credit("cma.tune", scored[0] is not None and (scored[0].dev or float("-inf")) > target.score)
+
+    # --- budgets, state, finish --------------------------------------------------------
+    def search_env_steps(self) -> int:
+        steps = sum(e["env_steps"] or 0 for e in self.store.evaluations() if e["stage"] in SEARCH_STAGES)
+        return steps + sum(int(e["data"].get("env_steps", 0)) for e in self.store.events("tune"))
+
+    def seconds(self) -> float:
+        return self.seconds_before + time.monotonic() - self.started
+
+    def _budget_reason(self) -> str | None:
+        cfg = self.cfg
+        totals = self.store.totals()
+        if self.progress:
+            self.progress(self._snapshot(totals))
+        if self.champion and self.target is not None and self.champion["holdout"] >= self.target:
+            return f"target reached: holdout {self.champion['holdout']:.2f} >= {self.target:g}"
+        if cfg.max_iterations is not None and self.iteration >= cfg.max_iterations:
+            return f"iteration budget reached ({cfg.max_iterations})"
+        if cfg.max_env_steps is not None and self.search_env_steps() >= cfg.max_env_steps:
+            return f"env-step budget reached ({cfg.max_env_steps:,})"
+        if cfg.max_seconds is not None and self.seconds() >= cfg.max_seconds:
+            return f"time budget reached ({cfg.max_seconds:g} s)"
+        if cfg.max_cost is not None and totals.get("cost_usd", 0.0) >= cfg.max_cost:
+            return f"cost budget reached (${cfg.max_cost:g})"
+        if self.population.size() == 0:
+            return "no valid program survived evaluation"
+        return None
+
+    def _snapshot(self, totals: dict) -> dict:
+        return {"iteration": self.iteration, "best_dev": self.best_dev if self.champion else None,
+                "best_holdout": self.champion["holdout"] if self.champion else None,
+                "env_steps": self.search_env_steps(), "evaluations": totals.get("evaluations", 0),
+                "seconds": self.seconds(), "cost_usd": totals.get("cost_usd", 0.0),
+                "temperature": self.temperature.value, "improvements": dict(self.portfolio.wins)}  # fmt: skip
+
+    def _save(self) -> None:
+        self.store.save_state({"iteration": self.iteration, "population": self.population.to_state(),
+                               "temperature": self.temperature.to_state(), "champion": self.champion,
+                               "best_dev": self.best_dev, "best_dev_id": self.best_dev_id, "seconds": self.seconds(),
+                               "portfolio": self.portfolio.to_state(), "finished": self.stop_reason})  # fmt: skip
+
+    def _restore(self) -> bool:
+        state = self.store.load_state()
+        if not state:
+            return False
+        self.iteration = state["iteration"]
+        self.population = Population.from_state(state["population"])
+        self.temperature = Temperature.from_state(state["temperature"])
+        self.champion = state["champion"]
+        self.best_dev = state["best_dev"] if state["best_dev"] is not None else float("-inf")
+        self.best_dev_id = state.get("best_dev_id")
+        self.seconds_before = state["seconds"]
+        self.portfolio.restore(state.get("portfolio") or {})
+        self.stop_reason = state.get("finished")
+        self.store.add_event("resume", {"iteration": self.iteration})
+        return True
+
+    def _finish(self, reason: str) -> None:
+        best = self.best_dev_id
+        if best is not None and (self.champion is None or self.champion["id"] != best):
+            self._confirm(best, self.store.program(best)["source"], self._stored(best, "full"))
+        if self.champion is not None:
+            pid = self.champion["id"]
+            source = self.store.program(pid)["source"]
+            audit = self._split_eval(pid, source, "audit")
+            self.champion["audit"] = audit.mean
+            self.store.write_best_policy(source, self._header(audit))
+        self.stop_reason = reason
+        self._save()
+        self.store.add_event("stop", {"reason": reason, "iteration": self.iteration})
+
+    def _parent(self, m: Member) -> ParentInfo:
+        row = self.store.program(m.id)
+        return ParentInfo(id=m.id, source=row["source"], score=m.score, digest=None)
+
+    def _initial_candidates(self) -> list[Candidate]:
+        rng = random.Random(f"{self.cfg.seed}:init")
+        cands: list[Candidate] = []
+        if self.cfg.init:
+            cands.append(Candidate(Program.from_file(self.cfg.init).validate().source, (), "user.init", "init",
+                                   self.temperature.value, note=f"from {self.cfg.init}"))  # fmt: skip
+        cands += self.portfolio.initial(self.ctx, self.cfg.initial_programs, self.temperature.value, rng)
+        return cands
+
+
+class _StoredResult:
+    """A stored evaluation row seen through the attributes the search reads from EvalResult."""
+
+    def __init__(self, row: dict) -> None:
+        self.row = row
+        self.mean = row["mean"] if row["mean"] is not None else float("-inf")
+        self.ci95 = (row.get("ci_lo") or self.mean, row.get("ci_hi") or self.mean)
+        self.env_steps = row.get("env_steps") or 0
+        self.failures = row.get("failures") or []
+        self.episodes_digest = row.get("digest")
+
+
+def _offline_call(latency: float):
+    from scriptrl.generators.base import GeneratorCall
+
+    return GeneratorCall(latency_s=latency)

@@ -1,0 +1,104 @@
+"""Islands of programs with niches, so one lineage cannot take over the search.
+
+Each island keeps at most one program per *niche*: the program's structure with every
+numeric constant blanked out. Tuning constants or nudging them therefore competes
+inside its own niche, and structurally different programs survive beside a strong one.
+Migration occasionally copies an island's best into its neighbour.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import random
+from dataclasses import dataclass, field
+
+
+def structure_signature(source: str) -> str:
+    """Hash of the program with numeric literals replaced, i.e. its niche."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return hashlib.sha256(source.encode()).hexdigest()[:16]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            node.value = 0
+    return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Member:
+    id: int
+    score: float
+    niche: str
+
+
+@dataclass
+class Island:
+    members: list[Member] = field(default_factory=list)
+
+    def best(self) -> Member | None:
+        return max(self.members, key=lambda m: (m.score, -m.id), default=None)
+
+    def offer(self, member: Member, capacity: int) -> bool:
+        """Insert if it earns a place: best of its niche, and better than the worst when full."""
+        if any(m.id == member.id for m in self.members):
+            return False
+        same = [m for m in self.members if m.niche == member.niche]
+        if same:
+            incumbent = same[0]
+            if member.score > incumbent.score:
+                self.members[self.members.index(incumbent)] = member
+                return True
+            return False
+        if len(self.members) < capacity:
+            self.members.append(member)
+            return True
+        worst = min(self.members, key=lambda m: (m.score, -m.id))
+        if member.score > worst.score:
+            self.members[self.members.index(worst)] = member
+            return True
+        return False
+
+    def select(self, rng: random.Random, temperature: float, k: int = 3) -> Member:
+        """Tournament selection; a hotter search uses smaller tournaments (more exploration)."""
+        size = max(1, min(len(self.members), round(k * (1.5 - min(temperature, 1.4)))))
+        contenders = rng.sample(self.members, size)
+        return max(contenders, key=lambda m: (m.score, -m.id))
+
+
+@dataclass
+class Population:
+    islands: list[Island]
+    capacity: int
+
+    @classmethod
+    def empty(cls, n_islands: int, capacity: int) -> Population:
+        return cls([Island() for _ in range(n_islands)], capacity)
+
+    def best(self) -> Member | None:
+        return max((b for i in self.islands if (b := i.best())), key=lambda m: (m.score, -m.id), default=None)
+
+    def migrate(self) -> list[tuple[int, int]]:
+        """Ring migration of each island's best; returns (program id, to island) moves."""
+        moves = []
+        bests = [i.best() for i in self.islands]
+        for idx, b in enumerate(bests):
+            if b is None:
+                continue
+            dest = (idx + 1) % len(self.islands)
+            if self.islands[dest].offer(Member(b.id, b.score, b.niche), self.capacity):
+                moves.append((b.id, dest))
+        return moves
+
+    def size(self) -> int:
+        return sum(len(i.members) for i in self.islands)
+
+    def to_state(self) -> dict:
+        return {"capacity": self.capacity,
+                "islands": [[[m.id, m.score, m.niche] for m in i.members] for i in self.islands]}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict) -> Population:
+        islands = [Island([Member(int(a), float(b), str(c)) for a, b, c in members]) for members in state["islands"]]
+        return cls(islands, int(state["capacity"]))

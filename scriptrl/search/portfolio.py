@@ -1,0 +1,66 @@
+"""Which generator and which operator makes the next child: a bandit over (generator, op).
+
+Arms are credited when their child beats its parent on the full dev split. UCB1 keeps
+trying every arm while favouring the ones that pay; language-model arms (next issue) join
+with their cost, so a cheap offline mutation and a paid LLM call compete fairly.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+
+from scriptrl.generators.base import Candidate, GenContext, Generator
+
+
+class Portfolio:
+    def __init__(self, generators: list[Generator], crossover_rate: float = 0.25) -> None:
+        if not generators:
+            raise ValueError("a portfolio needs at least one generator")
+        self.generators = {g.name: g for g in generators}
+        self.crossover_rate = crossover_rate
+        self.tries: Counter[str] = Counter()
+        self.wins: Counter[str] = Counter()
+
+    def arms(self, can_cross: bool) -> list[tuple[str, str]]:
+        ops = ("mutate", "crossover") if can_cross else ("mutate",)
+        return [(name, op) for name in self.generators for op in ops]
+
+    def choose(self, rng: random.Random, can_cross: bool) -> tuple[Generator, str]:
+        arms = self.arms(can_cross)
+        if len(self.generators) == 1:  # one generator: only the operator mix matters
+            name = next(iter(self.generators))
+            op = "crossover" if can_cross and rng.random() < self.crossover_rate else "mutate"
+            return self.generators[name], op
+        total = sum(self.tries[f"{n}.{o}"] for n, o in arms) + 1
+        best, best_value = arms[0], float("-inf")
+        for n, o in arms:
+            key = f"{n}.{o}"
+            t = self.tries[key]
+            value = float("inf") if t == 0 else self.wins[key] / t + math.sqrt(2 * math.log(total) / t)
+            value += rng.random() * 1e-9  # deterministic tie-break
+            if value > best_value:
+                best, best_value = (n, o), value
+        return self.generators[best[0]], best[1]
+
+    def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]:
+        gens = list(self.generators.values())
+        out: list[Candidate] = []
+        for i, g in enumerate(gens):
+            share = n // len(gens) + (1 if i < n % len(gens) else 0)
+            if share:
+                out += g.initial(ctx, share, temperature, rng)
+        return out
+
+    def credit(self, arm: str, success: bool) -> None:
+        self.tries[arm] += 1
+        if success:
+            self.wins[arm] += 1
+
+    def to_state(self) -> dict:
+        return {"tries": dict(self.tries), "wins": dict(self.wins)}
+
+    def restore(self, state: dict) -> None:
+        self.tries = Counter(state.get("tries", {}))
+        self.wins = Counter(state.get("wins", {}))
