@@ -293,7 +293,7 @@ def _run_episodes(prog: Program, renv: ResolvedEnv, episodes: list[Episode], con
         # Two lanes, so stepping one overlaps with the worker computing the other.
         half = (n_slots + 1) // 2
         lanes = [slots[:half], slots[half:]] if n_slots > 1 else [slots]
-        inflight: deque[tuple[list[_Slot], list[_Slot]]] = deque()
+        inflight: deque[tuple[list[_Slot], list[_Slot], WorkerFailure | None]] = deque()
         ended_ids: list[int] = []
 
         def dispatch(lane_slots: list[_Slot], new: list) -> None:
@@ -307,8 +307,11 @@ def _run_episodes(prog: Program, renv: ResolvedEnv, episodes: list[Episode], con
             if stateful:
                 header["new"], header["end"] = new, list(ended_ids)
                 ended_ids.clear()
-            worker.send(header, payload)
-            inflight.append((lane_slots, active))
+            try:
+                worker.send(header, payload)
+                inflight.append((lane_slots, active, None))
+            except WorkerFailure as e:  # surfaces where replies are read, like any other failure
+                inflight.append((lane_slots, active, e))
 
         for lane in lanes:
             new: list = []
@@ -317,8 +320,10 @@ def _run_episodes(prog: Program, renv: ResolvedEnv, episodes: list[Episode], con
             dispatch(lane, new)
 
         while inflight:
-            lane_slots, active = inflight.popleft()
+            lane_slots, active, send_error = inflight.popleft()
             try:
+                if send_error is not None:
+                    raise send_error
                 timeout = config.call_timeout + config.per_action_timeout * len(active)
                 reply = worker.recv(timeout)
                 actions = reply.get("a")
@@ -328,7 +333,7 @@ def _run_episodes(prog: Program, renv: ResolvedEnv, episodes: list[Episode], con
             except WorkerFailure as e:
                 fail_all(active, e.reason)
                 # Episodes of the other lane lose their worker too; stateless ones can resume.
-                others = [s for ls, act in inflight for s in act]
+                others = [s for _, act, _ in inflight for s in act]
                 inflight.clear()
                 if stateful:
                     fail_all(others, "the worker was replaced after a failure in another episode")

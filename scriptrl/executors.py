@@ -11,6 +11,7 @@ import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
 from scriptrl.envs import ResolvedEnv
@@ -50,10 +51,20 @@ class LocalExecutor:
             return []
         if self.workers == 1 or len(jobs) == 1:
             return [run_job(j, self.config) for j in jobs]
-        if self._pool is None:
-            ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
-        return list(self._pool.map(run_job, jobs, [self.config] * len(jobs)))
+        for attempt in (1, 2):
+            if self._pool is None:
+                ctx = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
+            try:
+                return list(self._pool.map(run_job, jobs, [self.config] * len(jobs)))
+            except BrokenProcessPool:
+                # An evaluator process died (killed from outside, out of memory): start a new
+                # pool and run the batch again; evaluations are deterministic, so nothing changes.
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def iter_map(self, jobs: Sequence[EvalJob]) -> Iterator[EvalResult]:
         yield from self.map(jobs)

@@ -103,15 +103,20 @@ class _Env:
         op = rng.choice((">", "<", ">=", "<=") if c.integer else (">", "<"))
         return f"{self.layout.ref(c, obs)} {op} {self.threshold(pos, rng, op)}"
 
-    def linear(self, positions: list[int], gain: float, rng: random.Random, bias: float | None) -> str:
+    def linear(
+        self, positions: list[int], gain: float, rng: random.Random, bias: float | None
+    ) -> tuple[str, float]:
+        """``w1 * a + w2 * b (+ bias)`` with weights scaled to each component's range, and the
+        expression's value at the centre of the typical ranges (so thresholds can split there)."""
         comps = self.layout.components
-        parts = [
-            f"{_sig(rng.gauss(0.0, 1.0) * gain / comps[p].scale)} * {self.layout.ref(comps[p])}"
-            for p in positions
-        ]
+        parts, centre = [], 0.0
+        for p in positions:
+            w = float(_sig(rng.gauss(0.0, 1.0) * gain / comps[p].scale))
+            centre += w * (comps[p].lo + comps[p].hi) / 2.0
+            parts.append(f"{_sig(w)} * {self.layout.ref(comps[p])}")
         if bias is not None:
-            parts.append(_sig(bias))
-        return " + ".join(parts) if parts else "0.0"
+            parts.append(_sig(bias - centre))
+        return (" + ".join(parts) if parts else "0.0"), centre
 
     def pick(self, rng: random.Random, temperature: float) -> list[int]:
         n = len(self.layout.components)
@@ -174,9 +179,8 @@ class OfflineMutator:
         seen: set[str] = set()
         tries = 0
         while len(out) < n and tries < 10 * n + 10:
-            kind, build = (
-                templates[(len(out) + tries) % len(templates)] if tries < n else rng.choice(templates)
-            )
+            # Templates take turns, so a population starts with every kind of program.
+            kind, build = templates[tries % len(templates)] if tries < 2 * n else rng.choice(templates)
             tries += 1
             body, note = build(env, rng, temperature)
             source = self._finish(env, body)
@@ -186,11 +190,7 @@ class OfflineMutator:
             if h in seen:
                 continue
             seen.add(h)
-            out.append(
-                Candidate(
-                    source, (), "offline.init", "init", temperature, note, GeneratorCall(0.0, model=None)
-                )
-            )
+            out.append(Candidate(source, (), "offline.init", "init", temperature, note))
         per_call = (time.perf_counter() - t0) / max(1, len(out))
         for c in out:
             c.call = GeneratorCall(latency_s=per_call)
@@ -362,13 +362,13 @@ def _linear_discrete(env: _Env, rng: random.Random, t: float) -> tuple[str, str]
     lay = env.layout
     gain = 0.5 + t
     if len(lay.actions) == 2:
-        expr = env.linear(env.pick(rng, t), gain, rng, None)
+        expr, centre = env.linear(env.pick(rng, t), gain, rng, None)
         lo, hi = lay.actions
-        return f"score = {expr}\nreturn {hi} if score > 0.0 else {lo}", "linear threshold rule"
+        return f"score = {expr}\nreturn {hi} if score > {_sig(centre)} else {lo}", "linear threshold rule"
     lines = []
     for var in lay.action_vars:
         bias = rng.gauss(0.0, 0.3 * gain)
-        lines.append(f"{var} = {env.linear(env.pick(rng, t), gain, rng, bias)}")
+        lines.append(f"{var} = {env.linear(env.pick(rng, t), gain, rng, bias)[0]}")
     lines.append("scores = [" + ", ".join(lay.action_vars) + "]")
     if lay.actions[0] == 0:
         lines.append("return scores.index(max(scores))")
@@ -381,14 +381,17 @@ def _rules_discrete(env: _Env, rng: random.Random, t: float) -> tuple[str, str]:
     lay = env.layout
     n = len(lay.components)
     lines = []
+    default = rng.choice(lay.actions)
+    others = [a for a in lay.actions if a != default] or [default]
     k = rng.randint(1, 2 + int(t * 2))
     for _ in range(k):
-        cond = env.condition(rng.randrange(n), rng)
+        first = rng.randrange(n)
+        cond = env.condition(first, rng)
         if n > 1 and rng.random() < 0.2 + 0.2 * t:
-            cond += f" and {env.condition(rng.randrange(n), rng)}"
-        lines.append(f"if {cond}:\n    return {rng.choice(lay.actions)}")
-    lines.append(f"return {rng.choice(lay.actions)}")
-    return "\n".join(lines), f"{k} threshold rules"
+            cond += f" and {env.condition(rng.choice([p for p in range(n) if p != first]), rng)}"
+        lines.append(f"if {cond}:\n    return {rng.choice(others)}")
+    lines.append(f"return {default}")
+    return "\n".join(lines), f"{k} threshold rule{'s' if k > 1 else ''}"
 
 
 def _table(env: _Env, rng: random.Random, t: float) -> tuple[str, str]:
@@ -411,7 +414,7 @@ def _linear_box(env: _Env, rng: random.Random, t: float) -> tuple[str, str]:
         gain = (0.5 + t) * ((hi - lo) / 2 if lo is not None and hi is not None else 1.0)
         centre = (lo + hi) / 2 if lo is not None and hi is not None else 0.0
         bias = centre + rng.gauss(0.0, 0.2) * gain
-        lines.append(f"{var} = {env.linear(env.pick(rng, t), gain, rng, bias)}")
+        lines.append(f"{var} = {env.linear(env.pick(rng, t), gain, rng, bias)[0]}")
         outs.append(env.clip(dim, var))
     lines.append(f"return {env.box_return(outs)}")
     return "\n".join(lines), "clipped linear map"
@@ -428,7 +431,7 @@ def _rules_box(env: _Env, rng: random.Random, t: float) -> tuple[str, str]:
             f"if {env.condition(rng.randrange(n), rng)}:\n    {lay.action_vars[d]} = {_sig(env.action_const(d, rng))}"
         )
     lines.append(f"return {env.box_return([env.clip(d, v) for d, v in enumerate(lay.action_vars)])}")
-    return "\n".join(lines), f"{k} threshold rules setting constant actions"
+    return "\n".join(lines), f"{k} threshold rule{'s' if k > 1 else ''} setting constant actions"
 
 
 # ====================================================================== mutation operators
@@ -486,11 +489,9 @@ def _tables(env: _Env, an: au.Analysis) -> list[list[int]]:
     if env.layout.action_kind != "discrete" or len(env.layout.actions) < 2:
         return []
     groups: dict[int, list[int]] = {}
-    parents: dict[int, ast.AST] = {}
     for i, s in enumerate(an.sites):
         if s.role == "table" and s.parent is not None:
             groups.setdefault(id(s.parent), []).append(i)
-            parents[id(s.parent)] = s.parent
     acts = set(env.layout.actions)
     return [g for g in groups.values() if len(g) >= 4 and all(an.sites[i].value in acts for i in g)]
 
@@ -988,7 +989,7 @@ def _transplant(env: _Env, base: ParentInfo, other: ParentInfo, rng: random.Rand
                 if ast.dump(c) != ast.dump(n):
                     moves.append(("condition", n, c))
     rng.shuffle(moves)
-    # Term-wise crossover of same-named linear expressions goes first half of the time.
+    # Half of the time, first try mixing the terms of a linear expression both parents define.
     if rng.random() < 0.5:
         res = _term_crossover(env, an_a, an_b, base, other, rng)
         if res is not None:

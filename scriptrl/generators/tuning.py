@@ -85,7 +85,9 @@ def tune_constants(
     step floor per tunable constant (same order as ``extract_constants``). The best source
     is returned only when it strictly beats the baseline; otherwise the original.
     """
-    import cma  # imported here: it is slow to import and only tuning needs it
+    with warnings.catch_warnings():  # cma warns when matplotlib is missing; plots are not needed
+        warnings.simplefilter("ignore")
+        import cma  # imported here: it is slow to import and only tuning needs it
 
     temperature = clamp_temperature(temperature)
     an, idx = _tunable(source)
@@ -95,7 +97,11 @@ def tune_constants(
         return TuneResult(source, score, 0, False, n_all)
     chosen = sorted(rng.sample(range(n_all), MAX_TUNED)) if n_all > MAX_TUNED else list(range(n_all))
     x0 = np.array([float(an.sites[idx[k]].value) for k in chosen])
-    floors = np.array([_finite_or(scales[k], 0.1) if scales is not None else 0.1 for k in chosen])
+    nonzero = [abs(v) for v in x0 if v != 0 and math.isfinite(v)]
+    default_floor = max(0.1, float(np.mean(nonzero))) if nonzero else 0.1
+    floors = np.array(
+        [_finite_or(scales[k], default_floor) if scales is not None else default_floor for k in chosen]
+    )
     steps = np.maximum(np.abs(x0), np.abs(floors))
     steps[steps <= 0] = 0.1
     dim = len(chosen)

@@ -99,7 +99,11 @@ def train(env: str | None = None, *, resume: str | Path | None = None, progress=
     executor = executor or LocalExecutor(cfg.workers)
     try:
         search = Search(cfg, store, executor, build_portfolio(cfg), progress=progress)
-        search.run()
+        try:
+            search.run()
+        except KeyboardInterrupt:
+            store.add_event("stop", {"status": "interrupted", "reason": f"interrupted; continue with --resume {cfg.run_dir}"})
+            raise
         return _result(search)
     finally:
         if own_executor:

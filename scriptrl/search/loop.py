@@ -58,7 +58,10 @@ class Search:
     # --- the loop -------------------------------------------------------------------
     def run(self) -> None:
         if not self._restore():
-            self.store.add_event("start", {"env": self.env.label(), "target": self.target})
+            # A run killed before its first saved state restarts from the top; what it already
+            # stored is found again by hash instead of being evaluated a second time.
+            kind = "resume" if self.store.programs() else "start"
+            self.store.add_event(kind, {"env": self.env.label(), "target": self.target, "iteration": 0})
             self._consider(self._initial_candidates(), parents={})
             self._save()
         while (reason := self._budget_reason()) is None:
