@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+# Learn CartPole-v1 with the offline generator; prints the best program and the run folder.
 demo: $(STAMP)
-	$(BIN)/scriptrl eval examples/cartpole_pd.py --env CartPole-v1 --split holdout
+	$(BIN)/scriptrl train CartPole-v1 --generator offline --target 500 --max-seconds 600
 
 test: $(STAMP)
 	$(BIN)/ruff check scriptrl tests benchmarks

@@ -410,61 +410,44 @@ def _plain(x: Any) -> Any:
 
 
 def _summarize(prog, renv, split, episodes, isolation, env_steps, seconds) -> EvalResult:
+    return _from_episodes(episodes, split=split, env_id=renv.id, env_label=renv.label(),
+                          gymnasium_version=renv.gymnasium_version, env_steps=env_steps, seconds=seconds,
+                          isolation=isolation, program_sha256=prog.sha256, notice=renv.notice)  # fmt: skip
+
+
+def _from_episodes(episodes: list[Episode], **fields: Any) -> EvalResult:
+    """Statistics are always recomputed from episodes, so merged results stay consistent."""
     returns = [ep.ret for ep in episodes]
-    mean = statistics.fmean(returns) if returns else float("nan")
-    std = statistics.pstdev(returns) if len(returns) > 1 else 0.0
-    failures = [
-        {"seed": ep.seed, "step": ep.length, "reason": ep.reason} for ep in episodes if ep.end == "failure"
-    ]
+    nan = float("nan")
+    failures = [{"seed": ep.seed, "step": ep.length, "reason": ep.reason} for ep in episodes if ep.end == "failure"]
     return EvalResult(
-        env_id=renv.id,
-        env_label=renv.label(),
-        gymnasium_version=renv.gymnasium_version,
-        split=split,
         seeds=[ep.seed for ep in episodes],
         returns=returns,
         lengths=[ep.length for ep in episodes],
-        mean=mean,
-        std=std,
-        ci95=confidence_interval(returns) if returns else (mean, mean),
-        median=statistics.median(returns) if returns else float("nan"),
-        min=min(returns) if returns else float("nan"),
-        max=max(returns) if returns else float("nan"),
-        env_steps=env_steps,
-        seconds=seconds,
+        mean=statistics.fmean(returns) if returns else nan,
+        std=statistics.pstdev(returns) if len(returns) > 1 else 0.0,
+        ci95=confidence_interval(returns) if returns else (nan, nan),
+        median=statistics.median(returns) if returns else nan,
+        min=min(returns) if returns else nan,
+        max=max(returns) if returns else nan,
         failures=failures,
         episodes=episodes,
-        isolation=isolation,
-        program_sha256=prog.sha256,
-        notice=renv.notice,
+        **fields,
     )
 
 
 def combine_results(parts: list[EvalResult], split: str | None = None) -> EvalResult:
     """One result over the union of episodes, so a full evaluation can reuse a cheap one."""
-    episodes = [ep for r in parts for ep in r.episodes]
-    returns = [ep.ret for ep in episodes]
     first = parts[0]
-    isolation = next((r.isolation for r in parts if r.isolation), {})
-    return EvalResult(
+    return _from_episodes(
+        [ep for r in parts for ep in r.episodes],
+        split=split or first.split,
         env_id=first.env_id,
         env_label=first.env_label,
         gymnasium_version=first.gymnasium_version,
-        split=split or first.split,
-        seeds=[ep.seed for ep in episodes],
-        returns=returns,
-        lengths=[ep.length for ep in episodes],
-        mean=statistics.fmean(returns),
-        std=statistics.pstdev(returns) if len(returns) > 1 else 0.0,
-        ci95=confidence_interval(returns),
-        median=statistics.median(returns),
-        min=min(returns),
-        max=max(returns),
         env_steps=sum(r.env_steps for r in parts),
         seconds=sum(r.seconds for r in parts),
-        failures=[f for r in parts for f in r.failures],
-        episodes=episodes,
-        isolation=isolation,
+        isolation=next((r.isolation for r in parts if r.isolation), {}),
         program_sha256=first.program_sha256,
         notice=first.notice,
     )

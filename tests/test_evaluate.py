@@ -146,3 +146,13 @@ def _children() -> set[int]:
 def test_env_without_time_limit_is_capped():
     r = evaluate("def policy(obs):\n    return 0\n", resolve_env("CliffWalking-v1"), [0], EvalConfig(step_cap=50))
     assert r.lengths == [50] and r.episodes[0].end == "truncated" and "step cap" in r.episodes[0].reason
+
+
+def test_combined_parts_equal_one_evaluation_of_all_seeds():
+    from scriptrl.evaluate import combine_results
+
+    src = "def policy(obs):\n    return 1 if obs[2] + 0.1 * obs[3] > 0 else 0\n"
+    whole = evaluate(src, CARTPOLE, list(range(6)))
+    parts = combine_results([evaluate(src, CARTPOLE, [0, 1]), evaluate(src, CARTPOLE, [2, 3, 4, 5])])
+    assert parts.returns == whole.returns and parts.mean == whole.mean and parts.ci95 == whole.ci95
+    assert parts.env_steps == whole.env_steps and parts.seeds == list(range(6))

@@ -26,10 +26,11 @@ class TrainConfig:
     children_per_iteration: int = 8
     initial_programs: int = 16
     cheap_episodes: int = 3
+    race_chunk: int = 5  # dev episodes per racing round of a full evaluation
     promote_margin: float = 0.0  # full dev only when cheap score >= parent's dev - margin * |parent|
     temperature: str | float | None = "adaptive"
-    tune_every: int = 3  # iterations between constant-tuning rounds
-    tune_budget: int = 48  # program evaluations per tuning round
+    tune_every: int = 4  # iterations between constant-tuning rounds
+    tune_budget: int = 24  # program evaluations per tuning round
     migrate_every: int = 5
     dev: tuple[int, int] = (0, 20)
     holdout: tuple[int, int] = (1000, 1050)

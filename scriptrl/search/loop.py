@@ -123,16 +123,16 @@ class Search:
         promising = []
         for (i, pid, c), res in zip(fresh, cheap, strict=True):
             bar = parents.get(i)
-            margin = abs(bar) * self.cfg.promote_margin if bar is not None else 0.0
-            if bar is None or res.mean >= bar - margin:
-                promising.append((i, pid, c, res))
+            if bar is not None:
+                bar -= abs(bar) * self.cfg.promote_margin
+            if bar is None or res.mean >= bar:
+                promising.append((i, pid, c, res, bar))
             out[i] = Scored(pid, c.source, None, res.mean)
         if not parents and len(promising) > 2:  # initial programs: only the best quarter goes on
             promising.sort(key=lambda t: -t[3].mean)
             promising = promising[: max(2, len(promising) // 4)]
-        full = self._evaluate_stage([(pid, c.source) for _, pid, c, _ in promising], "full", self.rest_seeds,
-                                    base=[r for *_, r in promising])  # fmt: skip
-        for (i, pid, c, _), res in zip(promising, full, strict=True):
+        full = self._race_full([(pid, c.source, res, bar) for _, pid, c, res, bar in promising])
+        for (i, pid, c, *_), res in zip(promising, full, strict=True):
             out[i] = Scored(pid, c.source, res.mean, out[i].cheap)
             island_idx = self._island_for(c, pid)
             self.population.islands[island_idx].offer(
@@ -161,28 +161,46 @@ class Search:
                                 call.ok if call else True, call.error if call else None, c.temperature)  # fmt: skip
         return None if problems else pid
 
-    def _evaluate_stage(self, items: list[tuple[int, str]], stage: str, seeds: list[int], base=None) -> list[EvalResult]:
+    def _evaluate_stage(self, items: list[tuple[int, str]], stage: str, seeds: list[int]) -> list[EvalResult]:
         """Evaluate (reusing any stored evaluation of this stage), record each in its own transaction."""
-        seeds_all = self.cheap_seeds + self.rest_seeds
-        results: list[EvalResult | None] = []
-        jobs, where = [], []
-        for k, (pid, source) in enumerate(items):
-            stored = self._stored(pid, stage)
-            results.append(stored)
-            if stored is None:
-                jobs.append(EvalJob(source, self.env, tuple(seeds), "dev"))
-                where.append(k)
-        if base is not None:  # a stored cheap result has no episodes to reuse: run the whole split
-            jobs = [j if isinstance(base[k], EvalResult) else EvalJob(j.source, j.env, tuple(seeds_all), "dev")
-                    for j, k in zip(jobs, where, strict=True)]  # fmt: skip
+        results: list[EvalResult | None] = [self._stored(pid, stage) for pid, _ in items]
+        where = [k for k, r in enumerate(results) if r is None]
+        jobs = [EvalJob(items[k][1], self.env, tuple(seeds), "dev") for k in where]
         for k, res in zip(where, self.executor.map(jobs), strict=True):
-            if base is not None and isinstance(base[k], EvalResult):
-                res = combine_results([base[k], res], split="dev")
-            with self.store.transaction():
-                self.store.add_evaluation(items[k][0], "dev", stage, res)
-                self.store.set_program_status(items[k][0], "evaluated")
+            self._record_eval(items[k][0], stage, res)
             results[k] = res
         return results  # type: ignore[return-value]
+
+    def _race_full(self, items: list[tuple[int, str, EvalResult, float | None]]) -> list[EvalResult]:
+        """The rest of the dev split in chunks, stopping a child as soon as its running mean
+        falls below its bar (its parent's score): losers cost a few episodes, not twenty."""
+        dev = self.cheap_seeds + self.rest_seeds
+        results: list[EvalResult | None] = [self._stored(pid, "full") for pid, *_ in items]
+        acc: dict[int, EvalResult | None] = {}
+        pos: dict[int, int] = {}
+        for k, (_, _, cheap, _) in enumerate(items):
+            if results[k] is None:  # a stored cheap result has no episodes to extend: start over
+                acc[k], pos[k] = (cheap, len(self.cheap_seeds)) if isinstance(cheap, EvalResult) else (None, 0)
+        chunk = max(1, self.cfg.race_chunk)
+        while acc:
+            order = sorted(acc)
+            jobs = [EvalJob(items[k][1], self.env, tuple(dev[pos[k] : pos[k] + chunk]), "dev") for k in order]
+            for k, res in zip(order, self.executor.map(jobs), strict=True):
+                merged = res if acc[k] is None else combine_results([acc[k], res], split="dev")
+                pos[k] += chunk
+                bar = items[k][3]
+                if pos[k] >= len(dev) or (bar is not None and merged.mean < bar):
+                    self._record_eval(items[k][0], "full", merged)
+                    results[k] = merged
+                    del acc[k]
+                else:
+                    acc[k] = merged
+        return results  # type: ignore[return-value]
+
+    def _record_eval(self, pid: int, stage: str, res: EvalResult) -> None:
+        with self.store.transaction():
+            self.store.add_evaluation(pid, "dev", stage, res)
+            self.store.set_program_status(pid, "evaluated")
 
     def _stored(self, pid: int, stage: str) -> EvalResult | None:
         rows = self.store.evaluations(program_id=pid, stage=stage)
@@ -337,8 +355,13 @@ class Search:
         self.store.add_event("stop", {"reason": reason, "iteration": self.iteration})
 
     def _parent(self, m: Member) -> ParentInfo:
+        """A parent with how it behaved (episode ends, last observations, actions), for feedback."""
         row = self.store.program(m.id)
-        return ParentInfo(id=m.id, source=row["source"], score=m.score, digest=None)
+        ev = self.store.best_evaluation(m.id, "dev")
+        digest = None
+        if ev is not None:
+            digest = {k: ev.get(k) for k in ("episodes", "mean", "std", "min", "max", "failures", "digest")}
+        return ParentInfo(id=m.id, source=row["source"], score=m.score, digest=digest)
 
     def _initial_candidates(self) -> list[Candidate]:
         rng = random.Random(f"{self.cfg.seed}:init")
