@@ -277,7 +277,7 @@ def layout_for(ctx) -> EnvLayout:
     """The layout of a ``GenContext`` (cached per environment and spaces)."""
     key = (
         ctx.env.id,
-        ctx.env.kwargs,
+        repr(ctx.env.kwargs),
         ctx.env.description.id,
         repr(ctx.observation_space),
         repr(ctx.action_space),

@@ -738,8 +738,31 @@ def _op_change_component(env: _Env, an: au.Analysis, t: float, rng: random.Rando
     st = au.SourceText(an.source)
     old_text = st.text(node)
     new_text = ast.unparse(_comp_ref(env, an, new_pos))
-    child = au.apply_edits(an.source, [(*st.span(node), new_text)])
-    return child, f"line {node.lineno}: reads {new_text} instead of {old_text}"
+    edits = [(*st.span(node), new_text)]
+    # Carry the number that goes with it over to the new component's range:
+    # a threshold keeps its relative position, a weight its effect on the sum.
+    old_c, new_c = comps[pos], comps[new_pos]
+    parent = an.parents.get(node)
+    site_at = {id(x.node): x for x in an.sites}
+    rescaled = ""
+    if isinstance(parent, ast.Compare):
+        for operand in [parent.left, *parent.comparators]:
+            site = site_at.get(id(operand))
+            if site is not None and site.role == "tunable":
+                rel = (site.value - (old_c.lo + old_c.hi) / 2) / old_c.scale
+                value = (new_c.lo + new_c.hi) / 2 + rel * new_c.scale
+                edits += au.number_edits(st, site, value, an.parents)
+                shown = au.fmt_number(value, site.is_int)
+                rescaled = f", threshold {au.fmt_number(site.value, site.is_int)} -> {shown}"
+                break
+    elif isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Mult):
+        other = parent.left if parent.right is node else parent.right
+        site = site_at.get(id(other))
+        if site is not None and site.role == "tunable" and not site.is_int:
+            edits += au.number_edits(st, site, site.value * old_c.scale / new_c.scale, an.parents)
+            rescaled = ", weight rescaled to its range"
+    child = au.apply_edits(an.source, edits)
+    return child, f"line {node.lineno}: reads {new_text} instead of {old_text}{rescaled}"
 
 
 def _numeric_assigns(env: _Env, an: au.Analysis) -> list[ast.Assign]:

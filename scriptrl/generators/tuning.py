@@ -90,6 +90,8 @@ def tune_constants(
         import cma  # imported here: it is slow to import and only tuning needs it
 
     temperature = clamp_temperature(temperature)
+    if baseline is not None and math.isnan(baseline):
+        baseline = None  # nothing compares greater than NaN: score the original instead
     an, idx = _tunable(source)
     n_all = len(idx)
     if n_all == 0 or budget <= 0:

@@ -258,7 +258,9 @@ class Search:
 
     # --- constant tuning --------------------------------------------------------------
     def _tune(self, rng: random.Random, temp: float) -> None:
-        from scriptrl.generators.tuning import tune_constants
+        """CMA-ES on the constants of one island's best, scored on the cheap dev seeds (the
+        original is scored there too, so "improved" compares like with like)."""
+        from scriptrl.generators.tuning import ConstantTuner, tune_constants
 
         island = self.population.islands[(self.iteration // max(1, self.cfg.tune_every)) % len(self.population.islands)]
         target = island.best()
@@ -273,14 +275,17 @@ class Search:
             return [r.mean if not r.failures else r.mean - 1e-6 for r in res]
 
         t0 = time.monotonic()
-        result = tune_constants(source, score_batch, self.cfg.tune_budget, temp, rng, baseline=target.score)
+        try:
+            scales = ConstantTuner().scales(self.ctx, source)
+        except Exception:  # an exotic environment only loses the better step sizes
+            scales = None
+        result = tune_constants(source, score_batch, self.cfg.tune_budget, temp, rng, baseline=None, scales=scales)
         self.store.add_event("tune", {"iteration": self.iteration, "program": target.id, "env_steps": steps[0],
                                       "evaluations": result.evaluations, "improved": result.improved})  # fmt: skip
         if result.improved and result.source != source:
             cand = Candidate(result.source, (target.id,), "cma.tune", "scalar", temp,
-                             note=f"tuned {result.n_constants} constants with CMA-ES",
-                             call=None)  # fmt: skip
-            cand.call = _offline_call(time.monotonic() - t0)
+                             note=f"tuned {result.n_constants} constants with CMA-ES: {result.score:.4g} on cheap seeds",
+                             call=_offline_call(time.monotonic() - t0))  # fmt: skip
             scored = self._consider([cand], {0: target.score})
             self.portfolio.credit("cma.tune", scored[0] is not None and (scored[0].dev or float("-inf")) > target.score)
 
