@@ -125,12 +125,16 @@ class Search:
             bar = parents.get(i)
             if bar is not None:
                 bar -= abs(bar) * self.cfg.promote_margin
-            if bar is None or res.mean >= bar:
+            if bar is None or res.mean > bar:  # a tie with its parent earns no full evaluation
                 promising.append((i, pid, c, res, bar))
             out[i] = Scored(pid, c.source, None, res.mean)
-        if not parents and len(promising) > 2:  # initial programs: only the best quarter goes on
+        if not parents and len(promising) > 1:
+            # Initial programs: the best quarter goes on, but never a program tied with the
+            # batch's worst (when every program scores the floor, one representative is enough).
             promising.sort(key=lambda t: -t[3].mean)
-            promising = promising[: max(2, len(promising) // 4)]
+            floor = promising[-1][3].mean
+            keep = [p for p in promising[: max(2, len(promising) // 4)] if p[3].mean > floor]
+            promising = keep or promising[:1]
         full = self._race_full([(pid, c.source, res, bar) for _, pid, c, res, bar in promising])
         for (i, pid, c, *_), res in zip(promising, full, strict=True):
             out[i] = Scored(pid, c.source, res.mean, out[i].cheap)
@@ -221,7 +225,7 @@ class Search:
             return
         self.best_dev = max(self.best_dev, dev.mean)
         self.best_dev_id = pid
-        step = max(1e-9, 0.05 * abs(self.target)) if self.target is not None else 1e-9
+        step = max(1e-9, 0.1 * abs(self.target)) if self.target is not None else 1e-9
         confirmed_dev = self.champion["dev"] if self.champion else float("-inf")
         at_target = self.target is not None and dev.mean >= self.target
         if not (at_target or dev.mean >= confirmed_dev + step):
