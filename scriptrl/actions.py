@@ -24,9 +24,10 @@ def _describe(a: Any) -> str:
         if t == "bool":
             return "a bool"
         if t == "arr":
-            return f"an array of shape {tuple(a.get('s', ()))}"
+            shape = a.get("s")
+            return f"an array of shape {tuple(shape)}" if isinstance(shape, list) else "a malformed array"
         if t == "other":
-            return f"a {a.get('type', 'value')}"
+            return f"a {str(a.get('type', 'value'))[:60]}"
         return "an unknown value"
     if isinstance(a, float):
         return f"a float ({a!r})"
@@ -67,7 +68,9 @@ def make_checker(space: spaces.Space) -> Checker:
             if not isinstance(v, list) or len(v) != len(bounds):
                 return None, "invalid action: malformed array data"
             for i, (x, (lo_i, hi_i)) in enumerate(zip(v, bounds, strict=True)):
-                if type(x) not in (int, float) or not math.isfinite(x):
+                if type(x) is not float and not (type(x) is int and abs(x) < 2**63):
+                    return None, f"invalid action: component {i} is not a finite number"
+                if not math.isfinite(x):
                     return None, f"invalid action: component {i} is {x!r}, not a finite number"
                 if x < lo_i or x > hi_i:
                     return None, f"invalid action: component {i} = {x:g} is outside [{lo_i:g}, {hi_i:g}] (clip it)"

@@ -79,6 +79,7 @@ class Episode:
     reason: str | None = None
     tail: list = field(default_factory=list)
     action_summary: dict = field(default_factory=dict)
+    null_return: float | None = None  # after a failure: what doing nothing scores on this seed
 
 
 @dataclass
@@ -177,7 +178,58 @@ def evaluate(
             ep.end, ep.reason = "failure", "rejected before running: " + problems[0]
     else:
         isolation, env_steps = _run_episodes(prog, renv, episodes, config)
+    env_steps += _cap_failures(renv, episodes, config)
     return _summarize(prog, renv, split, episodes, isolation, env_steps, time.perf_counter() - started)
+
+
+def null_action(space: gymnasium.Space) -> Any:
+    """What "doing nothing" means for a space: the first discrete action, or zeros clipped into range."""
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Discrete):
+        return int(space.start)
+    if isinstance(space, spaces.Box):
+        return np.clip(np.zeros(space.shape), space.low, space.high).astype(space.dtype)
+    if isinstance(space, spaces.MultiDiscrete | spaces.MultiBinary):
+        return np.zeros(space.shape, dtype=space.dtype)
+    return None
+
+
+def _null_return(env: gymnasium.Env, seed: int, cap: int | None) -> tuple[float, int]:
+    """Return and length of one episode that always plays the null action."""
+    action = null_action(env.action_space)
+    env.reset(seed=seed)
+    ret, steps = 0.0, 0
+    if action is None:
+        return ret, steps
+    while cap is None or steps < cap:
+        _, r, term, trunc, _ = env.step(action)
+        ret += float(r)
+        steps += 1
+        if term or trunc:
+            break
+    return ret, steps
+
+
+def _cap_failures(renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig) -> int:
+    """A failed episode scores the lower of what it earned before failing and what doing
+    nothing scores on the same seed. Failing then never pays: a policy that crashes at step 0
+    would otherwise score 0 on Pendulum (honest ones score about -1200), and one that crashes
+    late would keep most of a CartPole episode."""
+    failed = [ep for ep in episodes if ep.end == "failure"]
+    if not failed:
+        return 0
+    env = renv.make()
+    cap = renv.max_episode_steps or config.step_cap
+    steps = 0
+    try:
+        for ep in failed:
+            ep.null_return, n = _null_return(env, ep.seed, cap)
+            ep.ret = min(ep.ret, ep.null_return)
+            steps += n
+    finally:
+        env.close()
+    return steps
 
 
 _spares: dict[SandboxLimits, SandboxWorker] = {}
@@ -235,7 +287,10 @@ def _run_episodes(prog: Program, renv: ResolvedEnv, episodes: list[Episode], con
     n_slots = max(1, min(config.max_concurrency, len(episodes)))
     slots = [_Slot(probe)] + [_Slot(renv.make()) for _ in range(n_slots - 1)]
     pending = deque(range(len(episodes)))
-    stateful = prog.entry_kind == "class"
+    try:
+        stateful = prog.entry_kind == "class"
+    except Exception:  # unparsable (static checks off): the worker reports the load error
+        stateful = False
     run_seed = episodes[0].seed if episodes else 0
     tail_len = config.digest_tail
     # Environments without a time limit could run forever under a policy that never finishes.
@@ -259,7 +314,7 @@ def _run_episodes(prog: Program, renv: ResolvedEnv, episodes: list[Episode], con
 
     def finish(slot: _Slot, end: str, reason: str | None = None) -> None:
         ep = slot.ep
-        ep.end, ep.reason = end, reason
+        ep.end, ep.reason = end, (reason[:400] if reason else reason)
         ep.tail = [{"obs": _plain(o), "action": _plain(a)} for o, a in slot.tail]
         if slot.hist is not None:
             ep.action_summary = {"histogram": list(slot.hist)}
@@ -359,7 +414,10 @@ def _run_episodes(prog: Program, renv: ResolvedEnv, episodes: list[Episode], con
             now = time.monotonic()
             new = []
             for s, a in zip(active, actions, strict=True):
-                act, reason = check(a)
+                try:
+                    act, reason = check(a)
+                except Exception:  # whatever the worker sent, it cannot crash the evaluator
+                    act, reason = None, "invalid action: malformed action data"
                 if reason is not None:
                     if isinstance(a, dict) and a.get("t") == "err":
                         reason = "exception: " + str(a.get("m"))[:400]

@@ -56,6 +56,18 @@ FORBIDDEN_NAMES: frozenset[str] = frozenset(
 )
 
 
+#: Attributes that lead from an allowed module to the interpreter or the machine
+#: (``statistics.sys.modules["os"]``, ``numpy.ctypeslib``, numpy's file input/output).
+FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset(
+    {
+        "sys", "os", "modules", "builtins", "importlib", "ctypes", "ctypeslib", "gc", "inspect",
+        "subprocess", "socket", "shutil", "pathlib", "io", "types", "weakref", "threading",
+        "signal", "mmap", "load", "save", "savez", "savez_compressed", "fromfile", "tofile",
+        "memmap", "loadtxt", "savetxt", "genfromtxt", "DataSource", "system", "popen",
+    }
+)  # fmt: skip
+
+
 class ProgramError(UserError):
     """A program that cannot be run, with the reason a person can act on."""
 
@@ -160,6 +172,8 @@ def _node_problems(node: ast.AST, name: str) -> list[str]:
         if not _allowed(node.module or ""):
             return [_import_problem(node.module or "", line, name)]
         return []
+    if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES:
+        return [f"{name}: line {line}: attribute '.{node.attr}' is not allowed (it reaches the interpreter or files)"]
     if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
         return [
             f"{name}: line {line}: attribute '.{node.attr}' is not allowed "

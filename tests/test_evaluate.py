@@ -47,7 +47,18 @@ def test_digest_records_how_episodes_end():
 def test_invalid_action_ends_episode_with_reason():
     r = evaluate("def policy(obs):\n    return True\n", CARTPOLE, [0, 1])
     assert [f["reason"] for f in r.failures] == ["invalid action: got a bool, expected an int in 0..1"] * 2
-    assert r.returns == [0.0, 0.0]
+    # A failed episode scores min(earned before failing, what doing nothing scores on its seed).
+    always0 = evaluate("def policy(obs):\n    return 0\n", CARTPOLE, [0, 1])
+    assert r.returns == [0.0, 0.0] and [ep.null_return for ep in r.episodes] == always0.returns
+
+
+def test_failing_never_beats_doing_nothing_on_pendulum():
+    pend = resolve_env("Pendulum-v1")
+    nan = evaluate("def policy(obs):\n    return [float('nan')]\n", pend, [0, 1, 2])
+    zero = evaluate("def policy(obs):\n    return [0.0]\n", pend, [0, 1, 2])
+    rejected = evaluate("import os\ndef policy(obs):\n    return [0.0]\n", pend, [0, 1, 2])
+    assert len(nan.failures) == 3 and "finite" in nan.failures[0]["reason"]
+    assert nan.returns == zero.returns == rejected.returns and nan.mean < -100
 
 
 def test_exception_reason_names_the_line():
@@ -62,7 +73,8 @@ def test_late_exception_keeps_earned_reward_and_marks_failure():
            "        self.t += 1\n        if self.t > 5:\n            raise ValueError('late')\n"
            "        return 1 if obs[2] > 0 else 0\n")  # fmt: skip
     r = evaluate(src, CARTPOLE, [0, 1])
-    assert all(ep.end == "failure" and ep.length == 5 for ep in r.episodes)
+    assert all(ep.end == "failure" and ep.length == 5 and ep.null_return > 5 for ep in r.episodes)
+    assert r.returns == [5.0, 5.0]  # earned before failing, below what doing nothing earns
     assert "ValueError: late" in r.failures[0]["reason"]
 
 

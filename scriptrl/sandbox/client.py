@@ -88,6 +88,9 @@ class SandboxWorker:
         self.proc: subprocess.Popen | None = None
         self.reader = protocol.FrameReader()
         self.isolation: dict[str, str] = {}
+        self.wfd: int | None = None
+        self.rfd: int | None = None
+        self.dead_reason: str | None = None
 
     @property
     def pid(self) -> int | None:
@@ -132,17 +135,21 @@ class SandboxWorker:
         self.send({"op": "load", "source": source, "name": name, "obs": obs_codec, "seed": seed,
                    "limits": limits, "allowed_imports": allowed_imports})  # fmt: skip
         try:
+            # The report is its own frame, written after lockdown and before any program code
+            # runs, so a program cannot forge it by writing to the channel itself.
+            iso = self.recv(self.limits.load_timeout).get("isolation")
+            self.isolation = {str(k)[:40]: str(v)[:200] for k, v in iso.items()} if isinstance(iso, dict) else {}
             reply = self.recv(self.limits.load_timeout)
         except WorkerFailure as e:
             raise WorkerFailure(f"while loading the program: {e.reason}") from None
-        iso = reply.get("isolation")
-        self.isolation = {str(k): str(v)[:200] for k, v in iso.items()} if isinstance(iso, dict) else {}
         if not reply.get("ok"):
             self.kill()
             raise ProgramLoadError(str(reply.get("error", "program failed to load"))[:400], self.isolation)
         return self.isolation
 
     def send(self, header: dict, payload: bytes = b"", timeout: float = 10.0) -> None:
+        if self.wfd is None:
+            raise WorkerFailure(self.dead_reason or "the worker is gone")
         data = memoryview(protocol.encode(header, payload))
         deadline = time.monotonic() + timeout
         while data:
@@ -157,19 +164,19 @@ class SandboxWorker:
                 raise WorkerFailure(self._death_reason("the worker is gone")) from None
 
     def recv(self, timeout: float) -> dict:
+        if self.rfd is None:
+            raise WorkerFailure(self.dead_reason or "the worker is gone")
         deadline = time.monotonic() + timeout
         while True:
             try:
                 frame = self.reader.next_frame()
             except protocol.ProtocolError as e:
-                self.kill()
-                raise WorkerFailure(f"protocol: the worker sent malformed data ({e})") from None
+                raise self._abandon(f"protocol: the worker sent malformed data ({e})") from None
             if frame is not None:
                 return frame[0]
             left = deadline - time.monotonic()
             if left <= 0:
-                self.kill()
-                raise WorkerFailure(
+                raise self._abandon(
                     f"timeout: no answer within {timeout:.3g} s (an infinite loop, sleep or blocking call); "
                     "the worker was killed"
                 )
@@ -182,18 +189,24 @@ class SandboxWorker:
                 raise WorkerFailure(self._death_reason("the worker exited"))
             self.reader.feed(chunk)
 
+    def _abandon(self, reason: str) -> WorkerFailure:
+        self.kill()
+        self.dead_reason = reason
+        return WorkerFailure(reason)
+
     def _death_reason(self, what: str) -> str:
-        """Turn the worker's exit status into words a user can act on."""
+        """Turn the worker's exit status into words a user can act on (and remember them, so a
+        later send or receive on the dead worker says the same)."""
         code = None
         if self.proc is not None:
             try:
                 code = self.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
-                self.kill()
+                pass
         self.kill()
         if code is None:
-            return what
-        if code < 0:
+            reason = what
+        elif code < 0:
             sig = -code
             meaning = {
                 signal.SIGSYS: "forbidden operation: the sandbox killed it for a forbidden system call (kill, ptrace, ...)",
@@ -202,9 +215,12 @@ class SandboxWorker:
                 signal.SIGSEGV: "crash: segmentation fault (deep recursion or a native call)",
                 signal.SIGXFSZ: "forbidden operation: it tried to write a file",
                 signal.SIGABRT: "crash: the interpreter aborted",
-            }.get(sig, f"killed by signal {signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig}")
-            return f"{what}: {meaning}"
-        return f"{what} with status {code} (the program ended its own process: sys.exit, os._exit or similar)"
+            }.get(sig, f"killed by signal {sig}")
+            reason = f"{what}: {meaning}"
+        else:
+            reason = f"{what} with status {code} (the program ended its own process: sys.exit, os._exit or similar)"
+        self.dead_reason = reason
+        return reason
 
     def kill(self) -> None:
         if self.proc is None:

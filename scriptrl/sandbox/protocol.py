@@ -72,8 +72,8 @@ class FrameReader:
             return None
         try:
             header = json.loads(bytes(self.buf[_PREFIX.size : _PREFIX.size + hlen]))
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ProtocolError(f"malformed header: {e}") from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:  # a nesting bomb is malformed too
+            raise ProtocolError(f"malformed header: {type(e).__name__}") from None
         if not isinstance(header, dict):
             raise ProtocolError("header is not an object")
         payload = bytes(self.buf[_PREFIX.size + hlen : end])

@@ -44,12 +44,13 @@ def main() -> None:
     except EOFError:
         return
     isolation = lockdown.apply(load.get("limits", {}), (rfd, wfd))
+    protocol.write_frame(wfd, {"op": "isolation", "isolation": isolation})  # before any program code runs
     try:
         runner = Runner(load)
     except BaseException as e:
-        protocol.write_frame(wfd, {"ok": False, "error": _describe(e, load.get("name", "policy.py")), "isolation": isolation})
+        protocol.write_frame(wfd, {"ok": False, "error": _describe(e, load.get("name", "policy.py"))})
         return
-    protocol.write_frame(wfd, {"ok": True, "kind": runner.kind, "isolation": isolation})
+    protocol.write_frame(wfd, {"ok": True, "kind": runner.kind})
     while True:
         try:
             header, payload = protocol.read_frame(rfd)
