@@ -150,6 +150,7 @@ class _Slot:
 
     def __init__(self, env: gymnasium.Env) -> None:
         self.env = env
+        self.ep: Episode | None = None
 
 
 def _as_source(program: Program | str) -> Program:
@@ -177,7 +178,7 @@ def evaluate(
         for ep in episodes:
             ep.end, ep.reason = "failure", "rejected before running: " + problems[0]
     else:
-        isolation, env_steps = _run_episodes(prog, renv, episodes, config)
+        isolation, env_steps = _EpisodeLoop(prog, renv, episodes, config).run()
     env_steps += _cap_failures(renv, episodes, config)
     return _summarize(prog, renv, split, episodes, isolation, env_steps, time.perf_counter() - started)
 
@@ -273,46 +274,86 @@ def _start_worker(prog: Program, codec: dict, seed: int, config: EvalConfig, wor
     return worker, isolation
 
 
-def _run_episodes(prog: Program, renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig):
-    """The hot loop. Returns (isolation report, env steps)."""
-    worker = _spawn_worker(config)  # the interpreter starts while the environments are built
-    try:
-        probe = renv.make()
-    except BaseException:
-        worker.kill()
-        raise
-    codec = observation_codec(probe.observation_space)
-    check = make_checker(probe.action_space)
-    discrete_n = getattr(probe.action_space, "n", None)
-    n_slots = max(1, min(config.max_concurrency, len(episodes)))
-    slots = [_Slot(probe)] + [_Slot(renv.make()) for _ in range(n_slots - 1)]
-    pending = deque(range(len(episodes)))
-    try:
-        stateful = prog.entry_kind == "class"
-    except Exception:  # unparsable (static checks off): the worker reports the load error
-        stateful = False
-    run_seed = episodes[0].seed if episodes else 0
-    tail_len = config.digest_tail
-    # Environments without a time limit could run forever under a policy that never finishes.
-    step_cap = None if renv.max_episode_steps else config.step_cap
-    env_steps = 0
-    restarts = 0
-    isolation: dict[str, str] = {}
+class _EpisodeLoop:
+    """One evaluation's hot loop: environments here, policy in the worker, two lanes in flight.
 
-    def begin(slot: _Slot, new: list) -> bool:
-        if not pending:
-            return False
-        eid = pending.popleft()
-        ep = episodes[eid]
+    Each lane is a list of slots (an environment and the episode running on it). While the
+    worker computes one lane's actions, this process steps the other lane's environments.
+    A worker failure ends the episodes of the lane it was computing; a stateless policy's
+    other episodes carry on with a fresh worker.
+    """
+
+    def __init__(self, prog: Program, renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig) -> None:
+        self.prog, self.renv, self.episodes, self.config = prog, renv, episodes, config
+        self.worker = _spawn_worker(config)  # the interpreter starts while the environments are built
+        try:
+            probe = renv.make()
+        except BaseException:
+            self.worker.kill()
+            raise
+        self.codec = observation_codec(probe.observation_space)
+        self.check = make_checker(probe.action_space)
+        space = probe.action_space
+        self.discrete = (int(space.start), int(space.n)) if hasattr(space, "n") and hasattr(space, "start") else None
+        n_slots = max(1, min(config.max_concurrency, len(episodes)))
+        self.slots = [_Slot(probe)] + [_Slot(renv.make()) for _ in range(n_slots - 1)]
+        half = (n_slots + 1) // 2
+        self.lanes = [self.slots[:half], self.slots[half:]] if n_slots > 1 else [self.slots]
+        self.pending = deque(range(len(episodes)))
+        try:
+            self.stateful = prog.entry_kind == "class"
+        except Exception:  # unparsable (static checks off): the worker reports the load error
+            self.stateful = False
+        self.run_seed = episodes[0].seed if episodes else 0
+        # Environments without a time limit could run forever under a policy that never finishes.
+        self.step_cap = None if renv.max_episode_steps else config.step_cap
+        self.env_steps = 0
+        self.restarts = 0
+        self.isolation: dict[str, str] = {}
+        self.inflight: deque[tuple[list[_Slot], list[_Slot], WorkerFailure | None]] = deque()
+        self.ended_ids: list[int] = []
+
+    def run(self) -> tuple[dict[str, str], int]:
+        try:
+            try:
+                self.worker, self.isolation = _start_worker(self.prog, self.codec, self.run_seed, self.config, self.worker)
+            except ProgramLoadError as e:
+                self._abandon("exception while loading: " + str(e))
+                return e.isolation, 0
+            except WorkerFailure as e:
+                self._abandon(e.reason)
+                return self.isolation, 0
+            self._refill_and_dispatch()
+            while self.inflight:
+                lane, active, send_error = self.inflight.popleft()
+                try:
+                    actions = self._receive(active, send_error)
+                except WorkerFailure as e:
+                    if not self._recover(active, e):
+                        break
+                    continue
+                self._step(lane, active, actions)
+            self.worker.close()
+        finally:
+            self.worker.kill()
+            for s in self.slots:
+                s.env.close()
+        return self.isolation, self.env_steps
+
+    # --- episodes --------------------------------------------------------------------
+    def _begin(self, slot: _Slot, new: list) -> None:
+        if not self.pending:
+            return
+        eid = self.pending.popleft()
+        ep = self.episodes[eid]
         slot.ep, slot.eid, slot.started = ep, eid, time.monotonic()
         slot.obs, _ = slot.env.reset(seed=ep.seed)
-        slot.tail = deque(maxlen=tail_len)
-        slot.hist = [0] * discrete_n if discrete_n is not None else None
-        slot.cont = [] if discrete_n is None else None
+        slot.tail = deque(maxlen=self.config.digest_tail)
+        slot.hist = [0] * self.discrete[1] if self.discrete else None
+        slot.cont = None if self.discrete else []
         new.append([eid, ep.seed])
-        return True
 
-    def finish(slot: _Slot, end: str, reason: str | None = None) -> None:
+    def _finish(self, slot: _Slot, end: str, reason: str | None = None) -> None:
         ep = slot.ep
         ep.end, ep.reason = end, (reason[:400] if reason else reason)
         ep.tail = [{"obs": _plain(o), "action": _plain(a)} for o, a in slot.tail]
@@ -322,137 +363,113 @@ def _run_episodes(prog: Program, renv: ResolvedEnv, episodes: list[Episode], con
             arr = np.asarray(slot.cont, dtype=np.float64)
             ep.action_summary = {"mean": arr.mean(0).round(4).tolist(), "min": arr.min(0).tolist(), "max": arr.max(0).tolist()}
         slot.ep = None
+        if self.stateful:
+            self.ended_ids.append(slot.eid)
 
-    def fail_all(lane: list[_Slot], reason: str) -> None:
-        for s in lane:
-            finish(s, "failure", reason)
+    def _abandon(self, why: str) -> None:
+        """Fail everything still running or waiting, with one reason."""
+        for s in self.slots:
+            if s.ep is not None:
+                self._finish(s, "failure", why)
+        while self.pending:
+            ep = self.episodes[self.pending.popleft()]
+            ep.end, ep.reason = "failure", why[:400]
 
-    def abandon(why: str) -> None:
-        fail_all([s for s in slots if s.ep is not None], why)
-        while pending:
-            ep = episodes[pending.popleft()]
-            ep.end, ep.reason = "failure", why
-
-    try:
-        try:
-            worker, isolation = _start_worker(prog, codec, run_seed, config, worker)
-        except ProgramLoadError as e:
-            for ep in episodes:
-                ep.end, ep.reason = "failure", "exception while loading: " + str(e)
-            return e.isolation, 0
-        except WorkerFailure as e:
-            for ep in episodes:
-                ep.end, ep.reason = "failure", e.reason
-            return isolation, 0
-
-        # Two lanes, so stepping one overlaps with the worker computing the other.
-        half = (n_slots + 1) // 2
-        lanes = [slots[:half], slots[half:]] if n_slots > 1 else [slots]
-        inflight: deque[tuple[list[_Slot], list[_Slot], WorkerFailure | None]] = deque()
-        ended_ids: list[int] = []
-
-        def dispatch(lane_slots: list[_Slot], new: list) -> None:
-            active = [s for s in lane_slots if s.ep is not None]
-            if not active:
-                return
-            obs_header, payload = encode_observations(codec, [s.obs for s in active])
-            header: dict[str, Any] = {"op": "act", "ids": [s.eid for s in active]}
-            if obs_header is not None:
-                header["obs"] = obs_header
-            if stateful:
-                header["new"], header["end"] = new, list(ended_ids)
-                ended_ids.clear()
-            try:
-                worker.send(header, payload)
-                inflight.append((lane_slots, active, None))
-            except WorkerFailure as e:  # surfaces where replies are read, like any other failure
-                inflight.append((lane_slots, active, e))
-
-        for lane in lanes:
+    # --- talking to the worker ----------------------------------------------------------
+    def _refill_and_dispatch(self) -> None:
+        for lane in self.lanes:
             new: list = []
             for s in lane:
-                begin(s, new)
-            dispatch(lane, new)
-
-        while inflight:
-            lane_slots, active, send_error = inflight.popleft()
-            try:
-                if send_error is not None:
-                    raise send_error
-                timeout = config.call_timeout + config.per_action_timeout * len(active)
-                reply = worker.recv(timeout)
-                actions = reply.get("a")
-                if not isinstance(actions, list) or len(actions) != len(active):
-                    worker.kill()
-                    raise WorkerFailure("protocol: the worker's reply does not hold one action per episode")
-            except WorkerFailure as e:
-                fail_all(active, e.reason)
-                # Episodes of the other lane lose their worker too; stateless ones can resume.
-                others = [s for _, act, _ in inflight for s in act]
-                inflight.clear()
-                if stateful:
-                    fail_all(others, "the worker was replaced after a failure in another episode")
-                restarts += 1
-                if restarts > config.max_restarts:
-                    why = f"not run: the worker failed {restarts} times (last: {e.reason})"
-                    abandon(why)
-                    break
-                try:
-                    worker, _ = _start_worker(prog, codec, run_seed + restarts, config)
-                except (WorkerFailure, ProgramLoadError) as e2:
-                    why = f"not run: the worker could not be replaced ({e2})"
-                    abandon(why)
-                    break
-                for lane in lanes:
-                    new = []
-                    for s in lane:
-                        if s.ep is None:
-                            begin(s, new)
-                    dispatch(lane, new)
-                continue
-
-            now = time.monotonic()
-            new = []
-            for s, a in zip(active, actions, strict=True):
-                try:
-                    act, reason = check(a)
-                except Exception:  # whatever the worker sent, it cannot crash the evaluator
-                    act, reason = None, "invalid action: malformed action data"
-                if reason is not None:
-                    if isinstance(a, dict) and a.get("t") == "err":
-                        reason = "exception: " + str(a.get("m"))[:400]
-                    finish(s, "failure", reason)
-                else:
-                    obs, r, term, trunc, _ = s.env.step(act)
-                    env_steps += 1
-                    ep = s.ep
-                    ep.ret += float(r)
-                    ep.length += 1
-                    s.tail.append((s.obs, a))
-                    s.obs = obs
-                    if s.hist is not None:
-                        s.hist[act] += 1
-                    else:
-                        s.cont.append(a["v"])
-                    if term:
-                        finish(s, "terminated")
-                    elif trunc:
-                        finish(s, "truncated")
-                    elif step_cap is not None and ep.length >= step_cap:
-                        finish(s, "truncated", f"scriptrl's step cap of {step_cap} (the environment has no time limit)")
-                    elif now - s.started > config.episode_timeout:
-                        finish(s, "failure", f"timeout: the episode took over {config.episode_timeout:g} s of wall time")
                 if s.ep is None:
-                    if stateful:
-                        ended_ids.append(s.eid)
-                    begin(s, new)
-            dispatch(lane_slots, new)
-        worker.close()
-    finally:
-        worker.kill()
-        for s in slots:
-            s.env.close()
-    return isolation, env_steps
+                    self._begin(s, new)
+            self._dispatch(lane, new)
+
+    def _dispatch(self, lane: list[_Slot], new: list) -> None:
+        active = [s for s in lane if s.ep is not None]
+        if not active:
+            return
+        obs_header, payload = encode_observations(self.codec, [s.obs for s in active])
+        header: dict[str, Any] = {"op": "act", "ids": [s.eid for s in active]}
+        if obs_header is not None:
+            header["obs"] = obs_header
+        if self.stateful:
+            header["new"], header["end"] = new, list(self.ended_ids)
+            self.ended_ids.clear()
+        try:
+            self.worker.send(header, payload)
+            self.inflight.append((lane, active, None))
+        except WorkerFailure as e:  # surfaces where replies are read, like any other failure
+            self.inflight.append((lane, active, e))
+
+    def _receive(self, active: list[_Slot], send_error: WorkerFailure | None) -> list:
+        if send_error is not None:
+            raise send_error
+        reply = self.worker.recv(self.config.call_timeout + self.config.per_action_timeout * len(active))
+        actions = reply.get("a")
+        if not isinstance(actions, list) or len(actions) != len(active):
+            self.worker.kill()
+            raise WorkerFailure("protocol: the worker's reply does not hold one action per episode")
+        return actions
+
+    def _recover(self, active: list[_Slot], e: WorkerFailure) -> bool:
+        """Fail the lane the worker was computing and start a new worker; False when giving up."""
+        for s in active:
+            self._finish(s, "failure", e.reason)
+        others = [s for _, act, _ in self.inflight for s in act]
+        self.inflight.clear()
+        if self.stateful:  # their state lived in the dead worker
+            for s in others:
+                self._finish(s, "failure", "the worker was replaced after a failure in another episode")
+        self.restarts += 1
+        if self.restarts > self.config.max_restarts:
+            self._abandon(f"not run: the worker failed {self.restarts} times (last: {e.reason})")
+            return False
+        try:
+            self.worker, _ = _start_worker(self.prog, self.codec, self.run_seed + self.restarts, self.config)
+        except (WorkerFailure, ProgramLoadError) as e2:
+            self._abandon(f"not run: the worker could not be replaced ({e2})")
+            return False
+        self._refill_and_dispatch()
+        return True
+
+    # --- the environment side ------------------------------------------------------------
+    def _step(self, lane: list[_Slot], active: list[_Slot], actions: list) -> None:
+        now = time.monotonic()
+        check, cap, timeout = self.check, self.step_cap, self.config.episode_timeout
+        start = self.discrete[0] if self.discrete else 0
+        new: list = []
+        for s, a in zip(active, actions, strict=True):
+            try:
+                act, reason = check(a)
+            except Exception:  # whatever the worker sent, it cannot crash the evaluator
+                act, reason = None, "invalid action: malformed action data"
+            if reason is not None:
+                if isinstance(a, dict) and a.get("t") == "err":
+                    reason = "exception: " + str(a.get("m"))[:400]
+                self._finish(s, "failure", reason)
+            else:
+                obs, r, term, trunc, _ = s.env.step(act)
+                self.env_steps += 1
+                ep = s.ep
+                ep.ret += float(r)
+                ep.length += 1
+                s.tail.append((s.obs, a))
+                s.obs = obs
+                if s.hist is not None:
+                    s.hist[act - start] += 1
+                else:
+                    s.cont.append(a["v"])
+                if term:
+                    self._finish(s, "terminated")
+                elif trunc:
+                    self._finish(s, "truncated")
+                elif cap is not None and ep.length >= cap:
+                    self._finish(s, "truncated", f"scriptrl's step cap of {cap} (the environment has no time limit)")
+                elif now - s.started > timeout:
+                    self._finish(s, "failure", f"timeout: the episode took over {timeout:g} s of wall time")
+            if s.ep is None:
+                self._begin(s, new)
+        self._dispatch(lane, new)
 
 
 def _plain(x: Any) -> Any:
