@@ -57,7 +57,7 @@ def print_train_result(result, console: Console | None = None) -> None:
         console.print("no valid program was found", style="red")
     else:
         console.print(Syntax(result.best_policy.read_text() if result.best_policy.exists() else result.best_source,
-                             "python", line_numbers=False))  # fmt: skip
+                             "python", line_numbers=False, word_wrap=True))  # fmt: skip
     rows = [
         ("best dev", result.best_dev), ("best holdout", result.best_holdout), ("audit", result.best_audit),
     ]  # fmt: skip
