@@ -55,17 +55,10 @@ def print_json(obj: Any) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from scriptrl.envs import resolve_env
     from scriptrl.evaluate import EvalConfig, SeedSplits, evaluate
-    from scriptrl.program import Program
     from scriptrl.report.terminal import print_eval_result
 
-    program = Program.from_file(args.policy)
-    if not args.unsafe_in_process:
-        program.validate()
-    env = resolve_env(args.env, imports=args.imports or ())
-    if env.notice:
-        sys.stderr.write(f"scriptrl: {env.notice}\n")
+    program, env = _load_policy(args)
     seeds = SeedSplits().seeds(args.split, args.episodes)
     config = EvalConfig(unsafe_in_process=args.unsafe_in_process, episode_timeout=args.episode_timeout)
     result = evaluate(program, env, seeds, config, split=args.split)
@@ -119,7 +112,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     options = {k: getattr(args, k) for k in ("generator", "run_dir", "init", "target", "max_iterations",
                "max_env_steps", "max_seconds", "max_cost", "seed", "workers", "temperature", "model",
-               "base_url", "task")}  # fmt: skip
+               "base_url", "task", "executor", "ray_address")}  # fmt: skip
     options["imports"] = tuple(args.imports or ())
     if args.resume and args.env:
         raise UserError("give either ENV_ID or --resume RUN_DIR, not both")
@@ -158,6 +151,145 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from scriptrl.baselines import train_baseline
+    from scriptrl.baselines.train import print_progress
+
+    quiet = args.json or not sys.stderr.isatty()
+    result = train_baseline(args.env, args.algo, run_dir=args.run_dir, max_env_steps=args.max_env_steps,
+                            max_seconds=args.max_seconds, seed=args.seed, target=args.target,
+                            eval_every=args.eval_every, progress=None if quiet else print_progress)  # fmt: skip
+    if args.json:
+        print_json(result.summary())
+        return 0
+    sys.stdout.write(f"stopped: {result.stop_reason}\n")
+    for k, v in (("best dev", result.best_dev), ("best holdout", result.best_holdout), ("audit", result.best_audit)):
+        sys.stdout.write(f"{k:>14}: {'-' if v is None else f'{v:.2f}'}\n")
+    sys.stdout.write(f"{'env steps':>14}: {result.env_steps:,} training + {result.eval_env_steps:,} holdout/audit\n")
+    sys.stdout.write(f"{'wall time':>14}: {result.seconds:.1f} s over {result.iterations} checkpoints\n")
+    sys.stdout.write(f"{'run folder':>14}: {result.run_dir}\n{'best policy':>14}: {result.best_policy}\n")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from scriptrl.compare import compare, plot, print_compare
+
+    rows = compare(args.run_dirs, threshold=args.threshold)
+    if args.output:
+        plot(rows, args.output)
+    print_compare(rows, json_output=args.json)
+    if args.output and not args.json:
+        sys.stdout.write(f"curves: {args.output}\n")
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from scriptrl.models import DEFAULT_MODEL, list_models, pull
+
+    if args.action == "pull":
+        path = pull(args.name or DEFAULT_MODEL, say=lambda msg: sys.stderr.write(msg + "\n"))
+        if args.json:
+            print_json({"name": args.name or DEFAULT_MODEL, "path": str(path)})
+        else:
+            sys.stdout.write(f"{path}\n")
+        return 0
+    rows = list_models()
+    if args.json:
+        print_json(rows)
+        return 0
+    for r in rows:
+        flag = "cached" if r["cached"] else "not fetched"
+        default = " (default)" if r["default"] else ""
+        sys.stdout.write(f"{r['name']}{default}: {r['params']} {r['quant']}, {r['bytes'] / 1e6:,.0f} MB, {flag}\n"
+                         f"    {r['note']}\n    {r['path']}\n")  # fmt: skip
+    return 0
+
+
+def _load_policy(args: argparse.Namespace):
+    """The policy file and environment for explain/verify/render, checked the way `eval` checks them."""
+    from scriptrl.envs import resolve_env
+    from scriptrl.program import Program
+
+    program = Program.from_file(args.policy)
+    if not args.unsafe_in_process:
+        program.validate()
+    env = resolve_env(args.env, imports=args.imports or ())
+    if env.notice:
+        sys.stderr.write(f"scriptrl: {env.notice}\n")
+    return program, env
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from scriptrl.report.html import write_report
+
+    out = write_report(args.run_dir, args.output, baselines=args.baselines or [])
+    sys.stdout.write(f"{out}\n")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from scriptrl.trace import explain, print_explanation
+
+    program, env = _load_policy(args)
+    ex = explain(program, env, seed=args.seed, episodes=args.episodes, log=args.log,
+                 unsafe_in_process=args.unsafe_in_process)  # fmt: skip
+    if args.json:
+        print_json(ex.to_dict())
+    else:
+        print_explanation(ex)
+        if args.log:
+            sys.stdout.write(f"decision log: {args.log} ({ex.decisions:,} lines)\n")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from scriptrl.verify import print_verify_report, private_hypothesis_storage, verify
+
+    private_hypothesis_storage()
+    program, env = _load_policy(args)
+    levels = tuple(args.noise) if args.noise else None
+    report = verify(program, env, seed=args.seed, examples=args.examples, time_limit=args.time_limit_ms / 1000.0,
+                    episodes=args.episodes, min_retention=args.min_retention, robustness=not args.no_robustness,
+                    unsafe_in_process=args.unsafe_in_process,
+                    **({"noise_levels": levels} if levels else {}))  # fmt: skip
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print_verify_report(report)
+    return 0 if report.passed else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from scriptrl.export import export_policy
+
+    out = export_policy(args.run_dir, args.output, program_id=args.program)
+    sys.stdout.write(f"{out}\n")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from scriptrl.render import render_episode
+
+    program, env = _load_policy(args)
+    info = render_episode(program, env, args.output, seed=args.seed, every=args.every, scale=args.scale,
+                          unsafe_in_process=args.unsafe_in_process)  # fmt: skip
+    if args.json:
+        print_json(info)
+    else:
+        sys.stdout.write(f"{info['path']}: {info['frames']} frames, return {info['return']:.2f} over {info['length']} steps"
+                         f" ({info['end']}{': ' + info['reason'] if info['reason'] else ''})\n")  # fmt: skip
+    return 0
+
+
+def _policy_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("policy", help="Python file defining policy(obs) or class Policy")
+    p.add_argument("--env", required=True, help="gymnasium id, or package.module:ClassName")
+    p.add_argument("--import", dest="imports", action="append", metavar="MODULE", help="import MODULE first (it may register env ids)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--unsafe-in-process", action="store_true",
+                   help="run a TRUSTED file in this process, with no sandbox (for debugging your own code)")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scriptrl", description="Reinforcement learning where the policy is a readable Python program.")
     from scriptrl import __version__
@@ -189,10 +321,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-seconds", type=_positive_float)
     p.add_argument("--max-cost", type=_positive_float, help="US dollars of model calls")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=_positive_int, help="parallel evaluator processes (default: one per core)")
+    p.add_argument("--workers", type=_positive_int,
+                   help="parallel evaluators (default: one per core; with --executor ray, one per cluster CPU)")  # fmt: skip
+    p.add_argument("--executor", choices=["local", "ray"],
+                   help="local: a process pool on this machine (default); ray: a Ray cluster (pip install 'scriptrl[ray]')")  # fmt: skip
+    p.add_argument("--ray-address", metavar="HOST:PORT", help="a running Ray head (`ray start --head` prints it)")
     p.add_argument("--temperature", help="adaptive (default), a number, fixed:T or anneal:HI:LO")
-    p.add_argument("--model", help="language model name (llm generator)")
-    p.add_argument("--base-url", help="OpenAI-compatible server URL (llm generator)")
+    p.add_argument("--model", help="llm generator: a local model (`scriptrl model list`), a served model's name "
+                   "with --base-url, or an LLM config file (.toml)")  # fmt: skip
+    p.add_argument("--base-url", help="OpenAI-compatible server URL (llm generator); without it the model runs locally")
     p.add_argument("--task", help="natural-language task description for the first programs (llm generator)")
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE")
     p.add_argument("--json", action="store_true", help="last line of stdout: a JSON summary")
@@ -209,6 +346,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)
 
+    p = sub.add_parser("baseline", help="train a neural baseline (Stable-Baselines3, zoo hyperparameters) as a run")
+    p.add_argument("env", metavar="ENV_ID", help="gymnasium id")
+    p.add_argument("--algo", default="ppo", choices=["ppo", "dqn", "a2c", "sac"])
+    p.add_argument("--run-dir", help="folder for this run (default: runs/ENV-ALGO-TIMESTAMP)")
+    p.add_argument("--max-env-steps", type=_positive_int, help="training steps (default: the zoo's n_timesteps)")
+    p.add_argument("--max-seconds", type=_positive_float, help="seconds of training (measuring not counted)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target", type=float, help="stop when the holdout mean reaches this (default: solved threshold)")
+    p.add_argument("--eval-every", type=_positive_int, metavar="STEPS", help="training steps between curve points")
+    p.add_argument("--json", action="store_true", help="last line of stdout: a JSON summary")
+    p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("compare", help="side-by-side table of runs (scriptrl and baselines); -o draws their curves")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("-o", "--output", metavar="PLOT.png", help="draw score against env steps and seconds")
+    p.add_argument("--threshold", type=float, help="score that counts as solved (default: the env's solved threshold)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("model", help="local language models for --generator llm: list them, or fetch one")
+    p.add_argument("action", choices=["list", "pull"])
+    p.add_argument("name", nargs="?", help="model to pull (default: the default model; see `scriptrl model list`)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_model)
+
     p = sub.add_parser("envs", help="list built-in environment descriptions, or show one")
     p.add_argument("env", nargs="?", help="show this environment's description")
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE")
@@ -218,6 +380,47 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="report which sandbox isolation layers work on this machine")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("report", help="write one self-contained HTML report of a run")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("-o", "--output", metavar="FILE.html", help="where to write it (default: RUN_DIR/report.html)")
+    p.add_argument("--baseline", dest="baselines", action="append", metavar="RUN_DIR",
+                   help="draw this run's curves on the same axes (repeatable)")  # fmt: skip
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("explain", help="which lines of a policy ran, and which line and conditions chose each action")
+    _policy_arguments(p)
+    p.add_argument("--seed", type=int, default=0, help="first episode seed (episodes use SEED, SEED+1, ...)")
+    p.add_argument("--episodes", type=_positive_int, default=10)
+    p.add_argument("--log", metavar="decisions.jsonl", help="write every step: observation, action, line, conditions")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("verify", help="property-based checks of a policy, then a robustness gate (exit 1 on any failure)")
+    _policy_arguments(p)
+    p.add_argument("--seed", type=int, default=0, help="seed for the generated observations")
+    p.add_argument("--examples", type=_positive_int, default=60, help="batches of observations per property")
+    p.add_argument("--time-limit-ms", type=_positive_float, default=20.0, help="limit for one policy call")
+    p.add_argument("--episodes", type=_positive_int, default=20, help="episodes per robustness condition")
+    p.add_argument("--noise", type=_positive_float, action="append", metavar="FRACTION",
+                   help="observation noise level as a fraction of each component's range (repeatable)")  # fmt: skip
+    p.add_argument("--min-retention", type=float, default=0.75,
+                   help="share of the clean score margin over a random policy to keep (default 0.75)")  # fmt: skip
+    p.add_argument("--no-robustness", action="store_true", help="run the property checks only")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("export", help="write a run's best program as a standalone file with a policy card")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("-o", "--output", required=True, metavar="policy.py")
+    p.add_argument("--program", type=int, metavar="ID", help="export this program instead of the best one")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("render", help="an animated GIF of one episode of a policy")
+    _policy_arguments(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, metavar="episode.gif")
+    p.add_argument("--every", type=_positive_int, default=1, help="keep every N-th frame")
+    p.add_argument("--scale", type=_positive_float, default=1.0, help="resize frames by this factor")
+    p.set_defaults(func=cmd_render)
     return parser
 
 

@@ -253,7 +253,8 @@ def _spawn_worker(config: EvalConfig) -> SandboxWorker | InProcessWorker:
 
 
 @atexit.register
-def _kill_spares() -> None:
+def release_spare_workers() -> None:
+    """Kill the pre-started spares (a loop that used ``warm_spare`` calls this when it is done)."""
     for w in _spares.values():
         w.kill()
     _spares.clear()

@@ -15,7 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
 from scriptrl.envs import ResolvedEnv
-from scriptrl.evaluate import EvalConfig, EvalResult, evaluate
+from scriptrl.evaluate import EvalConfig, EvalResult, evaluate, release_spare_workers
 from scriptrl.program import Program
 
 
@@ -70,6 +70,7 @@ class LocalExecutor:
         yield from self.map(jobs)
 
     def close(self) -> None:
+        release_spare_workers()  # the spare this process kept when it evaluated in-process
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

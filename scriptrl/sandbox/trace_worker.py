@@ -2,8 +2,8 @@
 
 Security choice: tracing (``sys.settrace``) has to run where the policy runs, and a policy
 may be untrusted, so it runs *here*, inside the same locked-down worker as evaluation:
-this module reuses the plain worker's channel set-up, lockdown, ``Runner`` helpers and wire
-protocol (imported, not copied) and only swaps how the program is loaded and called. The
+``main`` runs the plain worker's own ``main`` (boot, lockdown, isolation report, act
+loop: imported, not copied) with ``TracingRunner`` swapped in for its ``Runner``. The
 trusted side receives plain JSON and bounds and validates it like any worker reply; a
 policy can lie about its own trace, but it cannot reach the evaluator through it.
 
@@ -25,8 +25,8 @@ from __future__ import annotations
 import ast
 import sys
 
-from scriptrl.sandbox import lockdown, protocol
-from scriptrl.sandbox.worker import Runner, _channel_from_argv, _describe, _guarded_builtins
+from scriptrl.sandbox import protocol
+from scriptrl.sandbox.worker import Runner, _describe, _guarded_builtins
 
 #: The recorder's name in the program's namespace; static checks forbid dunder names in a
 #: policy, so a checked program can neither shadow nor call it.
@@ -99,6 +99,8 @@ class _Call:
 
 class TracingRunner(Runner):
     """``Runner`` with the program loaded instrumented and every call traced."""
+
+    trace_fd: int | None = None  # the reply channel, set by main(); None in-process
 
     def __init__(self, load: dict) -> None:
         import linecache
@@ -179,6 +181,15 @@ class TracingRunner(Runner):
             call.raised = True
         return action, error, call.to_json()
 
+    def act(self, header: dict, payload: bytes) -> list:
+        """Actions for the plain worker loop to send; the traces go first, in their own frame."""
+        actions, traces = self.act_traced(header, payload)
+        if self.trace_fd is None:
+            self.last_traces = traces
+        else:
+            protocol.write_frame(self.trace_fd, {"t": traces})
+        return actions
+
     def act_traced(self, header: dict, payload: bytes) -> tuple[list, list]:
         obs = self.decode(header, payload)
         ids = header["ids"]
@@ -219,35 +230,21 @@ class TracingRunner(Runner):
 
 
 def main() -> None:
-    """The plain worker's life cycle (ready, load after lockdown, act loop) with traced replies."""
-    rfd, wfd = _channel_from_argv()
-    try:
-        lockdown.warm_up()
-        ast.parse("x = 1 if y else 2")  # the parser's lazy parts load before the filesystem goes away
-    except BaseException as e:
-        protocol.write_frame(wfd, {"op": "ready", "ok": False, "error": f"worker start failed: {e!r}"})
-        return
-    protocol.write_frame(wfd, {"op": "ready", "ok": True})
-    try:
-        load, _ = protocol.read_frame(rfd)
-    except EOFError:
-        return
-    isolation = lockdown.apply(load.get("limits", {}), (rfd, wfd))
-    try:
-        runner = TracingRunner(load)
-    except BaseException as e:
-        protocol.write_frame(wfd, {"ok": False, "error": _describe(e, load.get("name", "policy.py")), "isolation": isolation})
-        return
-    protocol.write_frame(wfd, {"ok": True, "kind": runner.kind, "isolation": isolation})
-    while True:
-        try:
-            header, payload = protocol.read_frame(rfd)
-        except EOFError:
-            return
-        if header.get("op") != "act":
-            return
-        actions, traces = runner.act_traced(header, payload)
-        protocol.write_frame(wfd, {"a": actions, "t": traces})
+    """The plain worker's own ``main`` (boot, lockdown, isolation report, act loop), with this
+    module's ``TracingRunner`` in place of its ``Runner``; each reply of actions is preceded
+    by one frame of traces, written on the same channel."""
+    from scriptrl.sandbox import worker
+
+    original_channel = worker._channel_from_argv
+
+    def channel() -> tuple[int, int]:
+        rfd, wfd = original_channel()
+        TracingRunner.trace_fd = wfd
+        return rfd, wfd
+
+    worker._channel_from_argv = channel
+    worker.Runner = TracingRunner
+    worker.main()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,520 @@
+"""``scriptrl explain``: which lines of a policy ran, and which line and conditions chose each action.
+
+Where the policy runs: in the tracing sandbox worker (``scriptrl.sandbox.trace_worker``),
+a fresh, locked-down interpreter like the evaluation worker, because tracing must happen
+where the code runs and the code may be untrusted. ``--unsafe-in-process`` runs a
+*trusted* file in this process instead, exactly as ``scriptrl eval`` does. The
+environment stays here; the worker only turns observations into actions plus a trace,
+and both are validated before use. Nothing in ``train`` or ``eval`` imports this module.
+
+The episode loop here (``run_episodes``) is also the one ``verify`` and ``render`` use
+when they need every observation or frame, which ``scriptrl.evaluate`` deliberately does
+not keep.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scriptrl.actions import encode_observations, make_checker, observation_codec
+from scriptrl.envs import ResolvedEnv, resolve_env
+from scriptrl.errors import UserError
+from scriptrl.program import ALLOWED_IMPORTS, Program
+from scriptrl.sandbox.client import (
+    _BOOT,
+    _PACKAGE_PARENT,
+    InProcessWorker,
+    ProgramLoadError,
+    SandboxLimits,
+    SandboxWorker,
+    WorkerFailure,
+    isolation_ok,
+    scrubbed_environment,
+)
+
+_TRACE_BOOT = _BOOT.replace("scriptrl.sandbox.worker", "scriptrl.sandbox.trace_worker")
+#: Seconds for one batch, plus per observation: tracing makes a call several times slower.
+CALL_TIMEOUT = 5.0
+PER_ACTION_TIMEOUT = 0.1
+#: Episode length for environments with no time limit of their own (as the evaluator does).
+STEP_CAP = 1000
+
+
+class TraceWorker(SandboxWorker):
+    """The sandbox worker, booted into the tracing loop; everything else is the plain client's."""
+
+    def spawn(self) -> None:
+        import os
+
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", _TRACE_BOOT.format(root=_PACKAGE_PARENT), str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w),
+                env=scrubbed_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd="/",
+            )
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self.wfd, self.rfd = to_child_w, from_child_r
+        os.set_blocking(self.wfd, False)
+        os.set_blocking(self.rfd, False)
+
+
+class InProcessTraceWorker(InProcessWorker):
+    """``--unsafe-in-process`` for explain: a *trusted* program traced in this process."""
+
+    def load(self, source: str, name: str, obs_codec: dict, seed: int, allowed_imports: list[str] | None) -> dict:
+        from scriptrl.sandbox.trace_worker import TracingRunner
+        from scriptrl.sandbox.worker import _describe
+
+        try:
+            self.runner = TracingRunner({"source": source, "name": name, "obs": obs_codec, "seed": seed,
+                                         "allowed_imports": allowed_imports})  # fmt: skip
+        except Exception as e:
+            raise ProgramLoadError(_describe(e, name), self.isolation) from None
+        return self.isolation
+
+    def send(self, header: dict, payload: bytes = b"", timeout: float = 10.0) -> None:
+        if header.get("op") == "act":  # the same two frames the sandboxed tracing worker sends
+            actions, traces = self.runner.act_traced(header, payload)
+            self.replies += [{"t": traces}, {"a": actions}]
+
+
+def open_worker(program: Program, codec: dict, seed: int, *, traced: bool = False, unsafe: bool = False,
+                limits: SandboxLimits | None = None):  # fmt: skip
+    """Start a worker with the program loaded, refusing to run when isolation is not in force."""
+    if unsafe:
+        worker = InProcessTraceWorker() if traced else InProcessWorker()
+    else:
+        worker = TraceWorker(limits) if traced else SandboxWorker(limits)
+        worker.spawn()
+    try:
+        worker.wait_ready()
+        isolation = worker.load(program.source, program.name, codec, seed, sorted(ALLOWED_IMPORTS))
+    except ProgramLoadError as e:
+        worker.kill()
+        raise UserError(f"{program.name} failed to load: {e}") from None
+    except WorkerFailure as e:
+        worker.kill()
+        raise UserError(f"the sandbox worker failed: {e.reason} (see `scriptrl doctor`)") from None
+    if not unsafe:
+        ok, missing = isolation_ok(isolation)
+        if not ok:
+            worker.kill()
+            raise UserError("refused: required isolation layers not in force (" + ", ".join(missing)
+                            + "); see `scriptrl doctor`, or use --unsafe-in-process for a file you trust")  # fmt: skip
+    worker.isolation = isolation
+    return worker
+
+
+# --------------------------------------------------------------------------- the episode loop
+
+
+@dataclass
+class Step:
+    """One decision: what the policy saw, what it did, and (when traced) why."""
+
+    episode: int
+    seed: int
+    t: int
+    obs: Any
+    action: Any  # the validated action as passed to env.step
+    reward: float
+    trace: dict | None
+    error: str | None = None  # why the action was refused (an exception, an invalid action)
+
+
+@dataclass
+class EpisodeEnd:
+    seed: int
+    ret: float = 0.0
+    length: int = 0
+    end: str = "running"
+    reason: str | None = None
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, tuple | list):
+        return [_plain(v) for v in x]
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    return x
+
+
+def _clean_trace(t: Any, n_sites: int, n_lines: int) -> dict:
+    """Keep only well-formed entries: the trace comes from the untrusted worker."""
+    out = {"l": [], "s": [], "c": [], "r": None, "e": False}
+    if not isinstance(t, dict):
+        return out
+
+    def line_ok(v: Any) -> bool:
+        return type(v) is int and 1 <= v <= n_lines
+
+    for item in t.get("l") or []:
+        if isinstance(item, list) and len(item) == 2 and line_ok(item[0]) and type(item[1]) is int and item[1] > 0:
+            out["l"].append((item[0], item[1]))
+    out["s"] = [v for v in (t.get("s") or [])[:400] if line_ok(v)] if isinstance(t.get("s"), list) else []
+    for item in (t.get("c") or [])[:400] if isinstance(t.get("c"), list) else []:
+        if isinstance(item, list) and len(item) == 2 and type(item[0]) is int and 0 <= item[0] < n_sites \
+                and item[1] in (0, 1):  # fmt: skip
+            out["c"].append((item[0], bool(item[1])))
+    out["r"] = t.get("r") if line_ok(t.get("r")) else None
+    out["e"] = t.get("e") is True
+    return out
+
+
+def run_episodes(
+    program: Program,
+    renv: ResolvedEnv,
+    seeds: Sequence[int],
+    *,
+    traced: bool = False,
+    unsafe: bool = False,
+    worker_seed: int | None = None,
+    make_kwargs: dict | None = None,
+    on_reset: Callable[[int, Any], None] | None = None,
+    on_step: Callable[[Step, Any], None] | None = None,
+    sites: int = 0,
+) -> tuple[list[EpisodeEnd], dict[str, str]]:
+    """Run one episode per seed in lock-step, one batch per step, calling back on every decision.
+
+    Like the evaluator: actions are validated before ``env.step``, an invalid one or an
+    exception ends that episode as a failure, and a worker that hangs is killed. Unlike it,
+    every observation and action (and trace) is handed to ``on_step``.
+    """
+    envs = [renv.make(**(make_kwargs or {})) for _ in seeds]
+    probe = envs[0]
+    codec = observation_codec(probe.observation_space)
+    check = make_checker(probe.action_space)
+    n_lines = len(program.source.splitlines()) or 1
+    stateful = program.entry_kind == "class"
+    cap = None if renv.max_episode_steps else STEP_CAP
+    ends = [EpisodeEnd(seed=int(s)) for s in seeds]
+    worker = open_worker(program, codec, int(seeds[0] if worker_seed is None else worker_seed),
+                         traced=traced, unsafe=unsafe)  # fmt: skip
+    isolation = dict(worker.isolation)
+    try:
+        obs: list[Any] = []
+        for i, (env, s) in enumerate(zip(envs, seeds, strict=True)):
+            o, _ = env.reset(seed=int(s))
+            obs.append(o)
+            if on_reset:
+                on_reset(i, env)
+        live = list(range(len(envs)))
+        new = [[i, int(seeds[i])] for i in live]
+        ended: list[int] = []
+        while live:
+            obs_header, payload = encode_observations(codec, [obs[i] for i in live])
+            header: dict[str, Any] = {"op": "act", "ids": list(live)}
+            if obs_header is not None:
+                header["obs"] = obs_header
+            if stateful:
+                header["new"], header["end"] = new, ended
+                new, ended = [], []
+            timeout = CALL_TIMEOUT + PER_ACTION_TIMEOUT * len(live)
+            try:
+                worker.send(header, payload)
+                traces = worker.recv(timeout).get("t") if traced else None  # the tracing worker's first frame
+                reply = worker.recv(timeout)
+                actions = reply.get("a")
+                if not isinstance(actions, list) or len(actions) != len(live):
+                    raise WorkerFailure("protocol: the worker's reply does not hold one action per episode")
+            except WorkerFailure as e:
+                worker.kill()
+                for i in live:
+                    ends[i].end, ends[i].reason = "failure", e.reason
+                break
+            if not isinstance(traces, list) or len(traces) != len(live):
+                traces = [None] * len(live)
+            still = []
+            for i, a, tr in zip(live, actions, traces, strict=True):
+                ep = ends[i]
+                act, reason = check(a)
+                trace = _clean_trace(tr, sites, n_lines) if traced else None
+                if reason is not None:
+                    if isinstance(a, dict) and a.get("t") == "err":
+                        reason = "exception: " + str(a.get("m"))[:400]
+                    ep.end, ep.reason = "failure", reason
+                    if on_step:
+                        on_step(Step(i, ep.seed, ep.length, _plain(obs[i]), None, 0.0, trace, reason), envs[i])
+                    ended.append(i)
+                    continue
+                before = obs[i]
+                o, r, term, trunc, _ = envs[i].step(act)
+                ep.ret += float(r)
+                ep.length += 1
+                obs[i] = o
+                if on_step:
+                    on_step(Step(i, ep.seed, ep.length - 1, _plain(before), _plain(act), float(r), trace), envs[i])
+                if term:
+                    ep.end = "terminated"
+                elif trunc:
+                    ep.end = "truncated"
+                elif cap is not None and ep.length >= cap:
+                    ep.end, ep.reason = "truncated", f"scriptrl's step cap of {cap}"
+                else:
+                    still.append(i)
+                    continue
+                ended.append(i)
+            live = still
+        worker.close()
+    finally:
+        worker.kill()
+        for env in envs:
+            env.close()
+    return ends, isolation
+
+
+# --------------------------------------------------------------------------- explain
+
+
+@dataclass
+class Rule:
+    """Every decision that produced one action through one line: a rule a person can read."""
+
+    action: Any
+    action_name: str
+    line: int | None
+    code: str
+    count: int
+    share: float
+    conditions: list[dict] = field(default_factory=list)  # constant within the rule: line, expr, value
+    paths: int = 1  # distinct condition paths that led here
+    action_stats: dict | None = None  # continuous actions: mean, min, max per component
+
+
+@dataclass
+class Explanation:
+    env_id: str
+    env_label: str
+    gymnasium_version: str
+    program: str
+    source: list[str]
+    seeds: list[int]
+    episodes: list[dict]
+    decisions: int
+    line_runs: dict[int, int]  # total times each line ran
+    line_decisions: dict[int, int]  # decisions in which each line ran at least once
+    conditions: list[dict]  # per condition: line, expr, true, false
+    rules: list[Rule]
+    isolation: dict[str, str]
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d["line_runs"] = {str(k): v for k, v in self.line_runs.items()}
+        d["line_decisions"] = {str(k): v for k, v in self.line_decisions.items()}
+        return d
+
+
+def _action_key(a: Any) -> Any:
+    return tuple(a) if isinstance(a, list) else a
+
+
+def explain(
+    program: Program | str,
+    env: ResolvedEnv | str,
+    *,
+    seed: int = 0,
+    episodes: int = 10,
+    log: str | Path | None = None,
+    unsafe_in_process: bool = False,
+) -> Explanation:
+    """Trace ``episodes`` episodes (seeds ``seed``, ``seed+1``, ...) and tabulate lines, actions and rules."""
+    from scriptrl.sandbox.trace_worker import instrument
+
+    prog = program if isinstance(program, Program) else Program(source=program)
+    renv = resolve_env(env) if isinstance(env, str) else env
+    if episodes < 1:
+        raise UserError(f"--episodes must be at least 1 (got {episodes})")
+    try:
+        _, sites = instrument(prog.source, prog.name)
+    except SyntaxError as e:
+        raise UserError(f"{prog.name}: syntax error at line {e.lineno}: {e.msg}") from None
+    lines = prog.source.splitlines()
+    discrete = renv.description.action_kind == "discrete"
+    names = [a.name for a in renv.description.actions]
+    seeds = list(range(seed, seed + episodes))
+
+    line_runs: Counter[int] = Counter()
+    line_decisions: Counter[int] = Counter()
+    cond_counts = [[0, 0] for _ in sites]
+    groups: dict[tuple, dict] = {}
+    decisions = 0
+    log_file = None
+    if log is not None:
+        try:
+            log_file = open(log, "w", encoding="utf-8")  # noqa: SIM115 - closed in finally below
+        except OSError as e:
+            raise UserError(f"cannot write the decision log {log}: {e.strerror}") from None
+
+    def on_step(step: Step, env: Any) -> None:
+        nonlocal decisions
+        tr = step.trace or {"l": [], "s": [], "c": [], "r": None, "e": False}
+        decisions += 1
+        for n, c in tr["l"]:
+            line_runs[n] += c
+            line_decisions[n] += 1
+        first: dict[int, bool] = {}
+        for k, v in tr["c"]:
+            cond_counts[k][0 if v else 1] += 1
+            first.setdefault(k, v)
+        raised = step.error is not None
+        path = tuple(first.items())[:12]
+        if raised:
+            key: tuple = ("exception" if step.error.startswith("exception") else "invalid", tr["r"], ())
+        elif discrete:
+            key = (_action_key(step.action), tr["r"], ())
+        else:  # no action value to group by: each path through the conditions is its own rule
+            key = ("continuous", tr["r"], path)
+        g = groups.setdefault(key, {"count": 0, "first": Counter(), "present": Counter(), "paths": Counter(),
+                                    "actions": []})  # fmt: skip
+        g["count"] += 1
+        for k, v in first.items():
+            g["present"][k] += 1
+            g["first"][(k, v)] += 1
+        g["paths"][path] += 1
+        if not discrete and step.action is not None:
+            g["actions"].append(step.action)
+        if log_file is not None:
+            record = {"episode": step.episode, "seed": step.seed, "step": step.t, "obs": step.obs,
+                      "action": step.action, "reward": step.reward, "line": tr["r"],
+                      "code": lines[tr["r"] - 1].strip() if tr["r"] else None,
+                      "conditions": [{"line": sites[k][0], "expr": sites[k][1], "value": v} for k, v in tr["c"]],
+                      "lines": tr["s"]}  # fmt: skip
+            if raised:
+                record["error"] = step.error
+            log_file.write(json.dumps(record, allow_nan=False, default=str) + "\n")
+
+    try:
+        ends, isolation = run_episodes(prog, renv, seeds, traced=True, unsafe=unsafe_in_process, worker_seed=seed,
+                                       on_step=on_step, sites=len(sites))  # fmt: skip
+    finally:
+        if log_file is not None:
+            log_file.close()
+
+    # Continuous actions: too many distinct paths on one line read worse than one rule for the line.
+    per_line = Counter((k[0], k[1]) for k in groups if k[0] == "continuous")
+    merged: dict[tuple, dict] = {}
+    for (akey, line, path), g in groups.items():
+        key = (akey, line, () if per_line.get((akey, line), 0) > 8 else path)
+        m = merged.setdefault(key, {"count": 0, "first": Counter(), "present": Counter(), "paths": Counter(), "actions": []})
+        for name in ("first", "present", "paths"):
+            m[name].update(g[name])
+        m["count"] += g["count"]
+        m["actions"] += g["actions"]
+
+    rules = []
+    for (akey, line, _), g in merged.items():
+        n = g["count"]
+        conds = []
+        for (k, v), c in g["first"].items():
+            if c == n and g["present"][k] == n:
+                conds.append({"line": sites[k][0], "expr": sites[k][1], "value": v})
+        if akey in ("exception", "invalid"):
+            action, name = None, "exception" if akey == "exception" else "invalid action"
+        elif akey == "continuous":
+            action, name = None, "continuous"
+        else:
+            action = list(akey) if isinstance(akey, tuple) else akey
+            name = names[akey] if discrete and isinstance(akey, int) and 0 <= akey < len(names) else str(action)
+        stats = None
+        if g["actions"]:
+            arr = np.asarray(g["actions"], dtype=np.float64).reshape(len(g["actions"]), -1)
+            stats = {"mean": arr.mean(0).round(4).tolist(), "min": arr.min(0).round(4).tolist(),
+                     "max": arr.max(0).round(4).tolist()}  # fmt: skip
+        rules.append(Rule(action=action, action_name=name, line=line,
+                          code=lines[line - 1].strip() if line else "(no return reached)", count=n,
+                          share=n / decisions if decisions else 0.0, conditions=conds, paths=len(g["paths"]),
+                          action_stats=stats))  # fmt: skip
+    rules.sort(key=lambda r: (-r.count, str(r.action), r.line or 0))
+    return Explanation(
+        env_id=renv.id,
+        env_label=renv.label(),
+        gymnasium_version=renv.gymnasium_version,
+        program=prog.name,
+        source=lines,
+        seeds=seeds,
+        episodes=[{"seed": e.seed, "return": e.ret, "length": e.length, "end": e.end, "reason": e.reason} for e in ends],
+        decisions=decisions,
+        line_runs=dict(sorted(line_runs.items())),
+        line_decisions=dict(sorted(line_decisions.items())),
+        conditions=[{"line": ln, "expr": ex, "true": t, "false": f} for (ln, ex), (t, f) in zip(sites, cond_counts, strict=True)],
+        rules=rules,
+        isolation=isolation,
+    )
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%" if math.isfinite(x) else "-"
+
+
+def print_explanation(ex: Explanation, console=None) -> None:
+    """Two tables: how often each line ran, and which line (under which conditions) chose each action."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = console or Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 140))
+    rets = [e["return"] for e in ex.episodes]
+    mean = sum(rets) / len(rets) if rets else float("nan")
+    fails = [e for e in ex.episodes if e["end"] == "failure"]
+    console.print(Text(f"{ex.program} on {ex.env_label} (gymnasium {ex.gymnasium_version}): {len(ex.episodes)} episodes, "
+                       f"seeds {ex.seeds[0]}-{ex.seeds[-1]}, {ex.decisions:,} decisions, mean return {mean:.2f}"))  # fmt: skip
+    for e in fails[:3]:
+        console.print(Text(f"episode seed {e['seed']} failed at step {e['length']}: {e['reason']}", style="red"))
+
+    table = Table(title="How often each line ran", title_justify="left")
+    table.add_column("line", justify="right")
+    table.add_column("ran", justify="right")
+    table.add_column("in % of decisions", justify="right")
+    table.add_column("code")
+    for n, text in enumerate(ex.source, start=1):
+        if not text.strip() or text.strip().startswith("#"):
+            continue
+        runs = ex.line_runs.get(n, 0)
+        share = ex.line_decisions.get(n, 0) / ex.decisions if ex.decisions else 0.0
+        table.add_row(str(n), f"{runs:,}" if runs else "-", _pct(share) if runs else "-",
+                      Text(text.rstrip(), style="" if runs else "dim"))  # fmt: skip
+    console.print(table)
+
+    table = Table(title="Which line chose each action (conditions that held every time)", title_justify="left")
+    for col, justify in (("action", "left"), ("decisions", "right"), ("share", "right"), ("line", "right"),
+                         ("code", "left"), ("when", "left")):  # fmt: skip
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in ex.rules:
+        action = r.action_name if r.action is None else f"{r.action} ({r.action_name})" if r.action_name != str(r.action) else str(r.action)
+        if r.action_stats:
+            action += f" mean {r.action_stats['mean']}"
+        when = "; ".join(f"line {c['line']}: {c['expr']} is {c['value']}" for c in r.conditions) or "-"
+        if r.paths > 1:
+            when += f" ({r.paths} distinct paths)"
+        table.add_row(action, f"{r.count:,}", _pct(r.share), str(r.line or "-"), Text(r.code), Text(when))
+    console.print(table)
+    console.print(Text("policy ran " + ("in this process (--unsafe-in-process)" if ex.isolation.get("process", "").startswith("off")
+                                         else "in the sandbox: " + ", ".join(k for k, v in ex.isolation.items() if v.startswith("on"))),
+                       style="dim"))  # fmt: skip
