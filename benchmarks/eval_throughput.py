@@ -3,14 +3,21 @@
 Usage: python benchmarks/eval_throughput.py [--episodes N] [--rounds R] [--out FILE.json]
 
 The raw loop is what a person writes by hand: ``gym.make`` with its default wrappers and
-a Python policy called every step. The scriptrl figure includes everything: starting
-and locking down the worker, validating every action, digests and statistics.
+a Python policy called every step. The scriptrl figures include everything: building the
+environments, validating every action, digests and statistics, and
+
+- cold: one evaluation from nothing (`scriptrl eval`): starting and locking down a fresh
+  worker interpreter is inside the figure;
+- warm: the way the search evaluates, with a worker pre-started (``warm_spare``) while the
+  previous evaluation ran;
+- steady: ten times the episodes in one evaluation, which shows the per-step cost alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -20,12 +27,13 @@ import gymnasium as gym
 import numpy as np
 
 from scriptrl.envs import resolve_env
-from scriptrl.evaluate import EvalConfig, evaluate
+from scriptrl.evaluate import EvalConfig, evaluate, release_spare_workers
 
 POLICIES = {
     # Trivial policies: the point is evaluator overhead, not control quality.
     "CartPole-v1": "def policy(obs):\n    return 1 if obs[2] + 0.5 * obs[3] > 0 else 0\n",
-    "LunarLander-v3": "def policy(obs):\n    return 2 if obs[1] < 0.5 else 0\n",
+    "LunarLander-v3": "def policy(obs):\n    if obs[3] < -0.05:\n        return 2\n"
+                      "    return 1 if obs[4] < -0.05 else (3 if obs[4] > 0.05 else 0)\n",
 }
 
 
@@ -48,12 +56,13 @@ def raw_steps_per_second(env_id: str, source: str, seeds: list[int]) -> tuple[fl
     return steps / dt, steps
 
 
-def sandboxed_steps_per_second(env_id: str, source: str, seeds: list[int]) -> tuple[float, int, dict]:
+def sandboxed_steps_per_second(env_id: str, source: str, seeds: list[int], config: EvalConfig) -> tuple[float, int]:
+    renv = resolve_env(env_id)
     t0 = time.perf_counter()
-    result = evaluate(source, resolve_env(env_id), seeds, EvalConfig())
+    result = evaluate(source, renv, seeds, config)
     dt = time.perf_counter() - t0
     assert not result.failures, result.failures[:1]
-    return result.env_steps / dt, result.env_steps, result.isolation
+    return result.env_steps / dt, result.env_steps
 
 
 def main() -> None:
@@ -64,34 +73,40 @@ def main() -> None:
     args = ap.parse_args()
     seeds = list(range(1000, 1000 + args.episodes))
     rows = []
+    warm = EvalConfig(warm_spare=True)
+    long_seeds = list(range(1000, 1000 + 10 * args.episodes))
     for env_id, source in POLICIES.items():
-        raw, sandboxed = [], []
+        raw, cold, hot, raw_long, steady = [], [], [], [], []
+        sandboxed_steps_per_second(env_id, source, seeds, warm)  # starts the first spare
         for _ in range(args.rounds):
             r, raw_steps = raw_steps_per_second(env_id, source, seeds)
-            s, sb_steps, isolation = sandboxed_steps_per_second(env_id, source, seeds)
-            assert raw_steps == sb_steps, (raw_steps, sb_steps)
-            raw.append(r)
-            sandboxed.append(s)
-        row = {
-            "env": env_id,
-            "episodes": args.episodes,
-            "steps_per_round": raw_steps,
-            "raw_steps_per_s": statistics.median(raw),
-            "scriptrl_steps_per_s": statistics.median(sandboxed),
-            "ratio": statistics.median(sandboxed) / statistics.median(raw),
-            "isolation_all_on": all(v.startswith("on") for v in isolation.values()),
-        }
-        rows.append(row)
-    print(f"{'env':<16}{'steps':>8}{'raw steps/s':>14}{'scriptrl steps/s':>18}{'ratio':>8}")
+            c, sb_steps = sandboxed_steps_per_second(env_id, source, seeds, EvalConfig())
+            w, _ = sandboxed_steps_per_second(env_id, source, seeds, warm)
+            rl, long_steps = raw_steps_per_second(env_id, source, long_seeds)
+            st, st_steps = sandboxed_steps_per_second(env_id, source, long_seeds, warm)
+            assert raw_steps == sb_steps and long_steps == st_steps, (raw_steps, sb_steps, long_steps, st_steps)
+            raw.append(r), cold.append(c), hot.append(w), raw_long.append(rl), steady.append(st)
+        med = statistics.median
+        rows.append({
+            "env": env_id, "episodes": args.episodes, "steps_per_round": raw_steps,
+            "raw_steps_per_s": med(raw), "cold_steps_per_s": med(cold), "warm_steps_per_s": med(hot),
+            "cold_ratio": med(cold) / med(raw), "warm_ratio": med(hot) / med(raw),
+            "steady_episodes": len(long_seeds), "steady_raw_steps_per_s": med(raw_long),
+            "steady_steps_per_s": med(steady), "steady_ratio": med(steady) / med(raw_long),
+        })  # fmt: skip
+    release_spare_workers()
+    print(f"{'env':<16}{'steps':>8}{'raw/s':>10}{'cold/s':>10}{'warm/s':>10}{'cold':>7}{'warm':>7}{'steady':>8}")
     for r in rows:
-        print(f"{r['env']:<16}{r['steps_per_round']:>8}{r['raw_steps_per_s']:>14,.0f}{r['scriptrl_steps_per_s']:>18,.0f}{r['ratio']:>8.2f}")
+        print(f"{r['env']:<16}{r['steps_per_round']:>8}{r['raw_steps_per_s']:>10,.0f}{r['cold_steps_per_s']:>10,.0f}"
+              f"{r['warm_steps_per_s']:>10,.0f}{r['cold_ratio']:>7.2f}{r['warm_ratio']:>7.2f}{r['steady_ratio']:>8.2f}")  # fmt: skip
     meta = {
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "cpus": __import__("os").cpu_count(),
+        "cpus": os.cpu_count(),
         "gymnasium": gym.__version__,
         "numpy": np.__version__,
         "date": time.strftime("%Y-%m-%d"),
+        "load_average": os.getloadavg(),
     }
     Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     print(f"wrote {args.out}")
