@@ -61,18 +61,43 @@ def build_portfolio(cfg: TrainConfig):
             if cfg.generator == "llm":
                 raise UserError("the llm generator is not available in this version (use --generator offline)") from None
             return Portfolio([OfflineMutator()])
-        llm = build_llm_generators(cfg)
+        try:
+            llm = build_llm_generators(cfg)
+        except UserError as e:
+            if cfg.generator == "llm":
+                raise
+            import sys
+
+            sys.stderr.write(f"scriptrl: no language model ({e}); --generator auto goes on with the offline generator\n")
+            return Portfolio([OfflineMutator()])
         return Portfolio(llm if cfg.generator == "llm" else [*llm, OfflineMutator()])
     return Portfolio([OfflineMutator()])
 
 
+def build_executor(cfg: TrainConfig, workers: int | None = None):
+    """The executor a config asks for. Ray's default is every CPU of the cluster, not of this
+    machine, so only an explicit ``workers`` is passed on to it."""
+    if cfg.executor == "ray":
+        from scriptrl.executors_ray import RayExecutor
+
+        return RayExecutor(workers, cfg.ray_address)
+    from scriptrl.executors import LocalExecutor
+
+    return LocalExecutor(cfg.workers)
+
+
 def train(env: str | None = None, *, resume: str | Path | None = None, progress=None, executor=None,
           **options: Any) -> TrainResult:  # fmt: skip
-    """Run (or resume) a search and return its best program and scores."""
-    from scriptrl.executors import LocalExecutor
+    """Run (or resume) a search and return its best program and scores.
+
+    ``executor`` is an executor object, or the name of one ("local" or "ray", stored with
+    the run like any option) for the command line and for callers who need no custom one.
+    """
     from scriptrl.search.loop import Search
     from scriptrl.store import RunStore
 
+    if isinstance(executor, str):
+        options["executor"], executor = executor, None
     if resume is not None:
         store = RunStore.open(resume)
         cfg = TrainConfig.from_dict(store.config)
@@ -81,6 +106,9 @@ def train(env: str | None = None, *, resume: str | Path | None = None, progress=
             setattr(cfg, k, v)
         if "workers" in options and options["workers"]:
             cfg.workers = options["workers"]
+        for key in ("executor", "ray_address"):  # where evaluations run never changes their results
+            if options.get(key):
+                setattr(cfg, key, options[key])
         cfg.check()
     else:
         if env is None:
@@ -96,9 +124,15 @@ def train(env: str | None = None, *, resume: str | Path | None = None, progress=
         cfg.run_dir = str(Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg.env))
         store = RunStore.create(cfg.run_dir, cfg.to_dict())
     own_executor = executor is None
-    executor = executor or LocalExecutor(cfg.workers)
     try:
-        search = Search(cfg, store, executor, build_portfolio(cfg), progress=progress)
+        executor = executor or build_executor(cfg, options.get("workers"))
+    except BaseException:  # e.g. an unreachable Ray cluster: leave the new run resumable
+        store.close()
+        raise
+    portfolio = None
+    try:
+        portfolio = build_portfolio(cfg)
+        search = Search(cfg, store, executor, portfolio, progress=progress)
         try:
             search.run()
         except KeyboardInterrupt:
@@ -106,6 +140,8 @@ def train(env: str | None = None, *, resume: str | Path | None = None, progress=
             raise
         return _result(search)
     finally:
+        for gen in portfolio.generators.values() if portfolio else ():
+            getattr(gen, "close", lambda: None)()  # an embedded model server stops with its run
         if own_executor:
             executor.close()
         store.close()

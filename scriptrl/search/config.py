@@ -21,6 +21,8 @@ class TrainConfig:
     max_cost: float | None = None
     seed: int = 0
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    executor: str = "local"  # local (process pool) | ray (a Ray cluster; scriptrl[ray])
+    ray_address: str | None = None  # host:port of a running Ray head; None: RAY_ADDRESS or a private one
     islands: int = 4
     island_capacity: int = 6
     children_per_iteration: int = 8
@@ -43,6 +45,10 @@ class TrainConfig:
     def check(self) -> TrainConfig:
         if self.generator not in ("offline", "llm", "auto"):
             raise UserError(f"unknown --generator '{self.generator}' (use offline, llm or auto)")
+        if self.executor not in ("local", "ray"):
+            raise UserError(f"unknown --executor '{self.executor}' (use local or ray)")
+        if self.ray_address and self.executor != "ray":
+            raise UserError("--ray-address needs --executor ray")
         for name in ("max_iterations", "max_env_steps", "workers", "islands", "island_capacity",
                      "children_per_iteration", "cheap_episodes"):  # fmt: skip
             v = getattr(self, name)

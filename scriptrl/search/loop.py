@@ -76,6 +76,8 @@ class Search:
         rng = random.Random(f"{self.cfg.seed}:{self.iteration}")
         temp = self.temperature.value
         before = self.best_dev
+        if self.champion is not None:  # the reward history a language model is shown
+            self.ctx.history.append(self.best_dev)
         children: list[Candidate] = []
         parents: dict[int, float] = {}
         for k in range(self.cfg.children_per_iteration):
@@ -101,7 +103,8 @@ class Search:
         results = self._consider(children, parents)
         for i, s in enumerate(results):
             if s is not None:
-                self.portfolio.credit(children[i].generator, s.dev is not None and s.dev > parents.get(i, 0.0))
+                self.portfolio.credit(children[i].generator, s.dev is not None and s.dev > parents.get(i, 0.0),
+                                      children[i].call)  # fmt: skip
         if self.cfg.tune_every and self.iteration % self.cfg.tune_every == 0:
             self._tune(rng, temp)
         if self.cfg.migrate_every and self.iteration % self.cfg.migrate_every == 0:
@@ -113,6 +116,7 @@ class Search:
     # --- evaluating candidates --------------------------------------------------------
     def _consider(self, candidates: list[Candidate], parents: dict[int, float]) -> list[Scored | None]:
         """Record, deduplicate, evaluate cheaply, evaluate promising ones fully, place them."""
+        self._drain_generators()
         out: list[Scored | None] = [None] * len(candidates)
         fresh: list[tuple[int, int, Candidate]] = []  # (index, program id, candidate)
         for i, c in enumerate(candidates):
@@ -150,6 +154,11 @@ class Search:
         prog = Program(c.source)
         existing = self.store.find_by_norm_hash(prog.normalized_hash)
         if existing is not None:
+            call = c.call
+            if call is not None and (call.prompt_tokens or call.completion_tokens or call.cost_usd):
+                # a paid call that only rediscovered a known program still counts toward cost
+                self.store.add_call(c.generator, call.latency_s, call.prompt_tokens, call.completion_tokens,
+                                    call.cost_usd, call.model, existing, call.ok, call.error, c.temperature)  # fmt: skip
             return existing if self.store.program(existing)["status"] != "invalid" else None
         problems = check_source(c.source)
         with self.store.transaction():
@@ -200,6 +209,17 @@ class Search:
                 else:
                     acc[k] = merged
         return results  # type: ignore[return-value]
+
+    def _drain_generators(self) -> None:
+        """Store what generators report besides candidates: calls that produced none (failed or
+        unusable model replies, which still cost tokens) and notices such as a fallback."""
+        for gen in self.portfolio.generators.values():
+            for label, call in getattr(gen, "drain_calls", list)():
+                self.portfolio.charge(label, call)
+                self.store.add_call(label, call.latency_s, call.prompt_tokens, call.completion_tokens, call.cost_usd,
+                                    call.model, None, call.ok, call.error, None)  # fmt: skip
+            for kind, data in getattr(gen, "drain_events", list)():
+                self.store.add_event(kind, {"iteration": self.iteration, **data})
 
     def _record_eval(self, pid: int, stage: str, res: EvalResult) -> None:
         with self.store.transaction():

@@ -1,8 +1,10 @@
 """Which generator and which operator makes the next child: a bandit over (generator, op).
 
 Arms are credited when their child beats its parent on the full dev split. UCB1 keeps
-trying every arm while favouring the ones that pay; language-model arms (next issue) join
-with their cost, so a cheap offline mutation and a paid LLM call compete fairly.
+trying every arm while favouring the ones that pay, measured as improvements per unit of
+cost: a child costs one unit (about what evaluating it costs) plus its generation time and
+money, so a millisecond offline mutation and a five-second or paid LLM call compete fairly
+and the model is used where it earns its price.
 """
 
 from __future__ import annotations
@@ -11,7 +13,17 @@ import math
 import random
 from collections import Counter
 
-from scriptrl.generators.base import Candidate, GenContext, Generator
+from scriptrl.generators.base import Candidate, GenContext, Generator, GeneratorCall
+
+#: What one unit of cost is worth: a child's evaluation takes on the order of a second.
+SECONDS_PER_UNIT = 2.0
+USD_PER_UNIT = 0.001
+
+
+def cost_units(call: GeneratorCall | None) -> float:
+    if call is None:
+        return 1.0
+    return 1.0 + max(0.0, call.latency_s) / SECONDS_PER_UNIT + max(0.0, call.cost_usd) / USD_PER_UNIT
 
 
 class Portfolio:
@@ -22,6 +34,7 @@ class Portfolio:
         self.crossover_rate = crossover_rate
         self.tries: Counter[str] = Counter()
         self.wins: Counter[str] = Counter()
+        self.cost: Counter[str] = Counter()  # cost units spent per arm, failed calls included
 
     def arms(self, can_cross: bool) -> list[tuple[str, str]]:
         ops = ("mutate", "crossover") if can_cross else ("mutate",)
@@ -38,7 +51,11 @@ class Portfolio:
         for n, o in arms:
             key = f"{n}.{o}"
             t = self.tries[key]
-            value = float("inf") if t == 0 else self.wins[key] / t + math.sqrt(2 * math.log(total) / t)
+            if t == 0:
+                value = float("inf")
+            else:
+                spent = max(self.cost[key], float(t))  # state saved before costs were kept has none
+                value = self.wins[key] / spent + math.sqrt(2 * math.log(total) / t) * t / spent
             value += rng.random() * 1e-9  # deterministic tie-break
             if value > best_value:
                 best, best_value = (n, o), value
@@ -53,14 +70,20 @@ class Portfolio:
                 out += g.initial(ctx, share, temperature, rng)
         return out
 
-    def credit(self, arm: str, success: bool) -> None:
+    def credit(self, arm: str, success: bool, call: GeneratorCall | None = None) -> None:
         self.tries[arm] += 1
+        self.cost[arm] += cost_units(call)
         if success:
             self.wins[arm] += 1
 
+    def charge(self, arm: str, call: GeneratorCall) -> None:
+        """A call that yielded no child still cost its time and money (no evaluation); the arm pays."""
+        self.cost[arm] += cost_units(call) - 1.0
+
     def to_state(self) -> dict:
-        return {"tries": dict(self.tries), "wins": dict(self.wins)}
+        return {"tries": dict(self.tries), "wins": dict(self.wins), "cost": dict(self.cost)}
 
     def restore(self, state: dict) -> None:
         self.tries = Counter(state.get("tries", {}))
         self.wins = Counter(state.get("wins", {}))
+        self.cost = Counter(state.get("cost", {}))

