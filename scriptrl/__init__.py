@@ -12,7 +12,6 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "evaluate": ("scriptrl.evaluate", "evaluate"),
     "EvalConfig": ("scriptrl.evaluate", "EvalConfig"),
     "SeedSplits": ("scriptrl.evaluate", "SeedSplits"),
     "Program": ("scriptrl.program", "Program"),
