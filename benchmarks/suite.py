@@ -16,8 +16,14 @@ stop at the same goal score or at the same wall-time budget, whichever comes fir
 The table goes into benchmarks/RESULTS.md between markers (one section for the full suite,
 one for ``--quick``), so other sections of that file survive a rerun.
 
-    python benchmarks/suite.py                 # both suites, about an hour on 2 cores
-    python benchmarks/suite.py --quick         # smoke run (CI): CartPole + the tabular limits
+    python benchmarks/suite.py                 # both suites: 78 min measured on 2 shared cores
+    python benchmarks/suite.py --skip-llm      # without the embedded model: about 50 min
+    python benchmarks/suite.py --quick         # smoke run (CI): CartPole + the tabular limits, ~2 min
+
+Budget: 300 s per learner (a search's wall time, a baseline's training time), one core each,
+two at a time. The 27 learners of the full run took 100 min of wall time in total (the seven
+embedded-model ones 50 of it: model start-up and a last slow generation overrun their 300 s),
+so the suite takes ~78 min, or ~50 min with --skip-llm.
 """
 
 from __future__ import annotations
@@ -75,13 +81,16 @@ def _llm_available() -> bool:
     return True
 
 
-def learner_jobs(envs: list[str], budget: dict, runs_root: Path, quick: bool) -> tuple[list[dict], list[str]]:
+def learner_jobs(envs: list[str], budget: dict, runs_root: Path, quick: bool,
+                 skip_llm: bool = False) -> tuple[list[dict], list[str]]:  # fmt: skip
     """The commands to run, and notes on what was left out and why."""
     jobs: list[dict] = []
     notes: list[str] = []
-    has_llm = _llm_available() and not quick
+    has_llm = _llm_available() and not quick and not skip_llm
     if quick:
         notes.append("scriptrl with the embedded model: left out of --quick (a smoke run must not depend on a model).")
+    elif skip_llm:
+        notes.append("scriptrl with the embedded model: left out (--skip-llm).")
     elif not has_llm:
         notes.append("scriptrl with the embedded model: skipped, `scriptrl.generators.llm` is not usable in this "
                      "version (no `build_llm_generators`).")  # fmt: skip
@@ -241,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="scriptrl benchmark suite (writes benchmarks/RESULTS.md)")
     ap.add_argument("--suite", choices=["seed", "weng", "all"], default="all")
     ap.add_argument("--quick", action="store_true", help="smoke run: CartPole with small budgets, the tabular limits")
+    ap.add_argument("--skip-llm", action="store_true", help="leave out the embedded-model learners (saves ~25 min)")
     ap.add_argument("--seconds", type=float, help="wall-time budget per learner (default 300, --quick 45)")
     ap.add_argument("--jobs", type=int, help="learners run at once (default 2: one per core)")
     ap.add_argument("--runs-root", type=Path, help="where run folders go (default runs/suite-TIMESTAMP)")
@@ -263,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     runs_root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    jobs, notes = learner_jobs(envs, budget, runs_root, args.quick)
+    jobs, notes = learner_jobs(envs, budget, runs_root, args.quick, args.skip_llm)
     sys.stderr.write(f"suite: {len(jobs)} learners, {budget['jobs']} at a time, {budget['seconds']:g} s each; "
                      f"runs in {runs_root}\n")  # fmt: skip
 
@@ -304,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     body = [
         f"### {'Quick smoke run' if args.quick else 'Full suite'} ({dt.date.today().isoformat()})",
         "",
-        f"Command: `python benchmarks/suite.py {' '.join(argv if argv is not None else sys.argv[1:])}`".replace("  ", " "),
+        f"Command: `{' '.join(['python benchmarks/suite.py', *(argv if argv is not None else sys.argv[1:])])}`",
         f"Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.",
         f"Machine: {os.cpu_count()} cores, load average {load:.1f} when the suite started (other work shares "
         f"this machine; absolute times drift, compare within one run). Whole suite: {total / 60:.1f} min.",

@@ -271,7 +271,8 @@ def plot(rows: list[dict], path: str | Path) -> Path:
                 name = f"{r['method']} ({Path(r['run_dir']).name})"
                 if pts:
                     xs = [max(p[idx], 1) for p in pts]
-                    ax.plot(xs, [p[2] for p in pts], color=c, label=name, drawstyle="steps-post" if r["kind"] == "scriptrl" else "default")
+                    ax.plot(xs, [p[2] for p in pts], color=c, label=name, marker=".", markersize=3,
+                            drawstyle="steps-post" if r["kind"] == "scriptrl" else "default")  # fmt: skip
                 proms = r["curve"]["promotions"]
                 if proms:
                     ax.scatter([max(p[idx], 1) for p in proms], [p[2] for p in proms], color=c, marker="o", s=18, zorder=3)

@@ -319,6 +319,9 @@ def _lock_out_other_runs(timeout: float = 600.0) -> int:
 
 @pytest.fixture(scope="module")
 def harness():
+    from scriptrl.evaluate import release_spare_workers
+
+    release_spare_workers()  # a spare kept by an earlier test module would count as a leftover worker
     lock = _lock_out_other_runs()
     h = Harness()
     try:

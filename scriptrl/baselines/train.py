@@ -191,6 +191,9 @@ class _Runner:
             self._finish()
         finally:
             venv.close()
+            from scriptrl.evaluate import release_spare_workers
+
+            release_spare_workers()  # the warm spare must not outlive the run
 
     def _build(self):
         import stable_baselines3 as sb3
