@@ -66,13 +66,18 @@ def result_from_wire(d: dict[str, Any]) -> EvalResult:
     return EvalResult(**d)
 
 
+#: The code an actor runs to evaluate (the search and the generators stay on the driver).
+_EVAL_CODE = ("evaluate.py", "executors.py", "executors_ray.py", "actions.py", "program.py", "errors.py",
+              "envs/*.py", "sandbox/*.py")  # fmt: skip
+
+
 @functools.cache
 def code_digest() -> str:
-    """A digest of scriptrl's own source files: two checkouts with the same version number
-    but different commits would evaluate (and score) differently, so the version is not enough."""
+    """A digest of the evaluation code: two checkouts with the same version number but
+    different commits could score the same program differently, so the version is not enough."""
     root = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted({p for pattern in _EVAL_CODE for p in root.glob(pattern)}):
         h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 

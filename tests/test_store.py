@@ -459,7 +459,10 @@ def _run_and_kill(run: Path, lines_before_kill: int, extra_delay: float) -> list
             printed.append(int(line))
         time.sleep(extra_delay)  # let it be anywhere: mid-transaction, mid-commit, mid-print
         os.kill(proc.pid, signal.SIGKILL)
-        rest, _ = proc.communicate(timeout=30)
+        # Read through the same text wrapper readline() used: communicate(timeout=...) reads the
+        # raw descriptor and would drop lines that wrapper has already buffered.
+        rest = proc.stdout.read()
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
