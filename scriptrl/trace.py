@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,18 +29,14 @@ from scriptrl.envs import ResolvedEnv, resolve_env
 from scriptrl.errors import UserError
 from scriptrl.program import ALLOWED_IMPORTS, Program
 from scriptrl.sandbox.client import (
-    _BOOT,
-    _PACKAGE_PARENT,
     InProcessWorker,
     ProgramLoadError,
     SandboxLimits,
     SandboxWorker,
     WorkerFailure,
     isolation_ok,
-    scrubbed_environment,
 )
 
-_TRACE_BOOT = _BOOT.replace("scriptrl.sandbox.worker", "scriptrl.sandbox.trace_worker")
 #: Seconds for one batch, plus per observation: tracing makes a call several times slower.
 CALL_TIMEOUT = 5.0
 PER_ACTION_TIMEOUT = 0.1
@@ -53,28 +47,7 @@ STEP_CAP = 1000
 class TraceWorker(SandboxWorker):
     """The sandbox worker, booted into the tracing loop; everything else is the plain client's."""
 
-    def spawn(self) -> None:
-        import os
-
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", _TRACE_BOOT.format(root=_PACKAGE_PARENT), str(to_child_r), str(from_child_w)],
-                pass_fds=(to_child_r, from_child_w),
-                env=scrubbed_environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd="/",
-            )
-        finally:
-            os.close(to_child_r)
-            os.close(from_child_w)
-        self.wfd, self.rfd = to_child_w, from_child_r
-        os.set_blocking(self.wfd, False)
-        os.set_blocking(self.rfd, False)
+    boot_module = "scriptrl.sandbox.trace_worker"
 
 
 class InProcessTraceWorker(InProcessWorker):

@@ -21,7 +21,7 @@ from scriptrl.sandbox import protocol
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 _BOOT = (
     "import sys; sys.path.insert(0, {root!r}); "
-    "from scriptrl.sandbox.worker import main; main()"
+    "from {module} import main; main()"
 )
 #: Layers without which generated code is refused.
 REQUIRED_LAYERS = ("process", "environment", "rlimits")
@@ -83,6 +83,9 @@ def isolation_ok(report: dict[str, str]) -> tuple[bool, list[str]]:
 class SandboxWorker:
     """One locked-down worker process, driven over two pipes."""
 
+    #: The module whose ``main()`` the fresh interpreter runs (the tracer boots its own).
+    boot_module = "scriptrl.sandbox.worker"
+
     def __init__(self, limits: SandboxLimits | None = None) -> None:
         self.limits = limits or SandboxLimits()
         self.proc: subprocess.Popen | None = None
@@ -105,7 +108,7 @@ class SandboxWorker:
         from_child_r, from_child_w = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOT.format(root=_PACKAGE_PARENT), str(to_child_r), str(from_child_w)],
+                [sys.executable, "-I", "-c", _BOOT.format(root=_PACKAGE_PARENT, module=self.boot_module), str(to_child_r), str(from_child_w)],
                 pass_fds=(to_child_r, from_child_w),
                 env=scrubbed_environment(),
                 stdin=subprocess.DEVNULL,
