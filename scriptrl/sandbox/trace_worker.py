@@ -26,7 +26,7 @@ import ast
 import sys
 
 from scriptrl.sandbox import protocol
-from scriptrl.sandbox.worker import Runner, _describe, _guarded_builtins
+from scriptrl.sandbox.worker import Runner, _describe
 
 #: The recorder's name in the program's namespace; static checks forbid dunder names in a
 #: policy, so a checked program can neither shadow nor call it.
@@ -103,33 +103,15 @@ class TracingRunner(Runner):
     trace_fd: int | None = None  # the reply channel, set by main(); None in-process
 
     def __init__(self, load: dict) -> None:
-        import linecache
-        import random
-
-        import numpy as np
-
-        self.np = np
-        self.name = load.get("name", "policy.py")
-        self.codec = load.get("obs", {"kind": "json"})
-        seed = int(load.get("seed", 0))
-        random.seed(seed)
-        np.random.seed(seed % (2**32))
-        source = load["source"]
-        linecache.cache[self.name] = (len(source), None, source.splitlines(True), self.name)
-        tree, _ = instrument(source, self.name)
         self.call: _Call | None = None
-        namespace: dict = {"__name__": "policy", "__builtins__": _guarded_builtins(load.get("allowed_imports")),
-                           RECORDER: self._record}  # fmt: skip
-        exec(compile(tree, self.name, "exec"), namespace)
-        if callable(namespace.get("policy")):
-            self.kind = "function"
-            self.fn = namespace["policy"]
-        elif isinstance(namespace.get("Policy"), type):
-            self.kind = "class"
-            self.cls = namespace["Policy"]
-            self.instances: dict[int, object] = {}
-        else:
-            raise LookupError("no entry point: define policy(obs) or class Policy with reset(seed) and act(obs)")
+        super().__init__(load)
+
+    def compile_program(self, source: str):
+        tree, _ = instrument(source, self.name)
+        return compile(tree, self.name, "exec")
+
+    def extra_globals(self) -> dict:
+        return {RECORDER: self._record}
 
     def _record(self, k: int, value: object) -> bool:
         b = bool(value)

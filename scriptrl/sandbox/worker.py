@@ -79,8 +79,9 @@ class Runner:
         import linecache
 
         linecache.cache[self.name] = (len(source), None, source.splitlines(True), self.name)
-        namespace: dict = {"__name__": "policy", "__builtins__": _guarded_builtins(load.get("allowed_imports"))}
-        exec(compile(source, self.name, "exec"), namespace)
+        namespace: dict = {"__name__": "policy", "__builtins__": _guarded_builtins(load.get("allowed_imports")),
+                           **self.extra_globals()}  # fmt: skip
+        exec(self.compile_program(source), namespace)
         if callable(namespace.get("policy")):
             self.kind = "function"
             self.fn = namespace["policy"]
@@ -90,6 +91,14 @@ class Runner:
             self.instances: dict[int, object] = {}
         else:
             raise LookupError("no entry point: define policy(obs) or class Policy with reset(seed) and act(obs)")
+
+    def compile_program(self, source: str):
+        """The code object to run (the tracer compiles an instrumented tree instead)."""
+        return compile(source, self.name, "exec")
+
+    def extra_globals(self) -> dict:
+        """Names added to the program's globals (the tracer adds its recorder)."""
+        return {}
 
     def decode(self, header: dict, payload: bytes) -> list:
         kind = self.codec.get("kind")
