@@ -187,16 +187,7 @@ class TracingRunner(Runner):
             for o in obs:
                 one(self.fn, o)
             return out, traces
-        for eid in header.get("end", ()):
-            self.instances.pop(eid, None)
-        failed: dict[int, dict] = {}
-        for eid, seed in header.get("new", ()):
-            try:
-                inst = self.cls()
-                inst.reset(seed)
-                self.instances[eid] = inst
-            except BaseException as e:
-                failed[eid] = {"t": "err", "m": _describe(e, self.name)}
+        failed = self.update_instances(header)
         for eid, o in zip(ids, obs, strict=False):
             if eid in failed:
                 out.append(failed[eid])

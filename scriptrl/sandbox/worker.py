@@ -123,6 +123,20 @@ class Runner:
                 except BaseException as e:
                     out.append({"t": "err", "m": _describe(e, self.name)})
             return out
+        failed = self.update_instances(header)
+        for eid, o in zip(ids, obs, strict=False):
+            if eid in failed:
+                out.append(failed[eid])
+                continue
+            try:
+                out.append(self.encode(self.instances[eid].act(o)))
+            except BaseException as e:
+                out.append({"t": "err", "m": _describe(e, self.name)})
+        return out
+
+    def update_instances(self, header: dict) -> dict[int, dict]:
+        """Drop ended episodes' Policy instances and start new ones; return the errors of
+        those whose constructor or reset() raised, keyed by episode id."""
         for eid in header.get("end", ()):
             self.instances.pop(eid, None)
         failed: dict[int, dict] = {}
@@ -133,15 +147,7 @@ class Runner:
                 self.instances[eid] = inst
             except BaseException as e:
                 failed[eid] = {"t": "err", "m": _describe(e, self.name)}
-        for eid, o in zip(ids, obs, strict=False):
-            if eid in failed:
-                out.append(failed[eid])
-                continue
-            try:
-                out.append(self.encode(self.instances[eid].act(o)))
-            except BaseException as e:
-                out.append({"t": "err", "m": _describe(e, self.name)})
-        return out
+        return failed
 
     def encode(self, a: object) -> object:
         """Describe an action as plain data; the trusted side decides whether it is valid."""
