@@ -112,7 +112,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     options = {k: getattr(args, k) for k in ("generator", "run_dir", "init", "target", "max_iterations",
                "max_env_steps", "max_seconds", "max_cost", "seed", "workers", "temperature", "model",
-               "base_url", "task", "executor", "ray_address")}  # fmt: skip
+               "base_url", "task", "executor", "ray_address", "api_key_env", "llm_timeout", "llm_concurrency",
+               "llm_max_tokens")}  # fmt: skip
     options["imports"] = tuple(args.imports or ())
     if args.resume and args.env:
         raise UserError("give either ENV_ID or --resume RUN_DIR, not both")
@@ -331,6 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "with --base-url, or an LLM config file (.toml)")  # fmt: skip
     p.add_argument("--base-url", help="OpenAI-compatible server URL (llm generator); without it the model runs locally")
     p.add_argument("--task", help="natural-language task description for the first programs (llm generator)")
+    p.add_argument("--api-key-env", metavar="VAR", help="name of the environment variable holding the API key "
+                   "(default OPENAI_API_KEY; the key itself is never stored)")  # fmt: skip
+    p.add_argument("--llm-timeout", type=_positive_float, metavar="SECONDS", help="seconds for one model request")
+    p.add_argument("--llm-concurrency", type=_positive_int, metavar="N", help="model requests in flight at once")
+    p.add_argument("--llm-max-tokens", type=_positive_int, metavar="N", help="most tokens a model reply may have")
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE")
     p.add_argument("--json", action="store_true", help="last line of stdout: a JSON summary")
     p.set_defaults(func=cmd_train)

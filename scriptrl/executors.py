@@ -40,6 +40,8 @@ def _init_worker() -> None:
 class LocalExecutor:
     """A pool of evaluator processes on this machine (default: one per core)."""
 
+    on_this_machine = True  # shares the CPU with a local model, which the search takes into account
+
     def __init__(self, workers: int | None = None, config: EvalConfig | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.config = replace(config or EvalConfig(), warm_spare=True)

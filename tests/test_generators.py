@@ -416,3 +416,20 @@ def test_constant_tuner_returns_a_candidate():
 def test_numeric_sites_skip_fstrings_and_bools():
     tree = ast.parse("def policy(obs):\n    flag = True\n    s = f'{obs[0]:.3f}'\n    return 1 if flag else 0\n")
     assert [s.role for s in au.numeric_sites(tree)] == ["action", "action"]
+
+
+def test_int_weights_combined_arithmetically_are_tuned_as_floats_but_tables_are_not():
+    """A model's ``weights = [1, 1, 1, 1]`` fed to ``np.dot`` are numbers to tune; a table indexed
+    by the state (or whose entries are returned) stays a table of actions."""
+    dot = ("import numpy as np\n\ndef policy(obs):\n    weights = [1, 1, 1, 1]  # first guess\n"
+           "    return 1 if np.dot(weights, obs) >= 0 else 0\n")  # fmt: skip
+    assert extract_constants(dot) == [1, 1, 1, 1, 0]
+    tuned = with_constants(dot, [0.5, 1, -2.25, 3, 0.1])
+    assert "weights = [0.5, 1.0, -2.25, 3.0]  # first guess" in tuned and check_source(tuned) == []
+    indexed = "W = [2, 3]\n\ndef policy(obs):\n    return 1 if W[0] * obs[0] + W[1] * obs[1] > 0 else 0\n"
+    assert extract_constants(indexed) == [2, 3, 0]
+    table = "TABLE = [0, 1, 2, 3]\n\ndef policy(obs):\n    return TABLE[obs]\n"
+    picked = "ACTIONS = [0, 1]\n\ndef policy(obs):\n    a = ACTIONS[obs % 2]\n    return a\n"
+    twice = "W = [1, 1]\nW = [0, 1]\n\ndef policy(obs):\n    return int(sum(w * o for w, o in zip(W, obs)) > 0)\n"
+    assert extract_constants(table) == extract_constants(picked) == []
+    assert extract_constants(twice) == [0]  # bound twice: left alone

@@ -48,7 +48,9 @@ def test_a_run_with_the_embedded_model_stores_every_call_with_real_tokens(tmp_pa
     store.close()
 
     assert res.stop_reason == "iteration budget reached (1)"
-    assert calls and all(c["model"] == f"local:{SMALL_MODEL}" and c["cost_usd"] == 0.0 for c in calls)
+    model_calls = [c for c in calls if c["generator"].startswith("llm.")]
+    assert model_calls and all(c["model"] == f"local:{SMALL_MODEL}" and c["cost_usd"] == 0.0 for c in model_calls)
+    assert all(c["generator"] == "cma.tune" for c in calls if c not in model_calls)  # tuned while it wrote
     answered = [c for c in calls if c["completion_tokens"] > 0]
     assert answered and all(c["prompt_tokens"] > 300 for c in answered)  # system + env description: real counts
     assert sum(c["prompt_tokens"] for c in calls) == res.prompt_tokens > 0
@@ -92,3 +94,41 @@ def test_the_generator_handles_what_the_small_model_writes(small_model):
     assert all(not call.ok and call.error for _, call in drained)
     assert sum(c is not None for c in cands) + len(drained) >= 2
     assert not gen.server.running
+
+
+def test_the_cli_pointed_at_a_served_openai_compatible_url(tmp_path, small_model):
+    """`scriptrl train --base-url URL --model NAME --api-key-env VAR`: the command a user types for
+    vLLM, Ollama or a gateway, here against a real llama.cpp server this test starts; the run
+    stores every call with the server's token counts and never the key."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from scriptrl.generators.llm.embedded import EmbeddedServer
+    from scriptrl.store import RunStore
+
+    server = EmbeddedServer(small_model, "served-coder", n_ctx=2048)
+    url = server.start()
+    key = "sk-served-test-0123456789SECRET"
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "scriptrl", "train", "CartPole-v1", "--generator", "llm", "--base-url", url,
+             "--model", "served-coder", "--api-key-env", "MY_GATEWAY_KEY", "--llm-max-tokens", "300",
+             "--llm-timeout", "600", "--max-seconds", "40", "--workers", "1", "--target", "10000",
+             "--run-dir", str(tmp_path / "run"), "--json"],
+            capture_output=True, text=True, timeout=900, env={**os.environ, "MY_GATEWAY_KEY": key},
+        )  # fmt: skip
+    finally:
+        server.close()
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    store = RunStore.open(tmp_path / "run")
+    calls = [c for c in store.calls() if c["generator"].startswith("llm.")]
+    config = store.config
+    store.close()
+    assert calls and all(c["model"] == "served-coder" for c in calls if c["ok"])
+    assert sum(c["completion_tokens"] for c in calls) == summary["completion_tokens"] > 0
+    assert config["api_key_env"] == "MY_GATEWAY_KEY" and config["llm_max_tokens"] == 300
+    assert key.encode() not in (tmp_path / "run" / "run.sqlite").read_bytes()
+    assert key not in out.stdout + out.stderr

@@ -116,9 +116,10 @@ def digest(end: str = "terminated") -> dict:
 def test_every_prompt_renders_from_its_file(ctx):
     parent = ParentInfo(3, GOOD, 31.0, digest())
     assert "def policy(obs)" in prompts.system() and "numpy" in prompts.system()
-    init = prompts.initial_prompt(ctx, 1, "keep the cart near the centre").as_openai()
+    init = prompts.initial_prompt(ctx, 0, "keep the cart near the centre").as_openai()
     assert "keep the cart near the centre" in init[1]["content"] and "CartPole-v1" in init[1]["content"]
-    assert "weighted sum" in init[1]["content"]  # the second hint
+    assert "weighted sum" in init[1]["content"]  # the first hint
+    assert "rates of change" in prompts.initial_prompt(ctx, 1, None).as_openai()[1]["content"]
     assert "What the user wants" not in prompts.initial_prompt(ctx, 0, None).as_openai()[1]["content"]
     mut, edits = prompts.mutate_prompt(ctx, parent, 0.2, None)
     text = mut.as_openai()[1]["content"]

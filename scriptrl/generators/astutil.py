@@ -164,6 +164,7 @@ def numeric_sites(tree: ast.AST, parents: dict[ast.AST, ast.AST] | None = None) 
     """
     parents = parents if parents is not None else parent_map(tree)
     returned = _returned_names(tree)
+    weights = _weight_lists(tree, parents)
     out: list[Site] = []
 
     def classify(node: ast.expr, fixed: bool) -> Site:
@@ -179,6 +180,8 @@ def numeric_sites(tree: ast.AST, parents: dict[ast.AST, ast.AST] | None = None) 
         if isinstance(parent, ast.List | ast.Tuple) and all(
             is_signed_number(e) and type(signed_value(e)) is int for e in parent.elts
         ):
+            if id(parent) in weights:  # ``weights = [1, 1, 1, 1]`` then ``np.dot(weights, obs)``
+                return Site(node, value, False, "tunable", parent)
             return Site(node, value, True, "table", parent)
         if isinstance(parent, ast.Compare):
             return Site(node, value, True, "tunable", parent)
@@ -228,6 +231,38 @@ def numeric_sites(tree: ast.AST, parents: dict[ast.AST, ast.AST] | None = None) 
             visit(child, fixed)
 
     visit(tree, False)
+    return out
+
+
+def _weight_lists(tree: ast.AST, parents: dict[ast.AST, ast.AST]) -> set[int]:
+    """Ids of int-only list/tuple literals that are weights, not lookup tables: bound to a
+    name that is only ever combined arithmetically (``np.dot(w, obs)``, ``zip(w, obs)``,
+    ``w[i] * obs[i]``), never indexed to pick a value out (``TABLE[state]``). A model that
+    writes ``[1, 1, 1, 1]`` for weights means numbers to tune, not actions."""
+    bound: dict[str, ast.AST] = {}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.List | ast.Tuple) and len(node.value.elts) > 1
+                and all(is_signed_number(e) and type(signed_value(e)) is int for e in node.value.elts)):  # fmt: skip
+            name = node.targets[0].id
+            bound[name] = None if name in bound else node.value  # bound twice: leave it alone
+    out: set[int] = set()
+    for name, literal in bound.items():
+        uses = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)]
+        if literal is None or not uses:
+            continue
+        weighted = True
+        for use in uses:
+            p = parents.get(use)
+            if isinstance(p, ast.Subscript) and p.value is use:
+                q = parents.get(p)
+                weighted = isinstance(q, ast.BinOp) and isinstance(q.op, _ARITH)
+            elif isinstance(p, ast.Return) or (isinstance(p, ast.Assign) and p.value is use):
+                weighted = False
+            if not weighted:
+                break
+        if weighted:
+            out.add(id(literal))
     return out
 
 

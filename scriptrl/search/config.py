@@ -41,6 +41,10 @@ class TrainConfig:
     model: str | None = None
     base_url: str | None = None
     task: str | None = None
+    api_key_env: str | None = None  # the NAME of the variable holding the key, never the key
+    llm_timeout: float | None = None
+    llm_concurrency: int | None = None
+    llm_max_tokens: int | None = None
 
     def check(self) -> TrainConfig:
         if self.generator not in ("offline", "llm", "auto"):
@@ -58,6 +62,9 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and v <= 0:
                 raise UserError(f"--{name.replace('_', '-')} must be positive (got {v})")
+        if self.api_key_env is not None and not self.api_key_env.replace("_", "").isalnum():
+            raise UserError("--api-key-env takes the NAME of an environment variable, e.g. OPENROUTER_API_KEY, "
+                            "never the key itself")  # fmt: skip
         if self.cheap_episodes > self.dev[1] - self.dev[0]:
             raise UserError("--cheap-episodes cannot exceed the dev split size")
         return self

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from scriptrl.envs import resolve_env
@@ -54,6 +55,7 @@ class Search:
         self.seconds_before = 0.0
         self.started = time.monotonic()
         self.stop_reason: str | None = None
+        self.fruitless: Counter[int] = Counter()  # tuning rounds that found nothing, per program
 
     # --- the loop -------------------------------------------------------------------
     def run(self) -> None:
@@ -62,7 +64,10 @@ class Search:
             # stored is found again by hash instead of being evaluated a second time.
             kind = "resume" if self.store.programs() else "start"
             self.store.add_event(kind, {"env": self.env.label(), "target": self.target, "iteration": 0})
-            self._consider(self._initial_candidates(), parents={})
+            if self.portfolio.slow:
+                self._overlapped(self._write_initial)
+            else:
+                self._consider(self._initial_candidates(), parents={})
             self._save()
         while (reason := self._budget_reason()) is None:
             self.iteration += 1
@@ -78,6 +83,20 @@ class Search:
         before = self.best_dev
         if self.champion is not None:  # the reward history a language model is shown
             self.ctx.history.append(self.best_dev)
+        if self.portfolio.slow:
+            self._slow_children(rng, temp)
+        else:
+            self._fast_children(rng, temp)
+        if self.cfg.tune_every and self.iteration % self.cfg.tune_every == 0:
+            self._tune(rng, temp, self.iteration // max(1, self.cfg.tune_every))
+        if self.cfg.migrate_every and self.iteration % self.cfg.migrate_every == 0:
+            moves = self.population.migrate()
+            if moves:
+                self.store.add_event("migration", {"iteration": self.iteration, "moves": moves})
+        return self.best_dev > before
+
+    def _fast_children(self, rng: random.Random, temp: float) -> None:
+        """Write all children (milliseconds each), then evaluate them as one batch."""
         children: list[Candidate] = []
         parents: dict[int, float] = {}
         for k in range(self.cfg.children_per_iteration):
@@ -105,13 +124,69 @@ class Search:
             if s is not None:
                 self.portfolio.credit(children[i].generator, s.dev is not None and s.dev > parents.get(i, 0.0),
                                       children[i].call)  # fmt: skip
-        if self.cfg.tune_every and self.iteration % self.cfg.tune_every == 0:
-            self._tune(rng, temp)
-        if self.cfg.migrate_every and self.iteration % self.cfg.migrate_every == 0:
-            moves = self.population.migrate()
-            if moves:
-                self.store.add_event("migration", {"iteration": self.iteration, "moves": moves})
-        return self.best_dev > before
+
+    # --- a slow generator: the evaluators tune constants while it writes -------------
+    def _slow_children(self, rng: random.Random, temp: float) -> None:
+        """Choose every child's operator and parents now, let the writer thread write them
+        one by one, and evaluate each as soon as it is written."""
+        plans = []
+        for k in range(self.cfg.children_per_iteration):
+            island = self.population.islands[(self.iteration + k) % len(self.population.islands)]
+            if not island.members:
+                continue
+            gen, op = self.portfolio.choose(rng, can_cross=len(island.members) >= 2)
+            a = island.select(rng, temp)
+            b = island.select(rng, min(1.5, temp + 0.5)) if op == "crossover" else a
+            if b.id == a.id:
+                op = "mutate"
+            plans.append((gen, op, self._parent(a), self._parent(b), min(a.score, b.score),
+                          random.Random(f"{self.cfg.seed}:{self.iteration}:{k}")))  # fmt: skip
+
+        def write(emit, stopped) -> None:
+            for gen, op, pa, pb, bar, child_rng in plans:
+                if stopped():
+                    return
+                if op == "crossover":
+                    child = gen.crossover(self.ctx, pa, pb, temp, child_rng)
+                else:
+                    child = gen.mutate(self.ctx, pa, temp, child_rng)
+                if child is not None:
+                    child.generator = child.generator or f"{gen.name}.{op}"
+                    emit((child, bar))
+
+        self._overlapped(write)
+
+    def _write_initial(self, emit, stopped) -> None:
+        rng = random.Random(f"{self.cfg.seed}:init")
+        if self.cfg.init:
+            emit((self._user_init(), None))
+        for c in self.portfolio.initial_stream(self.ctx, self.cfg.initial_programs, self.temperature.value, rng):
+            emit((c, None))
+            if stopped():
+                return
+
+    def _overlapped(self, write) -> None:
+        """Consider candidates as the writer delivers them; tune one island's best while it writes."""
+        from scriptrl.search.overlap import overlapped
+
+        rounds = [0]
+
+        def consume(item: tuple[Candidate, float | None]) -> None:
+            child, bar = item
+            scored = self._consider([child], {} if bar is None else {0: bar})[0]
+            if scored is not None and bar is not None:
+                self.portfolio.credit(child.generator, scored.dev is not None and scored.dev > bar, child.call)
+
+        def idle() -> bool:
+            if self.population.size() == 0:
+                return False
+            k = rounds[0]
+            rounds[0] += 1
+            self._tune(random.Random(f"{self.cfg.seed}:{self.iteration}:while-writing:{k}"), self.temperature.value,
+                       self.iteration + k, reason="while the generator writes")  # fmt: skip
+            return True
+
+        overlapped(write, consume, idle, lambda: self._budget_reason(mid_iteration=True) is not None)
 
     # --- evaluating candidates --------------------------------------------------------
     def _consider(self, candidates: list[Candidate], parents: dict[int, float]) -> list[Scored | None]:
@@ -281,20 +356,27 @@ class Search:
         return h
 
     # --- constant tuning --------------------------------------------------------------
-    def _tune(self, rng: random.Random, temp: float) -> None:
-        """CMA-ES on the constants of one island's best, scored on the cheap dev seeds (the
-        original is scored there too, so "improved" compares like with like)."""
+    def _tune(self, rng: random.Random, temp: float, turn: int, reason: str = "scheduled") -> None:
+        """CMA-ES on the constants of one island's best (islands take turns), scored on the cheap
+        dev seeds (the original is scored there too, so "improved" compares like with like)."""
         from scriptrl.generators.tuning import ConstantTuner, tune_constants
 
-        island = self.population.islands[(self.iteration // max(1, self.cfg.tune_every)) % len(self.population.islands)]
-        target = island.best()
+        if reason == "scheduled":
+            occupied = [i for i in self.population.islands if i.members]
+            target = occupied[turn % len(occupied)].best() if occupied else None
+        else:
+            target = self.population.next_to_tune(self.fruitless)
         if target is None:
             return
         source = self.store.program(target.id)["source"]
         steps = [0]
 
+        width = self._width_beside_model() if reason != "scheduled" else None
+
         def score_batch(sources: list[str]) -> list[float]:
-            res = self.executor.map([EvalJob(s, self.env, tuple(self.cheap_seeds), "dev") for s in sources])
+            jobs = [EvalJob(s, self.env, tuple(self.cheap_seeds), "dev") for s in sources]
+            step = width or len(jobs) or 1
+            res = [r for i in range(0, len(jobs), step) for r in self.executor.map(jobs[i : i + step])]
             steps[0] += sum(r.env_steps for r in res)
             return [r.mean if not r.failures else r.mean - 1e-6 for r in res]
 
@@ -305,13 +387,26 @@ class Search:
             scales = None
         result = tune_constants(source, score_batch, self.cfg.tune_budget, temp, rng, baseline=None, scales=scales)
         self.store.add_event("tune", {"iteration": self.iteration, "program": target.id, "env_steps": steps[0],
-                                      "evaluations": result.evaluations, "improved": result.improved})  # fmt: skip
+                                      "evaluations": result.evaluations, "improved": result.improved,
+                                      "why": reason})  # fmt: skip
+        if not result.improved:
+            self.fruitless[target.id] += 1 if result.n_constants else 1000
         if result.improved and result.source != source:
             cand = Candidate(result.source, (target.id,), "cma.tune", "scalar", temp,
                              note=f"tuned {result.n_constants} constants with CMA-ES: {result.score:.4g} on cheap seeds",
                              call=_offline_call(time.monotonic() - t0))  # fmt: skip
             scored = self._consider([cand], {0: target.score})
             self.portfolio.credit("cma.tune", scored[0] is not None and (scored[0].dev or float("-inf")) > target.score)
+
+    def _width_beside_model(self) -> int | None:
+        """Evaluations in flight while a model on this machine writes: the model's threads keep
+        their cores (on 2 cores one busy evaluator already slowed a 1-thread model 1.6x, two
+        slowed it 2.6x). None: no limit (a served model, or evaluators on other machines)."""
+        threads = self.portfolio.local_threads
+        workers = getattr(self.executor, "workers", None)
+        if not threads or not getattr(self.executor, "on_this_machine", False) or not workers:
+            return None
+        return max(1, workers - threads)
 
     # --- budgets, state, finish --------------------------------------------------------
     def search_env_steps(self) -> int:
@@ -321,14 +416,14 @@ class Search:
     def seconds(self) -> float:
         return self.seconds_before + time.monotonic() - self.started
 
-    def _budget_reason(self) -> str | None:
+    def _budget_reason(self, mid_iteration: bool = False) -> str | None:
         cfg = self.cfg
         totals = self.store.totals()
         if self.progress:
             self.progress(self._snapshot(totals))
         if self.champion and self.target is not None and self.champion["holdout"] >= self.target:
             return f"target reached: holdout {self.champion['holdout']:.2f} >= {self.target:g}"
-        if cfg.max_iterations is not None and self.iteration >= cfg.max_iterations:
+        if not mid_iteration and cfg.max_iterations is not None and self.iteration >= cfg.max_iterations:
             return f"iteration budget reached ({cfg.max_iterations})"
         if cfg.max_env_steps is not None and self.search_env_steps() >= cfg.max_env_steps:
             return f"env-step budget reached ({cfg.max_env_steps:,})"
@@ -336,7 +431,7 @@ class Search:
             return f"time budget reached ({cfg.max_seconds:g} s)"
         if cfg.max_cost is not None and totals.get("cost_usd", 0.0) >= cfg.max_cost:
             return f"cost budget reached (${cfg.max_cost:g})"
-        if self.population.size() == 0:
+        if not mid_iteration and self.population.size() == 0:
             return "no valid program survived evaluation"
         return None
 
@@ -396,10 +491,13 @@ class Search:
         rng = random.Random(f"{self.cfg.seed}:init")
         cands: list[Candidate] = []
         if self.cfg.init:
-            cands.append(Candidate(Program.from_file(self.cfg.init).validate().source, (), "user.init", "init",
-                                   self.temperature.value, note=f"from {self.cfg.init}"))  # fmt: skip
+            cands.append(self._user_init())
         cands += self.portfolio.initial(self.ctx, self.cfg.initial_programs, self.temperature.value, rng)
         return cands
+
+    def _user_init(self) -> Candidate:
+        return Candidate(Program.from_file(self.cfg.init).validate().source, (), "user.init", "init",
+                         self.temperature.value, note=f"from {self.cfg.init}")  # fmt: skip
 
 
 class _StoredResult:

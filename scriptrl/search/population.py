@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -78,6 +79,13 @@ class Population:
 
     def best(self) -> Member | None:
         return max((b for i in self.islands if (b := i.best())), key=lambda m: (m.score, -m.id), default=None)
+
+    def next_to_tune(self, fruitless: Mapping[int, int], top: int = 8) -> Member | None:
+        """The best of the top programs whose tuning has found nothing fewest times: the leader
+        first, then the runners-up, and the leader again once each had its turn."""
+        members = {m.id: m for island in self.islands for m in island.members}
+        best = sorted(members.values(), key=lambda m: (-m.score, m.id))[:top]
+        return min(best, key=lambda m: (fruitless.get(m.id, 0), -m.score, m.id), default=None)
 
     def migrate(self) -> list[tuple[int, int]]:
         """Ring migration of each island's best; returns (program id, to island) moves."""

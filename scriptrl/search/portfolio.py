@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from collections.abc import Iterator
 
 from scriptrl.generators.base import Candidate, GenContext, Generator, GeneratorCall
 
@@ -61,14 +62,36 @@ class Portfolio:
                 best, best_value = (n, o), value
         return self.generators[best[0]], best[1]
 
-    def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]:
+    @property
+    def slow(self) -> bool:
+        """Whether a generator takes seconds per program (a language model): the search then
+        tunes constants while it writes instead of waiting for whole batches."""
+        return any(getattr(g, "slow", False) for g in self.generators.values())
+
+    @property
+    def local_threads(self) -> int:
+        """CPU threads a model inside this process uses (the embedded llama.cpp server)."""
+        return sum(int(getattr(g, "local_threads", 0) or 0) for g in self.generators.values())
+
+    def _shares(self, n: int) -> list[tuple[Generator, int]]:
         gens = list(self.generators.values())
+        return [(g, n // len(gens) + (1 if i < n % len(gens) else 0)) for i, g in enumerate(gens)]
+
+    def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]:
         out: list[Candidate] = []
-        for i, g in enumerate(gens):
-            share = n // len(gens) + (1 if i < n % len(gens) else 0)
+        for g, share in self._shares(n):
             if share:
                 out += g.initial(ctx, share, temperature, rng)
         return out
+
+    def initial_stream(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> Iterator[Candidate]:
+        """The first programs one at a time, fast generators first, so there is something to
+        evaluate and tune while a slow one writes the rest."""
+        shares = sorted(self._shares(n), key=lambda gs: bool(getattr(gs[0], "slow", False)))
+        for g, share in shares:
+            if share:
+                stream = getattr(g, "initial_stream", None)
+                yield from stream(ctx, share, temperature, rng) if stream else g.initial(ctx, share, temperature, rng)
 
     def credit(self, arm: str, success: bool, call: GeneratorCall | None = None) -> None:
         self.tries[arm] += 1

@@ -21,6 +21,7 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from scriptrl.generators.base import Candidate, GenContext, GeneratorCall, ParentInfo
@@ -34,6 +35,7 @@ from scriptrl.generators.offline import OfflineMutator
 
 class LLMGenerator:
     name = "llm"
+    slow = True  # seconds per program: the search tunes constants while it writes
 
     def __init__(self, backend, settings: LLMSettings, model_label: str, prices: PriceTable | None = None,
                  free: bool = False, redact: Redactor | None = None, server=None,
@@ -61,31 +63,35 @@ class LLMGenerator:
     # ------------------------------------------------------------------ the protocol
 
     def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]:
-        """Up to ``initial_programs`` valid programs, asking again for invalid ones while
-        attempts remain (at most ``n``), since an empty first population ends the run."""
+        return list(self.initial_stream(ctx, n, temperature, rng))
+
+    def initial_stream(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> Iterator[Candidate]:
+        """Up to ``initial_programs`` valid programs, each handed over as soon as it is written,
+        asking again for invalid ones while attempts remain (at most ``n``), since an empty first
+        population ends the run."""
         if self.degraded:
-            return self.fallback.initial(ctx, n, temperature, rng)
+            yield from self.fallback.initial(ctx, n, temperature, rng)
+            return
         want = min(n, self.settings.initial_programs)
         seeds = [rng.randrange(2**31) for _ in range(n)]
-        out: list[Candidate] = []
-        attempt = 0
+        attempt = valid = produced = 0
         width = max(1, int(self.settings.concurrency))
-
-        def valid() -> int:
-            return sum(1 for c in out if c.call is not None and c.call.ok)
 
         def one(i: int) -> Candidate | None:
             return self._produce("init", prompts.initial_prompt(ctx, i, self.settings.task), None, (), temperature,
                                  seeds[i], f"first program ({self._hint(i)})")  # fmt: skip
 
         with ThreadPoolExecutor(width, thread_name_prefix="scriptrl-llm") as pool:
-            while attempt < n and valid() < want and not self.degraded:
-                batch = list(range(attempt, min(n, attempt + (want - valid() if width > 1 else 1))))
+            while attempt < n and valid < want and not self.degraded:
+                batch = list(range(attempt, min(n, attempt + (want - valid if width > 1 else 1))))
                 attempt += len(batch)
-                out += [c for c in pool.map(one, batch) if c is not None]
-        if self.degraded and not out:
-            return self.fallback.initial(ctx, n, temperature, rng)
-        return out
+                for c in pool.map(one, batch):
+                    if c is not None:
+                        produced += 1
+                        valid += c.call is not None and c.call.ok
+                        yield c
+        if self.degraded and not produced:
+            yield from self.fallback.initial(ctx, n, temperature, rng)
 
     def mutate(self, ctx: GenContext, parent: ParentInfo, temperature: float, rng: random.Random) -> Candidate | None:
         if self.degraded:
@@ -115,6 +121,11 @@ class LLMGenerator:
         with self._lock:
             out, self._events = self._events, []
         return out
+
+    @property
+    def local_threads(self) -> int:
+        """Cores the embedded model keeps busy while it writes (0 for a served model)."""
+        return self.settings.threads if self.server is not None and self.server.running else 0
 
     def close(self) -> None:
         if self.server is not None:

@@ -106,8 +106,9 @@ def from_train_config(cfg) -> LLMSettings:
     extra = getattr(cfg, "llm", None)  # a future TrainConfig field with the same keys
     if isinstance(extra, dict):
         values.update({k: v for k, v in extra.items() if v is not None})
-    for name in ("api_key_env", "timeout", "concurrency", "max_tokens"):  # future train flags
-        v = getattr(cfg, name, None)
+    for name, flag in (("api_key_env", "api_key_env"), ("timeout", "llm_timeout"),
+                       ("concurrency", "llm_concurrency"), ("max_tokens", "llm_max_tokens")):  # fmt: skip
+        v = getattr(cfg, flag, None)
         if v is not None:
             values[name] = v
     if model and not model.endswith(".toml"):
