@@ -90,10 +90,11 @@ class FaultServer:
             return self._send(h, step["code"], {"error": {"message": step["message"], "type": "fault"}}, headers)
         if kind == "malformed":
             return self._send_raw(h, 200, b'{"id": "x", "choices": [{"message": {"content": "trunc')
+        shape = _message if h.path.endswith("/messages") else _completion  # Anthropic's Messages API, or OpenAI's
         if kind == "empty":
-            return self._send(h, 200, _completion("", 20, 0, body.get("model", "fake-model"), "stop"))
+            return self._send(h, 200, shape("", 20, 0, body.get("model", "fake-model"), "stop"))
         pt, ct = step["usage"]
-        return self._send(h, 200, _completion(step["content"], pt, ct, step["model"], step["finish"]))
+        return self._send(h, 200, shape(step["content"], pt, ct, step["model"], step["finish"]))
 
     def _send(self, h: BaseHTTPRequestHandler, code: int, obj: dict, headers: dict | None = None) -> None:
         self._send_raw(h, code, json.dumps(obj).encode(), headers)
@@ -119,6 +120,19 @@ def _completion(content: str, pt: int, ct: int, model: str, finish: str) -> dict
         "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
         "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
+    }
+
+
+def _message(content: str, pt: int, ct: int, model: str, finish: str) -> dict:
+    return {
+        "id": "msg_test",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": content}] if content else [],
+        "stop_reason": {"stop": "end_turn", "length": "max_tokens"}.get(finish, finish),
+        "stop_sequence": None,
+        "usage": {"input_tokens": pt, "output_tokens": ct},
     }
 
 
@@ -407,3 +421,32 @@ def test_max_cost_stops_the_run_cleanly(tmp_path, key, monkeypatch):
                     initial_programs=4, workers=1, tune_every=0, target=10_000)  # fmt: skip
     assert res.stop_reason.startswith("cost budget reached")
     assert 0.35 <= res.cost_usd <= 0.35 + 0.1 + 1e-9  # the generator itself stops at the cap
+
+
+# --------------------------------------------------------------------------- Anthropic
+
+
+def test_the_anthropic_backend_over_http(ctx, key):
+    """The official anthropic SDK against a local server speaking the Messages API: the key is
+    sent (how is the SDK's choice), the system prompt in its own field, tokens come from the reply's usage, a 429
+    is retried, and the key never reaches a recorded error."""
+    pytest.importorskip("anthropic")
+    echo = f"invalid x-api-key {KEY}"
+    with FaultServer([status(429, retry_after="0"), ok(program(0.3), 321, 45, model="claude-test"),
+                      status(401, message=echo)]) as srv:  # fmt: skip
+        waits: list[float] = []
+        gen = make_gen(srv, waits, backend="anthropic", model="claude-test",
+                       base_url=srv.base_url.removesuffix("/v1"))  # fmt: skip
+        cand = gen.mutate(ctx, PARENT, 0.5, random.Random(0))
+        failed = gen.mutate(ctx, PARENT, 0.5, random.Random(1))
+    assert [r["path"] for r in srv.requests] == ["/v1/messages"] * 3
+    first = srv.requests[0]
+    assert KEY in (header(first, "x-api-key"), (header(first, "authorization") or "").removeprefix("Bearer "))
+    assert header(first, "anthropic-version")
+    assert "def policy(obs)" in first["body"]["system"] and first["body"]["messages"][0]["role"] == "user"
+    assert cand is not None and cand.source.strip().endswith("0.3 * obs[3] > 0 else 0")
+    assert (cand.call.prompt_tokens, cand.call.completion_tokens, cand.call.model) == (321, 45, "claude-test")
+    assert len(waits) == 1  # the 429, retried once
+    assert failed is None
+    [(_, call)] = gen.drain_calls()
+    assert not call.ok and KEY not in call.error and "***" in call.error

@@ -16,6 +16,7 @@ one place and testable against a local fault server.
 from __future__ import annotations
 
 import email.utils
+import inspect
 import json
 import random
 import re
@@ -230,13 +231,17 @@ class AnthropicBackend:
         self.model = model
         self.redact = redact
         self.client = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
+        # anthropic 2.x dropped the sampling temperature from messages.create (newer models fix it);
+        # the search's temperature then still shapes the prompt's wording (small or bold changes).
+        self.send_temperature = "temperature" in inspect.signature(self.client.messages.create).parameters
 
     def complete(self, messages: Messages, temperature: float, max_tokens: int, seed: int | None) -> Reply:
         t0 = time.monotonic()
         try:
+            extra = {"temperature": min(1.0, temperature)} if self.send_temperature else {}
             resp = self.client.messages.create(
-                model=self.model, system=messages.system, max_tokens=max_tokens, temperature=min(1.0, temperature),
-                messages=[{"role": r, "content": c} for r, c in messages.turns],
+                model=self.model, system=messages.system, max_tokens=max_tokens,
+                messages=[{"role": r, "content": c} for r, c in messages.turns], **extra,
             )  # fmt: skip
             text = "".join(getattr(b, "text", "") for b in resp.content if getattr(b, "type", "") == "text")
             usage = resp.usage
