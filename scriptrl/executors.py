@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -32,9 +33,26 @@ def run_job(job: EvalJob, config: EvalConfig) -> EvalResult:
     return evaluate(Program(job.source, job.name), job.env, list(job.seeds), config, split=job.split)
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int | None = None) -> None:
     # Pool processes are trusted evaluators; keep their numpy single-threaded like the sandbox.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    _die_with(parent)
+
+
+def _die_with(parent: int | None) -> None:
+    """A killed ``scriptrl train`` must not leave its evaluators (and their sandbox spares)
+    behind: on Linux the kernel ends a pool process when the process that started it dies."""
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
 
 
 class LocalExecutor:
@@ -56,7 +74,8 @@ class LocalExecutor:
         for attempt in (1, 2):
             if self._pool is None:
                 ctx = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                                 initargs=(os.getpid(),))  # fmt: skip
             try:
                 return list(self._pool.map(run_job, jobs, [self.config] * len(jobs)))
             except BrokenProcessPool:

@@ -433,3 +433,23 @@ def test_int_weights_combined_arithmetically_are_tuned_as_floats_but_tables_are_
     twice = "W = [1, 1]\nW = [0, 1]\n\ndef policy(obs):\n    return int(sum(w * o for w, o in zip(W, obs)) > 0)\n"
     assert extract_constants(table) == extract_constants(picked) == []
     assert extract_constants(twice) == [0]  # bound twice: left alone
+
+
+def test_tuning_stops_once_a_batch_reaches_good_enough():
+    batches, maxima = [], []
+
+    def scorer(batch):
+        scores = [cartpole_return(s) for s in batch]
+        batches.append(len(batch))
+        maxima.append(max(scores))
+        return scores
+
+    full = tune_constants(BAD_CARTPOLE, scorer, 60, 1.0, random.Random(0))
+    n_full = sum(batches)
+    start = maxima[0]  # the original, scored first
+    bar = next(m for m in maxima if m > start)  # the first better batch of the full run
+    assert full.score > bar
+    batches.clear()
+    early = tune_constants(BAD_CARTPOLE, scorer, 60, 1.0, random.Random(0), good_enough=bar)
+    assert early.improved and early.score >= bar
+    assert sum(batches) == early.evaluations < n_full  # the rest of the budget was not spent

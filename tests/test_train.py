@@ -107,6 +107,47 @@ def test_kill_9_then_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_p
     assert "resume" in kinds and kinds[-1] == "stop"
 
 
+def test_killing_only_the_main_process_leaves_no_evaluators_behind(tmp_path):
+    """kill -9 of `scriptrl train` alone (as an OOM killer or a scheduler does): its pool
+    processes and their sandbox workers go with it instead of idling forever."""
+    proc = subprocess.Popen([sys.executable, "-m", "scriptrl", "train", "CartPole-v1", "--max-iterations", "50",
+                             "--target", "1000", "--workers", "2", "--run-dir", str(tmp_path / "run"), "--json"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    group = proc.pid
+    db = tmp_path / "run" / "run.sqlite"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:  # until the pool is evaluating
+        time.sleep(0.2)
+        try:
+            with sqlite3.connect(db) as c:
+                if c.execute("select count(*) from evaluations where stage='full'").fetchone()[0] >= 2:
+                    break
+        except sqlite3.Error:
+            pass
+    assert proc.poll() is None, "the run finished before it could be killed; make it longer"
+    members = [int(d) for d in os.listdir("/proc") if d.isdigit() and _pgid(int(d)) == group]
+    assert len(members) > 2  # the main process, its pool and sandbox workers
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.killpg(group, signal.SIGKILL)
+        pytest.fail("evaluator processes outlived the killed run")
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
 def test_bad_train_input_is_one_line(tmp_path):
     for args, fragment in [
         (("train", "NoSuchEnv-v1", "--run-dir", str(tmp_path / "x")), "unknown environment"),

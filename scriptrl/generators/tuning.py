@@ -77,8 +77,10 @@ def tune_constants(
     rng: random.Random,
     baseline: float | None = None,
     scales: Sequence[float] | None = None,
+    good_enough: float | None = None,
 ) -> TuneResult:
-    """Tune the constants of ``source`` with CMA-ES for at most ``budget`` program evaluations.
+    """Tune the constants of ``source`` with CMA-ES for at most ``budget`` program evaluations,
+    or until a batch reaches ``good_enough`` (the search's target: more would only cost steps).
 
     ``score_batch`` scores a list of sources (higher is better). Without ``baseline`` the
     original is scored in the first batch (one evaluation). ``scales`` optionally gives a
@@ -128,7 +130,8 @@ def tune_constants(
     stalls = 0
     # Returns are step functions of the constants: plateaus are common. pycma stops on them,
     # so a stopped run restarts from the best point found with twice the step size.
-    while evaluations < budget and stalls < 5:
+    reached = good_enough is not None and best_score >= good_enough
+    while evaluations < budget and stalls < 5 and not reached:
         opts = {
             "seed": rng.randrange(1, 2**31 - 1),
             "verbose": -9,
@@ -158,7 +161,8 @@ def tune_constants(
             for z, src in zip(zs, sources, strict=True):
                 if cache.get(src, -math.inf) > best_score:
                     best_score, best_source, best_z = cache[src], src, np.asarray(z, dtype=float).copy()
-            if partial:
+            reached = good_enough is not None and best_score >= good_enough
+            if partial or reached:
                 break
             worst = min((v for v in cache.values() if math.isfinite(v)), default=0.0)
             fitness = [-(cache[src] if math.isfinite(cache[src]) else worst - 1e6) for src in sources]

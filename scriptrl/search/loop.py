@@ -385,7 +385,8 @@ class Search:
             scales = ConstantTuner().scales(self.ctx, source)
         except Exception:  # an exotic environment only loses the better step sizes
             scales = None
-        result = tune_constants(source, score_batch, self.cfg.tune_budget, temp, rng, baseline=None, scales=scales)
+        result = tune_constants(source, score_batch, self.cfg.tune_budget, temp, rng, baseline=None, scales=scales,
+                                good_enough=self.target)  # fmt: skip
         self.store.add_event("tune", {"iteration": self.iteration, "program": target.id, "env_steps": steps[0],
                                       "evaluations": result.evaluations, "improved": result.improved,
                                       "why": reason})  # fmt: skip
