@@ -61,9 +61,22 @@ def run_one(method: str, env: str, seed: int, runs: Path, seconds: float, model:
         r = run_row(run_dir)
         row.update({k: r[k] for k in ("holdout", "threshold", "steps_to_threshold", "seconds_to_threshold",
                                       "env_steps", "seconds")})  # fmt: skip
-    row.update({"calls": summary.get("calls", 0), "prompt_tokens": summary.get("prompt_tokens", 0),
+    row.update({"calls": _model_calls(run_dir, summary), "prompt_tokens": summary.get("prompt_tokens", 0),
                 "completion_tokens": summary.get("completion_tokens", 0), "stop": summary.get("stop_reason")})  # fmt: skip
     return row
+
+
+def _model_calls(run_dir: Path, summary: dict) -> int:
+    """Requests to the language model (not offline mutations or tuning rounds), from the store."""
+    if (run_dir / "run.sqlite").exists():
+        from scriptrl.store import RunStore
+
+        store = RunStore.open(run_dir)
+        try:
+            return int(store.totals().get("model_calls", 0))
+        finally:
+            store.close()
+    return int(summary.get("model_calls", 0))
 
 
 def _median(xs: list) -> float | None:
@@ -86,7 +99,7 @@ def table(rows: list[dict], envs: list[str], methods: list[str], model: str, loa
            "\"To threshold\": the first champion whose holdout mean reached the solved threshold. "
            "Seconds to threshold are search seconds (after the model has loaded); process wall includes loading.",
            "", "| env | method | seed | holdout | to threshold: env steps | to threshold: s | process wall s | "
-           "env steps | calls | prompt tokens | completion tokens | stopped |",
+           "env steps | model calls | prompt tokens | completion tokens | stopped |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         out.append(f"| {r['env']} | {r['method']} | {r['seed']} | {_f(r.get('holdout'), '.2f')} | "
@@ -94,7 +107,7 @@ def table(rows: list[dict], envs: list[str], methods: list[str], model: str, loa
                    f"{_f(r.get('seconds_to_threshold'), '.1f')} | {r['process_wall_s']:.1f} | {_f(r.get('env_steps'))} | "
                    f"{r['calls']} | {r['prompt_tokens']:,} | {r['completion_tokens']:,} | {r.get('stop') or 'rc ' + str(r['rc'])} |")  # fmt: skip
     out += ["", "Medians over seeds:", "",
-            "| env | method | solved | holdout | env steps to threshold | s to threshold | calls | tokens |",
+            "| env | method | solved | holdout | env steps to threshold | s to threshold | model calls | tokens |",
             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for env in envs:
         for m in methods:
@@ -144,8 +157,18 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, help="folder for the run folders (default runs/llm-learning-TIMESTAMP)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "llm_learning.json")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    ap.add_argument("--retable", action="store_true",
+                    help="rewrite the table from --out and the run folders it names, running nothing")  # fmt: skip
     args = ap.parse_args()
     envs, methods = args.envs.split(","), args.methods.split(",")
+    if args.retable:
+        saved = json.loads(args.out.read_text())
+        rows = saved["rows"]
+        for r in rows:
+            r["calls"] = _model_calls(Path(r["run_dir"]), {})
+        args.out.write_text(json.dumps({**saved, "rows": rows}, indent=1))
+        write_results(args.results, table(rows, envs, methods, saved["model"], saved["loadavg"], args.scale))
+        return
     seeds = [int(s) for s in args.seeds.split(",")]
     runs = args.runs or ROOT / "runs" / f"llm-learning-{time.strftime('%Y%m%d-%H%M%S')}"
     runs.mkdir(parents=True, exist_ok=True)

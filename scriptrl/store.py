@@ -547,6 +547,7 @@ class RunStore:
                     (SELECT COALESCE(SUM(env_steps), 0) FROM evaluations) AS env_steps,
                     (SELECT COALESCE(SUM(seconds), 0.0) FROM evaluations) AS eval_seconds,
                     (SELECT COUNT(*) FROM calls) AS calls,
+                    (SELECT COUNT(*) FROM calls WHERE model IS NOT NULL) AS model_calls,
                     (SELECT COALESCE(SUM(prompt_tokens), 0) FROM calls) AS prompt_tokens,
                     (SELECT COALESCE(SUM(completion_tokens), 0) FROM calls) AS completion_tokens,
                     (SELECT COALESCE(SUM(cost_usd), 0.0) FROM calls) AS cost_usd"""

@@ -377,6 +377,7 @@ class _Runner:
             iterations=self.checkpoints,
             stop_reason=self.stop_reason or "",
             calls=int(totals.get("calls", 0)),
+            model_calls=0,
             prompt_tokens=0,
             completion_tokens=0,
             cost_usd=0.0,

@@ -56,8 +56,11 @@ def print_train_result(result, console: Console | None = None) -> None:
     if result.best_source is None:
         console.print("no valid program was found", style="red")
     else:
-        console.print(Syntax(result.best_policy.read_text() if result.best_policy.exists() else result.best_source,
-                             "python", line_numbers=False, word_wrap=True))  # fmt: skip
+        source = result.best_policy.read_text() if result.best_policy.exists() else result.best_source
+        if console.is_terminal:
+            console.print(Syntax(source, "python", line_numbers=False, word_wrap=True))
+        else:  # a log or a pipe: the plain file, without lines padded to the console's width
+            console.print(source.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
     rows = [
         ("best dev", result.best_dev), ("best holdout", result.best_holdout), ("audit", result.best_audit),
     ]  # fmt: skip
@@ -65,6 +68,6 @@ def print_train_result(result, console: Console | None = None) -> None:
         console.print(f"{k:>14}: {'-' if v is None else f'{v:.2f}'}", highlight=False)
     console.print(f"{'env steps':>14}: {result.env_steps:,} search + {result.eval_env_steps:,} holdout/audit", highlight=False)
     console.print(f"{'wall time':>14}: {result.seconds:.1f} s over {result.iterations} iterations", highlight=False)
-    console.print(f"{'model calls':>14}: {result.calls} ({result.prompt_tokens + result.completion_tokens:,} tokens, ${result.cost_usd:.4f})", highlight=False)
+    console.print(f"{'model calls':>14}: {result.model_calls} ({result.prompt_tokens + result.completion_tokens:,} tokens, ${result.cost_usd:.4f})", highlight=False)
     console.print(f"{'run folder':>14}: {result.run_dir}", highlight=False)
     console.print(f"{'best policy':>14}: {result.best_policy}", highlight=False)

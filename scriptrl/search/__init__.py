@@ -29,7 +29,8 @@ class TrainResult:
     seconds: float
     iterations: int
     stop_reason: str
-    calls: int
+    calls: int  # every generator call, offline ones and constant tuning included
+    model_calls: int  # requests to a language model (failed and repaired ones included)
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
@@ -167,6 +168,7 @@ def _result(search) -> TrainResult:
         iterations=search.iteration,
         stop_reason=search.stop_reason or "",
         calls=int(totals.get("calls", 0)),
+        model_calls=int(totals.get("model_calls", 0)),
         prompt_tokens=int(totals.get("prompt_tokens", 0)),
         completion_tokens=int(totals.get("completion_tokens", 0)),
         cost_usd=float(totals.get("cost_usd", 0.0)),

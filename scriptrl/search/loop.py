@@ -6,6 +6,11 @@ champion once on the audit split, which never selects anything. Every step is wr
 to the run store before the next begins, and an iteration's randomness derives from
 (seed, iteration), so a resumed run regenerates the same children and finds their
 evaluations already stored instead of paying for them twice.
+
+A slow generator (a language model: seconds per program) writes in a background thread
+and each program is evaluated as it arrives; meanwhile the evaluators tune the constants
+of the best programs (``search/overlap.py``). Those tuning rounds depend on how long the
+model takes, so such a run is reproducible only as far as the model and its timing are.
 """
 
 from __future__ import annotations
