@@ -278,12 +278,12 @@ def test_calls_events_state_totals(store):
     store.add_evaluation(pid, "dev", "full", make_result((1.0,)))
     t = store.totals()
     assert t == {"programs": 1, "evaluations": 2, "env_steps": 61, "eval_seconds": 0.5, "calls": 2,
-                 "prompt_tokens": 100, "completion_tokens": 50, "cost_usd": 0.01}  # fmt: skip
+                 "model_calls": 1, "prompt_tokens": 100, "completion_tokens": 50, "cost_usd": 0.01}  # fmt: skip
 
 
 def test_totals_of_an_empty_run(store):
     assert store.totals() == {"programs": 0, "evaluations": 0, "env_steps": 0, "eval_seconds": 0.0, "calls": 0,
-                              "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}  # fmt: skip
+                              "model_calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}  # fmt: skip
 
 
 def test_unstorable_values_raise_and_write_nothing(store):

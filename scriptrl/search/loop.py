@@ -406,8 +406,8 @@ class Search:
 
     def _width_beside_model(self) -> int | None:
         """Evaluations in flight while a model on this machine writes: the model's threads keep
-        their cores (on 2 cores one busy evaluator already slowed a 1-thread model 1.6x, two
-        slowed it 2.6x). None: no limit (a served model, or evaluators on other machines)."""
+        their cores (on 2 cores one busy evaluator slowed a 1-thread model 1.55x, two 3.2x:
+        benchmarks/llm_contention.py). None: no limit (a served model, or evaluators on other machines)."""
         threads = self.portfolio.local_threads
         workers = getattr(self.executor, "workers", None)
         if not threads or not getattr(self.executor, "on_this_machine", False) or not workers:
