@@ -39,6 +39,8 @@ def test_eval_table_by_default():
         (("eval", PD, "--env", "CartPole-v1", "--split", "train"), "--split"),
         (("eval", PD), "--env"),
         (("frobnicate",), "invalid choice"),
+        (("train", "CartPole-v1", "--generator", "llm", "--api-key-env", "sk-live-abc123"), "NAME of an environment"),
+        (("train", "CartPole-v1", "--llm-timeout", "0"), "--llm-timeout"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(args, fragment):
