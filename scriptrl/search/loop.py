@@ -100,40 +100,9 @@ class Search:
                 self.store.add_event("migration", {"iteration": self.iteration, "moves": moves})
         return self.best_dev > before
 
-    def _fast_children(self, rng: random.Random, temp: float) -> None:
-        """Write all children (milliseconds each), then evaluate them as one batch."""
-        children: list[Candidate] = []
-        parents: dict[int, float] = {}
-        for k in range(self.cfg.children_per_iteration):
-            island = self.population.islands[(self.iteration + k) % len(self.population.islands)]
-            if not island.members:
-                continue
-            gen, op = self.portfolio.choose(rng, can_cross=len(island.members) >= 2)
-            a = island.select(rng, temp)
-            if op == "crossover":
-                b = island.select(rng, min(1.5, temp + 0.5))
-                if b.id == a.id:
-                    op = "mutate"
-            if op == "crossover":
-                child = gen.crossover(self.ctx, self._parent(a), self._parent(b), temp, rng)
-                parent_score = min(a.score, b.score)
-            else:
-                child = gen.mutate(self.ctx, self._parent(a), temp, rng)
-                parent_score = a.score
-            if child is not None:
-                child.generator = child.generator or f"{gen.name}.{op}"
-                children.append(child)
-                parents[len(children) - 1] = parent_score
-        results = self._consider(children, parents)
-        for i, s in enumerate(results):
-            if s is not None:
-                self.portfolio.credit(children[i].generator, s.dev is not None and s.dev > parents.get(i, 0.0),
-                                      children[i].call)  # fmt: skip
-
-    # --- a slow generator: the evaluators tune constants while it writes -------------
-    def _slow_children(self, rng: random.Random, temp: float) -> None:
-        """Choose every child's operator and parents now, let the writer thread write them
-        one by one, and evaluate each as soon as it is written."""
+    def _plan_children(self, rng: random.Random, temp: float) -> list[tuple]:
+        """Each child's generator, operator, parents and bar (its parents' score), chosen before
+        any is written; each gets its own rng, so writing them in a thread changes nothing."""
         plans = []
         for k in range(self.cfg.children_per_iteration):
             island = self.population.islands[(self.iteration + k) % len(self.population.islands)]
@@ -146,20 +115,38 @@ class Search:
                 op = "mutate"
             plans.append((gen, op, self._parent(a), self._parent(b), min(a.score, b.score),
                           random.Random(f"{self.cfg.seed}:{self.iteration}:{k}")))  # fmt: skip
+        return plans
 
-        def write(emit, stopped) -> None:
-            for gen, op, pa, pb, bar, child_rng in plans:
-                if stopped():
-                    return
-                if op == "crossover":
-                    child = gen.crossover(self.ctx, pa, pb, temp, child_rng)
-                else:
-                    child = gen.mutate(self.ctx, pa, temp, child_rng)
-                if child is not None:
-                    child.generator = child.generator or f"{gen.name}.{op}"
-                    emit((child, bar))
+    def _write_children(self, plans: list[tuple], temp: float, emit, stopped=lambda: False) -> None:
+        for gen, op, pa, pb, bar, child_rng in plans:
+            if stopped():
+                return
+            if op == "crossover":
+                child = gen.crossover(self.ctx, pa, pb, temp, child_rng)
+            else:
+                child = gen.mutate(self.ctx, pa, temp, child_rng)
+            if child is not None:
+                child.generator = child.generator or f"{gen.name}.{op}"
+                emit((child, bar))
 
-        self._overlapped(write)
+    def _fast_children(self, rng: random.Random, temp: float) -> None:
+        """Write all children (milliseconds each), then evaluate them as one batch."""
+        written: list[tuple[Candidate, float]] = []
+        self._write_children(self._plan_children(rng, temp), temp, written.append)
+        children = [c for c, _ in written]
+        parents = {i: bar for i, (_, bar) in enumerate(written)}
+        results = self._consider(children, parents)
+        for i, s in enumerate(results):
+            if s is not None:
+                self.portfolio.credit(children[i].generator, s.dev is not None and s.dev > parents[i],
+                                      children[i].call)  # fmt: skip
+
+    # --- a slow generator: the evaluators tune constants while it writes -------------
+    def _slow_children(self, rng: random.Random, temp: float) -> None:
+        """Let the writer thread write the planned children one by one; each is evaluated as
+        soon as it is written."""
+        plans = self._plan_children(rng, temp)
+        self._overlapped(lambda emit, stopped: self._write_children(plans, temp, emit, stopped))
 
     def _write_initial(self, emit, stopped) -> None:
         rng = random.Random(f"{self.cfg.seed}:init")
@@ -362,8 +349,9 @@ class Search:
 
     # --- constant tuning --------------------------------------------------------------
     def _tune(self, rng: random.Random, temp: float, turn: int, reason: str = "scheduled") -> None:
-        """CMA-ES on the constants of one island's best (islands take turns), scored on the cheap
-        dev seeds (the original is scored there too, so "improved" compares like with like)."""
+        """CMA-ES on the constants of one program, scored on the cheap dev seeds (the original is
+        scored there too, so "improved" compares like with like). Scheduled rounds take the
+        islands' bests in turn; rounds while a model writes take the best programs first."""
         from scriptrl.generators.tuning import ConstantTuner, tune_constants
 
         if reason == "scheduled":
