@@ -116,16 +116,17 @@ def encode_observations(codec: dict, observations: list) -> tuple[Any, bytes]:
         return None, np.asarray(observations, dtype=codec["dtype"]).tobytes()
     if kind == "int":
         return [int(o) for o in observations], b""
-    return [_plain(o) for o in observations], b""
+    return [plain_data(o) for o in observations], b""
 
 
-def _plain(o: Any) -> Any:
+def plain_data(o: Any) -> Any:
+    """Numpy arrays and scalars as JSON-ready lists and numbers, exactly (no rounding)."""
     if isinstance(o, np.ndarray):
         return o.tolist()
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, tuple | list):
-        return [_plain(x) for x in o]
+        return [plain_data(x) for x in o]
     if isinstance(o, dict):
-        return {str(k): _plain(v) for k, v in o.items()}
+        return {str(k): plain_data(v) for k, v in o.items()}
     return o

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from scriptrl.actions import encode_observations, make_checker, observation_codec
+from scriptrl.actions import encode_observations, make_checker, observation_codec, plain_data
 from scriptrl.envs import ResolvedEnv, resolve_env
 from scriptrl.errors import UserError
 from scriptrl.program import ALLOWED_IMPORTS, Program
@@ -123,17 +123,6 @@ class EpisodeEnd:
     reason: str | None = None
 
 
-def _plain(x: Any) -> Any:
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, tuple | list):
-        return [_plain(v) for v in x]
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    return x
-
 
 def _clean_trace(t: Any, n_sites: int, n_lines: int) -> dict:
     """Keep only well-formed entries: the trace comes from the untrusted worker."""
@@ -230,7 +219,7 @@ def run_episodes(
                         reason = "exception: " + str(a.get("m"))[:400]
                     ep.end, ep.reason = "failure", reason
                     if on_step:
-                        on_step(Step(i, ep.seed, ep.length, _plain(obs[i]), None, 0.0, trace, reason), envs[i])
+                        on_step(Step(i, ep.seed, ep.length, plain_data(obs[i]), None, 0.0, trace, reason), envs[i])
                     ended.append(i)
                     continue
                 before = obs[i]
@@ -239,7 +228,7 @@ def run_episodes(
                 ep.length += 1
                 obs[i] = o
                 if on_step:
-                    on_step(Step(i, ep.seed, ep.length - 1, _plain(before), _plain(act), float(r), trace), envs[i])
+                    on_step(Step(i, ep.seed, ep.length - 1, plain_data(before), plain_data(act), float(r), trace), envs[i])
                 if term:
                     ep.end = "terminated"
                 elif trunc:
