@@ -119,6 +119,22 @@ _STATE_KEY = "search"
 # --------------------------------------------------------------------------- JSON
 
 
+def policy_header(env, champion: Mapping[str, Any], splits: Mapping[str, Sequence[int]], audit: float | None,
+                  written_by: str, method: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The comment block on top of best_policy.py: what scored what on which seeds, and who wrote
+    it; ``env`` is a resolved environment, ``splits`` the run's dev/holdout/audit seed ranges."""
+    dev, hold, aud = splits["dev"], splits["holdout"], splits["audit"]
+    h: dict[str, Any] = {"env": env.label(), "gymnasium": env.gymnasium_version, "program id": champion.get("id")}
+    h.update(method or {})
+    h[f"dev mean (seeds {dev[0]}-{dev[1] - 1})"] = round(champion.get("dev", 0.0), 3)
+    h[f"holdout mean (seeds {hold[0]}-{hold[1] - 1})"] = round(champion.get("holdout", 0.0), 3)
+    h["holdout 95% CI"] = [round(x, 3) for x in champion.get("ci95", [])]
+    if audit is not None:
+        h[f"audit mean (seeds {aud[0]}-{aud[1] - 1})"] = round(audit, 3)
+    h["written by"] = written_by
+    return h
+
+
 def to_plain(obj: Any) -> Any:
     """Turn results, numpy values and tuples into plain JSON values.
 

@@ -326,18 +326,13 @@ class _Runner:
                                                "wall": round(self.wall(), 3)})  # fmt: skip
 
     def _header(self, audit=None) -> dict:
+        from scriptrl.store import policy_header
+
         c = self.champion or {}
-        dev, hold, aud = self.config["dev"], self.config["holdout"], self.config["audit"]
-        h = {"env": self.renv.label(), "gymnasium": self.renv.gymnasium_version, "program id": c.get("id"),
-             "method": f"{self.entry.algo.upper()} (Stable-Baselines3), {c.get('env_steps', 0):,} training steps",
-             "hyperparameters": self.entry.source,
-             f"dev mean (seeds {dev[0]}-{dev[1] - 1})": round(c.get("dev", 0.0), 3),
-             f"holdout mean (seeds {hold[0]}-{hold[1] - 1})": round(c.get("holdout", 0.0), 3),
-             "holdout 95% CI": [round(x, 3) for x in c.get("ci95", [])]}  # fmt: skip
-        if audit is not None:
-            h[f"audit mean (seeds {aud[0]}-{aud[1] - 1})"] = round(audit.mean, 3)
-        h["written by"] = f"scriptrl baseline (run folder: {self.store.run_dir})"
-        return h
+        method = {"method": f"{self.entry.algo.upper()} (Stable-Baselines3), {c.get('env_steps', 0):,} training steps",
+                  "hyperparameters": self.entry.source}  # fmt: skip
+        return policy_header(self.renv, c, self.config, audit.mean if audit is not None else None,
+                             f"scriptrl baseline (run folder: {self.store.run_dir})", method)  # fmt: skip
 
     def _finish(self) -> None:
         if self.best_dev_id is not None and (self.champion is None or self.champion["id"] != self.best_dev_id):

@@ -29,7 +29,7 @@ from scriptrl.search.config import TrainConfig
 from scriptrl.search.population import Member, Population, structure_signature
 from scriptrl.search.portfolio import Portfolio
 from scriptrl.search.temperature import Temperature
-from scriptrl.store import RunStore
+from scriptrl.store import RunStore, policy_header
 
 SEARCH_STAGES = ("cheap", "full")
 
@@ -336,16 +336,10 @@ class Search:
         return res
 
     def _header(self, audit: EvalResult | None = None) -> dict:
-        c = self.champion or {}
-        dev, hold, aud = self.cfg.dev, self.cfg.holdout, self.cfg.audit
-        h = {"env": self.env.label(), "gymnasium": self.env.gymnasium_version, "program id": c.get("id"),
-             f"dev mean (seeds {dev[0]}-{dev[1] - 1})": round(c.get("dev", 0.0), 3),
-             f"holdout mean (seeds {hold[0]}-{hold[1] - 1})": round(c.get("holdout", 0.0), 3),
-             "holdout 95% CI": [round(x, 3) for x in c.get("ci95", [])]}  # fmt: skip
-        if audit is not None:
-            h[f"audit mean (seeds {aud[0]}-{aud[1] - 1})"] = round(audit.mean, 3)
-        h["written by"] = f"scriptrl train (run folder: {self.store.run_dir})"
-        return h
+        return policy_header(self.env, self.champion or {},
+                             {"dev": self.cfg.dev, "holdout": self.cfg.holdout, "audit": self.cfg.audit},
+                             audit.mean if audit is not None else None,
+                             f"scriptrl train (run folder: {self.store.run_dir})")  # fmt: skip
 
     # --- constant tuning --------------------------------------------------------------
     def _tune(self, rng: random.Random, temp: float, turn: int, reason: str = "scheduled") -> None:
