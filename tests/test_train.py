@@ -74,17 +74,7 @@ def test_kill_9_then_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_p
     proc = subprocess.Popen([sys.executable, "-m", "scriptrl", "train", *args, "--run-dir", str(run)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     db = run / "run.sqlite"
-    deadline = time.time() + 120
-    while time.time() < deadline:  # kill once the search is past its initial population
-        time.sleep(0.2)
-        if db.exists():
-            try:
-                with sqlite3.connect(db) as c:
-                    if c.execute("select count(*) from evaluations where stage='full'").fetchone()[0] >= 3:
-                        break
-            except sqlite3.Error:
-                pass
-    assert proc.poll() is None, "the run finished before it could be killed; make it longer"
+    _wait_for_full_evaluations(proc, db, 3)  # kill once the search is past its initial population
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     before_progs, before_evals = _snapshot(db)
@@ -114,17 +104,7 @@ def test_killing_only_the_main_process_leaves_no_evaluators_behind(tmp_path):
                              "--target", "1000", "--workers", "2", "--run-dir", str(tmp_path / "run"), "--json"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     group = proc.pid
-    db = tmp_path / "run" / "run.sqlite"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:  # until the pool is evaluating
-        time.sleep(0.2)
-        try:
-            with sqlite3.connect(db) as c:
-                if c.execute("select count(*) from evaluations where stage='full'").fetchone()[0] >= 2:
-                    break
-        except sqlite3.Error:
-            pass
-    assert proc.poll() is None, "the run finished before it could be killed; make it longer"
+    _wait_for_full_evaluations(proc, tmp_path / "run" / "run.sqlite", 2)  # until the pool is evaluating
     members = [int(d) for d in os.listdir("/proc") if d.isdigit() and _pgid(int(d)) == group]
     assert len(members) > 2  # the main process, its pool and sandbox workers
     os.kill(proc.pid, signal.SIGKILL)
@@ -139,6 +119,21 @@ def test_killing_only_the_main_process_leaves_no_evaluators_behind(tmp_path):
     else:
         os.killpg(group, signal.SIGKILL)
         pytest.fail("evaluator processes outlived the killed run")
+
+
+def _wait_for_full_evaluations(proc: subprocess.Popen, db: Path, n: int) -> None:
+    """Wait until a running `scriptrl train` has stored ``n`` full evaluations; it must still run."""
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as c:
+                    if c.execute("select count(*) from evaluations where stage='full'").fetchone()[0] >= n:
+                        break
+            except sqlite3.Error:
+                pass
+    assert proc.poll() is None, "the run finished before it could be killed; make it longer"
 
 
 def _pgid(pid: int) -> int | None:
