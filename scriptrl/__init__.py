@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "EvalConfig": ("scriptrl.evaluate", "EvalConfig"),
-    "SeedSplits": ("scriptrl.evaluate", "SeedSplits"),
+    "SeedSplits": ("scriptrl.seeds", "SeedSplits"),
     "Program": ("scriptrl.program", "Program"),
     "resolve_env": ("scriptrl.envs", "resolve_env"),
     "train": ("scriptrl.search", "train"),

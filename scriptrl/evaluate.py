@@ -22,7 +22,6 @@ import numpy as np
 
 from scriptrl.actions import encode_observations, make_checker, observation_codec
 from scriptrl.envs import ResolvedEnv, resolve_env
-from scriptrl.errors import UserError
 from scriptrl.program import ALLOWED_IMPORTS, Program, check_source
 from scriptrl.sandbox.client import (
     InProcessWorker,
@@ -32,24 +31,7 @@ from scriptrl.sandbox.client import (
     WorkerFailure,
     isolation_ok,
 )
-
-
-@dataclass(frozen=True)
-class SeedSplits:
-    """Named, disjoint seed ranges: search on dev, report holdout, audit once at the end."""
-
-    dev: tuple[int, int] = (0, 20)
-    holdout: tuple[int, int] = (1000, 1050)
-    audit: tuple[int, int] = (2000, 2050)
-
-    def seeds(self, split: str, episodes: int | None = None) -> list[int]:
-        if split not in ("dev", "holdout", "audit"):
-            raise UserError(f"unknown split '{split}' (use dev, holdout or audit)")
-        lo, hi = getattr(self, split)
-        n = hi - lo if episodes is None else episodes
-        if n < 1:
-            raise UserError(f"--episodes must be at least 1 (got {n})")
-        return list(range(lo, lo + n))
+from scriptrl.seeds import SeedSplits  # noqa: F401  (re-exported: scriptrl.evaluate.SeedSplits)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scriptrl import seeds
 from scriptrl.errors import UserError
 from scriptrl.store import BEST_POLICY_NAME, RunStore, config_value
 
@@ -98,8 +99,8 @@ def policy_card(store: RunStore, pid: int) -> dict[str, str]:
 
     card = {
         "environment": f"{env} (gymnasium {any_eval.get('gymnasium_version') or 'unknown'})",
-        "seed protocol": (f"dev seeds {rng('dev', (0, 20))} select programs; holdout seeds {rng('holdout', (1000, 1050))}"
-                          f" confirm a new best (the reported score); audit seeds {rng('audit', (2000, 2050))}"
+        "seed protocol": (f"dev seeds {rng('dev', seeds.DEV)} select programs; holdout seeds {rng('holdout', seeds.HOLDOUT)}"
+                          f" confirm a new best (the reported score); audit seeds {rng('audit', seeds.AUDIT)}"
                           " are evaluated once at the end and never select anything"),  # fmt: skip
         "holdout": _score(holdout),
         "audit": _score(audit),

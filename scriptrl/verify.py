@@ -31,6 +31,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from scriptrl import seeds
 from scriptrl.actions import encode_observations, make_checker, observation_codec
 from scriptrl.envs import ResolvedEnv, resolve_env
 from scriptrl.errors import UserError
@@ -62,7 +63,7 @@ PHYSICS: dict[str, list[tuple[str, dict, dict]]] = {
 PHYSICS["LunarLanderContinuous-v3"] = PHYSICS["LunarLander-v3"]
 
 NOISE_LEVELS = (0.02, 0.05, 0.1)
-HOLDOUT_START = 1000
+HOLDOUT_START = seeds.HOLDOUT[0]
 
 
 # --------------------------------------------------------------------------- perturbed environments

@@ -25,12 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scriptrl import seeds
 from scriptrl.baselines.zoo import ACTION_SPACES, ZooEntry, sb3_kwargs, source_note, zoo_entry
 from scriptrl.errors import UserError
 
 #: Largest exported program, well inside the sandbox's 8 MB load header.
 MAX_SOURCE_BYTES = 6 * 1024 * 1024
-SPLITS = {"dev": (0, 20), "holdout": (1000, 1050), "audit": (2000, 2050)}
+SPLITS = {name: seeds.DEFAULT.range_of(name) for name in seeds.SPLIT_NAMES}
 
 
 def _import_sb3():

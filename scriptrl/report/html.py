@@ -32,6 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from scriptrl import seeds
 from scriptrl.errors import UserError
 from scriptrl.export import champion_id, lineage_ids
 from scriptrl.store import RunStore, config_value, run_status
@@ -343,10 +344,10 @@ def _protocol(store: RunStore, champ: int | None) -> dict:
         isolation = (row or {}).get("isolation") or {}
     return {
         "splits": [
-            ("dev", rng("dev", (0, 20)), f"selects programs: the first {cfg.get('cheap_episodes', 3)} seeds score every child"
+            ("dev", rng("dev", seeds.DEV), f"selects programs: the first {cfg.get('cheap_episodes', 3)} seeds score every child"
                                          " cheaply, promising children race through the rest"),
-            ("holdout", rng("holdout", (1000, 1050)), "confirms a new dev champion; the score reported"),
-            ("audit", rng("audit", (2000, 2050)), "evaluated once at the end; never selects anything"),
+            ("holdout", rng("holdout", seeds.HOLDOUT), "confirms a new dev champion; the score reported"),
+            ("audit", rng("audit", seeds.AUDIT), "evaluated once at the end; never selects anything"),
         ],
         "envs": envs,
         "notices": notices,

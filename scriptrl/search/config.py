@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 
+from scriptrl import seeds
 from scriptrl.errors import UserError
 
 
@@ -34,9 +35,9 @@ class TrainConfig:
     tune_every: int = 4  # iterations between constant-tuning rounds
     tune_budget: int = 24  # program evaluations per tuning round
     migrate_every: int = 5
-    dev: tuple[int, int] = (0, 20)
-    holdout: tuple[int, int] = (1000, 1050)
-    audit: tuple[int, int] = (2000, 2050)
+    dev: tuple[int, int] = seeds.DEV
+    holdout: tuple[int, int] = seeds.HOLDOUT
+    audit: tuple[int, int] = seeds.AUDIT
     imports: tuple[str, ...] = ()
     model: str | None = None
     base_url: str | None = None
@@ -65,9 +66,13 @@ class TrainConfig:
         if self.api_key_env is not None and not self.api_key_env.replace("_", "").isalnum():
             raise UserError("--api-key-env takes the NAME of an environment variable, e.g. OPENROUTER_API_KEY, "
                             "never the key itself")  # fmt: skip
+        self.splits()  # disjoint, non-empty ranges
         if self.cheap_episodes > self.dev[1] - self.dev[0]:
             raise UserError("--cheap-episodes cannot exceed the dev split size")
         return self
+
+    def splits(self) -> seeds.SeedSplits:
+        return seeds.SeedSplits(dev=self.dev, holdout=self.holdout, audit=self.audit)
 
     def to_dict(self) -> dict:
         return asdict(self)
