@@ -35,7 +35,8 @@ _REQUIRED_KEYS = {
     "observation": list,
     "actions": list,
 }
-_OPTIONAL_KEYS = {"source": str}
+# make: default gymnasium.make options; imports: modules that register the id (a third-party package)
+_OPTIONAL_KEYS = {"source": str, "make": dict, "imports": list}
 _NULLABLE_KEYS = ("time_limit", "solved_threshold")
 
 
@@ -74,6 +75,10 @@ class EnvDescription:
     time_limit: int | None
     solved_threshold: float | None
     generated: bool = False
+    # Make-time options this description assumes (e.g. the observation type it documents),
+    # applied under the user's own --env-option values: see scriptrl/envs/options.py.
+    make: tuple[tuple[str, Any], ...] = ()
+    imports: tuple[str, ...] = ()
 
     def to_prompt(self) -> str:
         """Render as plain text, indexed exactly the way a policy program will index ``obs`` and actions."""
@@ -256,6 +261,8 @@ def parse_description(data: dict[str, Any], file: str = "<memory>") -> EnvDescri
         time_limit=_nullable(data, "time_limit", file, int),
         solved_threshold=_nullable(data, "solved_threshold", file, float),
         generated=False,
+        make=tuple(sorted(data.get("make", {}).items())),
+        imports=tuple(data.get("imports", ())),
     )
 
 

@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import gymnasium
@@ -24,6 +24,7 @@ from gymnasium import error as gym_error
 from gymnasium.envs.registration import find_highest_version, get_env_id, parse_env_id, registry
 from gymnasium.wrappers import TimeLimit
 
+from scriptrl.envs import options as env_options
 from scriptrl.envs.description import EnvDescription, curated
 from scriptrl.envs.generated import describe_spaces
 from scriptrl.errors import UserError
@@ -124,19 +125,25 @@ class ResolvedEnv:
             raise EnvError(f"cannot create environment {self.label()!r}: {_one_line(exc)}") from exc
 
 
-def resolve_env(name: str, imports: Sequence[str] = ()) -> ResolvedEnv:
+def resolve_env(
+    name: str, imports: Sequence[str] = (), options: Mapping[str, Any] | None = None
+) -> ResolvedEnv:
     """Check ``name`` now, in the main process, so mistakes surface as one line before any work starts.
 
     ``name`` is a gymnasium id (retired ids are mapped to their replacement with a
     notice), ``module:Class`` for an environment class, or ``module:Id`` for an id the
     module registers. ``imports`` are modules to import first, typically ones that
-    register ids; they are imported again by ``make()`` in worker processes.
+    register ids; they are imported again by ``make()`` in worker processes. ``options`` are
+    make-time options (``scriptrl/envs/options.py``), merged over the description's own.
     """
     requested = name
     name = name.strip() if isinstance(name, str) else ""
     if not name:
         raise EnvError(f"empty environment name; pass a gymnasium id such as CartPole-v1, or {_LIST_HINT}")
     imports = tuple(m.strip() for m in imports if m and m.strip())
+    known = curated().get(name)
+    if known is not None:  # a third-party id whose description names the package registering it
+        imports = (*imports, *(m for m in known.imports if m not in imports))
     with _quiet():
         for module in imports:
             _import_module(module, "given with --import")
@@ -146,29 +153,33 @@ def resolve_env(name: str, imports: Sequence[str] = ()) -> ResolvedEnv:
                 raise EnvError(f"bad environment {name!r}: expected module:Class, e.g. mypkg.envs:MyEnv")
             _import_module(module, f"named in {name!r}")
             if hasattr(sys.modules[module], attr):
-                return _resolve_class(requested, name, imports)
+                return _resolve_class(requested, name, imports, dict(options or {}))
             # gymnasium's own "module:EnvId" form: importing the module registers the id.
             try:
-                return _resolve_registered(requested, attr, (*imports, module))
+                return _resolve_registered(requested, attr, (*imports, module), dict(options or {}))
             except EnvError as exc:
                 if attr in registry:
                     raise  # a real id that failed to build: keep that message
                 raise EnvError(
                     f"module {module!r} has no class or registered id {attr!r}; check the spelling in {name!r}"
                 ) from exc
-        return _resolve_registered(requested, name, imports)
+        return _resolve_registered(requested, name, imports, dict(options or {}))
 
 
-def _resolve_registered(requested: str, name: str, imports: tuple[str, ...]) -> ResolvedEnv:
+def _resolve_registered(
+    requested: str, name: str, imports: tuple[str, ...], options: dict[str, Any] | None = None
+) -> ResolvedEnv:
     target, notice = _find_target(name)
     desc = curated().get(target.description_id or target.id)
-    if desc is None:
+    made = env_options.merge(dict(desc.make) if desc is not None else {}, options or {})
+    kwargs = env_options.as_kwargs({**dict(target.kwargs), **made})
+    if desc is None or options:
+        # A generated description reads the spaces; options may change them (an observation
+        # type), so a curated one is checked against the spaces the options give.
         spec = registry[target.id]
-        env = _construct(
-            target.id, lambda: gymnasium.make(target.id, disable_env_checker=True, **dict(target.kwargs))
-        )
+        env = _construct(target.id, lambda: gymnasium.make(target.id, disable_env_checker=True, **dict(kwargs)))
         try:
-            desc = describe_spaces(
+            generated = describe_spaces(
                 target.id,
                 env.observation_space,
                 env.action_space,
@@ -177,10 +188,12 @@ def _resolve_registered(requested: str, name: str, imports: tuple[str, ...]) -> 
             )
         finally:
             _close(env)
+        if desc is None or len(generated.observation) != len(desc.observation):
+            desc = generated
     return ResolvedEnv(
         requested=requested,
         id=target.id,
-        kwargs=target.kwargs,
+        kwargs=kwargs,
         imports=imports,
         notice=notice,
         description=desc,
@@ -188,9 +201,11 @@ def _resolve_registered(requested: str, name: str, imports: tuple[str, ...]) -> 
     )
 
 
-def _resolve_class(requested: str, name: str, imports: tuple[str, ...]) -> ResolvedEnv:
+def _resolve_class(
+    requested: str, name: str, imports: tuple[str, ...], options: dict[str, Any] | None = None
+) -> ResolvedEnv:
     cls = _load_class(name)
-    env = _construct(name, cls)
+    env = _construct(name, lambda: cls(**(options or {})))
     try:
         for attr in ("observation_space", "action_space"):
             if not hasattr(env, attr):
@@ -211,7 +226,7 @@ def _resolve_class(requested: str, name: str, imports: tuple[str, ...]) -> Resol
     return ResolvedEnv(
         requested=requested,
         id=name,
-        kwargs=(),
+        kwargs=env_options.as_kwargs(options or {}),
         imports=imports,
         notice=None,
         description=desc,
