@@ -77,4 +77,7 @@ def test_envs_lists_builtins():
 def test_doctor_reports_layers():
     p = run("doctor", "--json")
     d = json.loads(p.stdout)
-    assert set(d["required"]) <= set(d["isolation"]) and p.returncode == (0 if d["ok"] else 1)
+    # The rest of the suite runs generated code in the sandbox, which needs the required layers:
+    # on any machine where it passes, doctor must say ok and exit 0.
+    assert d["ok"] is True and p.returncode == 0
+    assert set(d["required"]) <= set(d["isolation"])

@@ -122,10 +122,11 @@ def test_offline_mutator_is_a_generator():
     assert ConstantTuner.name == "cma"
 
 
-def test_context_builds_spaces():
-    ctx = context("CartPole-v1")
-    assert isinstance(ctx.observation_space, spaces.Box)
-    assert isinstance(ctx.action_space, spaces.Discrete)
+def test_context_spaces_are_the_resolved_envs_own():
+    # The spaces come from the environment the options describe, not from the bare id.
+    plain = context("LunarLander-v3")
+    ctx = GenContext.for_env(resolve_env("LunarLander-v3", options={"continuous": True}))
+    assert plain.action_space.n == 4 and ctx.action_space.shape == (2,)
     assert ctx.history == []
 
 

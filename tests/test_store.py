@@ -90,6 +90,11 @@ def test_create_on_existing_run_is_a_user_error(store):
 def test_create_in_existing_empty_folder_is_fine(tmp_path):
     (tmp_path / "empty").mkdir()
     RunStore.create(tmp_path / "empty", CONFIG).close()
+    reopened = RunStore.open(tmp_path / "empty")
+    try:
+        assert reopened.config["env"] == CONFIG["env"] and reopened.programs() == []
+    finally:
+        reopened.close()
 
 
 def test_create_refuses_a_file_and_unstorable_config(tmp_path):
