@@ -63,11 +63,11 @@ def find_state(tree: ast.Module) -> Iterator[StateUse]:
     imported = _imported_names(tree)
     module_names = _module_bindings(tree) - imported
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-    stateful_classes = {c for c, node in classes.items() if _mutates_self(node)}
-    instances = _module_instances(tree, stateful_classes)
-    runtime = _runtime_functions(tree)
+    changing = {c: _mutating_methods(node, classes) for c, node in classes.items()}
+    instances = _module_instances(tree, {c: m for c, m in changing.items() if m})
+    import_time = _import_time_functions(tree)
     for fn, outer_locals in _functions(tree, frozenset()):
-        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) and fn in runtime.import_time:
+        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) and fn in import_time:
             continue
         local = outer_locals | _local_names(fn)
         shared = module_names - local
@@ -79,7 +79,7 @@ def find_state(tree: ast.Module) -> Iterator[StateUse]:
 
 
 # --- what a function changes ----------------------------------------------------------------
-def _changes(fn: ast.AST, shared: set[str], instances: dict[str, str]) -> Iterator[StateUse]:
+def _changes(fn: ast.AST, shared: set[str], instances: dict[str, tuple[str, set[str]]]) -> Iterator[StateUse]:
     label = _label(fn)
     for node in _own_nodes(fn):
         targets: list[ast.expr] = []
@@ -102,12 +102,14 @@ def _changes(fn: ast.AST, shared: set[str], instances: dict[str, str]) -> Iterat
                 root = _root(f.value)
                 if root in shared and f.attr in MUTATING_METHODS:
                     yield StateUse(node.lineno, f"{label} changes module-level '{root}' ({_short(f)}(...))")
-                elif root in instances and isinstance(f.value, ast.Name):
+                elif root in instances and isinstance(f.value, ast.Name) and f.attr in instances[root][1]:
                     yield StateUse(
                         node.lineno,
-                        f"{label} calls {root}.{f.attr}() on the module-level {instances[root]} object, "
-                        f"whose methods change its attributes",
+                        f"{label} calls {root}.{f.attr}(), which changes the module-level {instances[root][0]} object",
                     )
+            elif isinstance(f, ast.Name) and f.id in instances and "__call__" in instances[f.id][1]:
+                yield StateUse(node.lineno, f"{label} calls {f.id}(), which changes the module-level "
+                               f"{instances[f.id][0]} object")  # fmt: skip
             elif isinstance(f, ast.Name) and f.id == "next" and node.args:
                 root = _root(node.args[0])
                 if root in shared:
@@ -179,27 +181,48 @@ def _shared_class_attributes(cls: ast.ClassDef) -> Iterator[StateUse]:
 
 
 # --- which objects and names ------------------------------------------------------------------
-def _mutates_self(cls: ast.ClassDef) -> bool:
-    """Whether a method other than the constructor changes the instance."""
-    for method in cls.body:
-        if isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef) and method.name not in (
-            "__init__",
-            "__post_init__",
-            "__new__",
-        ):
-            for node in ast.walk(method):
-                targets = (
-                    node.targets
-                    if isinstance(node, ast.Assign)
-                    else [node.target]
-                    if isinstance(node, ast.AugAssign | ast.AnnAssign)
-                    else []
-                )
-                if any(_root(t) == "self" and not isinstance(t, ast.Name) for t in targets):
-                    return True
-                if any(True for _ in _self_attrs_changed(node)):
-                    return True
+def _mutating_methods(cls: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> set[str]:
+    """Methods (the constructor aside) that change the instance, directly or by calling one
+    that does; methods of base classes in the same file count."""
+    methods: dict[str, ast.AST] = {}
+    todo = [cls]
+    while todo:
+        c = todo.pop()
+        for m in c.body:
+            if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef):
+                methods.setdefault(m.name, m)
+        todo += [
+            classes[b.id]
+            for b in c.bases
+            if isinstance(b, ast.Name) and b.id in classes and classes[b.id] is not c
+        ]
+    changing = {name for name, m in methods.items() if name not in _CONSTRUCTORS and _changes_self(m)}
+    grew = True
+    while grew:
+        calls = {
+            name for name, m in methods.items() if name not in _CONSTRUCTORS and _self_calls(m) & changing
+        }
+        grew = not calls <= changing
+        changing |= calls
+    return changing
+
+
+_CONSTRUCTORS = ("__init__", "__post_init__", "__new__")
+
+
+def _changes_self(method: ast.AST) -> bool:
+    for node in ast.walk(method):
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, ast.AugAssign | ast.AnnAssign) else [])  # fmt: skip
+        if any(_root(t) == "self" and not isinstance(t, ast.Name) for t in targets):
+            return True
+        if any(True for _ in _self_attrs_changed(node)):
+            return True
     return False
+
+
+def _self_calls(method: ast.AST) -> set[str]:
+    return {n.func.attr for n in ast.walk(method) if isinstance(n, ast.Call) and _is_self_attr(n.func)}  # type: ignore[union-attr]
 
 
 def _self_attrs_changed(node: ast.AST) -> Iterator[str]:
@@ -226,14 +249,16 @@ def _self_attrs_changed(node: ast.AST) -> Iterator[str]:
             yield t.attr  # type: ignore[union-attr]  # list += rebinds, but after changing the shared list
 
 
-def _module_instances(tree: ast.Module, stateful: set[str]) -> dict[str, str]:
-    """Module-level names bound to an instance of a class of this file that changes itself."""
+def _module_instances(tree: ast.Module, stateful: dict[str, set[str]]) -> dict[str, tuple[str, set[str]]]:
+    """Module-level names bound to an instance of a class of this file that changes itself,
+    with the class and its methods that change it."""
     found = {}
     for stmt in tree.body:
         value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
         if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in stateful:
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]  # type: ignore[union-attr]
-            found.update({t.id: value.func.id for t in targets if isinstance(t, ast.Name)})
+            cls = value.func.id
+            found.update({t.id: (cls, stateful[cls]) for t in targets if isinstance(t, ast.Name)})
     return found
 
 
@@ -257,12 +282,7 @@ def _imported_names(tree: ast.Module) -> set[str]:
     return names
 
 
-@dataclass
-class _Runtime:
-    import_time: set[ast.AST]
-
-
-def _runtime_functions(tree: ast.Module) -> _Runtime:
+def _import_time_functions(tree: ast.Module) -> set[ast.AST]:
     """Module-level functions that only module-level code calls (building a table at import)
     run once, so what they change is not state kept between calls."""
     called_inside: set[str] = set()
@@ -271,7 +291,7 @@ def _runtime_functions(tree: ast.Module) -> _Runtime:
             n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
         }
     top = [s for s in tree.body if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef)]
-    return _Runtime({s for s in top if s.name != "policy" and s.name not in called_inside})
+    return {s for s in top if s.name != "policy" and s.name not in called_inside}
 
 
 def _functions(node: ast.AST, outer: frozenset[str]) -> Iterator[tuple[ast.AST, frozenset[str]]]:

@@ -255,6 +255,21 @@ def test_each_common_form_of_module_state_is_found(body, name):
     assert check_source(body, allow_module_state=True) == []
 
 
+def test_a_module_level_object_counts_only_through_methods_that_change_it():
+    klass = (
+        "class Filter:\n    def __init__(self):\n        self.x = 0.0\n"
+        "    def gain(self):\n        return 1.0\n"
+        "    def _store(self, v):\n        self.x = v\n"
+        "    def step(self, v):\n        self._store(v)\n        return self.x\n"
+        "    def __call__(self, v):\n        return self.step(v)\n\n"
+        "F = Filter()\n\n"
+    )
+    assert check_source(klass + "def policy(obs):\n    return 1 if F.gain() * obs[2] > 0 else 0\n") == []
+    for use in ("F.step(obs[2])", "F(obs[2])"):
+        problems = check_source(klass + f"def policy(obs):\n    return 1 if {use} > 0 else 0\n")
+        assert len(problems) == 1 and "line 17" in problems[0] and "Filter" in problems[0], problems
+
+
 def test_tables_built_at_import_and_only_read_are_not_state():
     source = (
         "import numpy as np\n\nTABLE = []\nGAINS = {'k': 1.0}\nW = np.zeros(4)\n\n"
@@ -362,3 +377,9 @@ def test_bipedalwalker_return_of_a_seed_is_the_same_after_more_than_64_episodes(
     apart = evaluate(FALL_FAST, "BipedalWalker-v3", seeds[-10:])  # ten episodes: ten fresh environments
     assert not together.failures and not apart.failures
     assert together.returns[-10:] == apart.returns
+
+
+def test_in_process_loading_leaves_this_interpreters_modules_as_they_were():
+    before = dict(sys.modules)
+    assert _returns(DATACLASS, EvalConfig(unsafe_in_process=True)) == _returns(PLAIN)
+    assert {k for k in sys.modules.keys() - before.keys() if k in ("policy", "scriptrl_program")} == set()

@@ -80,9 +80,13 @@ class Runner:
         import linecache
 
         linecache.cache[self.name] = (len(source), None, source.splitlines(True), self.name)
-        module = _program_module()
+        self.module = module = _program_module()  # kept: its functions' globals are its dict
         module.__dict__.update({"__builtins__": _guarded_builtins(load.get("allowed_imports")), **self.extra_globals()})
-        exec(self.compile_program(source), module.__dict__)
+        try:
+            exec(self.compile_program(source), module.__dict__)
+        finally:  # registered only while its classes are made (in-process, scriptrl's own sys.modules)
+            if sys.modules.get(module.__name__) is module:
+                del sys.modules[module.__name__]
         namespace = module.__dict__
         if callable(namespace.get("policy")):
             self.kind = "function"
@@ -180,26 +184,18 @@ class Runner:
 
 
 #: The program's module name: dataclasses, enum and typing look classes up in
-#: ``sys.modules[cls.__module__]``, so the program runs as a registered module.
+#: ``sys.modules[cls.__module__]`` while they are made, so the program runs as a module
+#: registered there until its top level has run.
 PROGRAM_MODULE = "policy"
 
 
 def _program_module() -> types.ModuleType:
     """A fresh module for the program, registered in ``sys.modules``. In-process (a trusted
-    program in scriptrl's own interpreter) a real module already named ``policy`` is never
-    replaced: the program then gets a name of its own."""
-    name = PROGRAM_MODULE
-    existing = sys.modules.get(name)
-    if existing is not None and id(existing) not in _program_modules:
-        name = "scriptrl_program"
+    program in scriptrl's own interpreter) a real module named ``policy`` is never replaced."""
+    name = PROGRAM_MODULE if PROGRAM_MODULE not in sys.modules else "scriptrl_program"
     module = types.ModuleType(name)
     sys.modules[name] = module
-    _program_modules.clear()
-    _program_modules.add(id(module))
     return module
-
-
-_program_modules: set[int] = set()  # ids of the modules this file created (the last one)
 
 
 def _takes_argument(method: object) -> bool:
