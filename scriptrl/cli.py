@@ -60,16 +60,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     program, env = _load_policy(args)
     seeds = SeedSplits().seeds(args.split, args.episodes)
-    config = EvalConfig(unsafe_in_process=args.unsafe_in_process, episode_timeout=args.episode_timeout)
+    # With --allow-module-state the file passed every other static check above, so the
+    # evaluator's own copy of the checks (which refuses module state) is not run again.
+    config = EvalConfig(unsafe_in_process=args.unsafe_in_process, episode_timeout=args.episode_timeout,
+                        static_checks=not args.allow_module_state)  # fmt: skip
     result = evaluate(program, env, seeds, config, split=args.split)
+    failed = bool(result.episodes) and all(ep.end == "failure" for ep in result.episodes)
     if args.json:
         d = result.to_dict(with_episodes=False)
         d["episodes"] = len(result.returns)
+        d["failed"] = failed
         d["episode_digests"] = [ep.__dict__ for ep in result.episodes]
         print_json(d)
     else:
         print_eval_result(result)
-    return 0
+        if failed:
+            reason = result.failures[0]["reason"] if result.failures else "unknown"
+            sys.stdout.write(f"FAILED: the program failed every episode, so the mean is no score (first: {reason})\n")
+    return 1 if failed else 0
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
@@ -212,8 +220,12 @@ def _load_policy(args: argparse.Namespace):
     from scriptrl.program import Program
 
     program = Program.from_file(args.policy)
+    allow_state = bool(getattr(args, "allow_module_state", False))
     if not args.unsafe_in_process:
-        program.validate()
+        program.validate(allow_module_state=allow_state)
+    if allow_state:
+        for warning in program.module_state():
+            sys.stderr.write(f"scriptrl: warning (--allow-module-state): {warning}\n")
     env = resolve_env(args.env, imports=args.imports or ())
     if env.notice:
         sys.stderr.write(f"scriptrl: {env.notice}\n")
@@ -291,6 +303,12 @@ def _policy_arguments(p: argparse.ArgumentParser) -> None:
                    help="run a TRUSTED file in this process, with no sandbox (for debugging your own code)")  # fmt: skip
 
 
+def _allow_module_state_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-module-state", action="store_true",
+                   help="run a program that keeps state at module level between calls, with a warning "
+                   "(its score may depend on which episodes run together; prefer class Policy)")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scriptrl", description="Reinforcement learning where the policy is a readable Python program.")
     from scriptrl import __version__
@@ -308,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--unsafe-in-process", action="store_true",
                    help="run a TRUSTED file in this process, with no sandbox (for debugging your own code)")  # fmt: skip
+    _allow_module_state_argument(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("train", help="learn a policy program for an environment (the main job)")

@@ -128,11 +128,22 @@ def confidence_interval(values: list[float]) -> tuple[float, float]:
 class _Slot:
     """One environment instance and the episode currently running on it."""
 
-    __slots__ = ("env", "ep", "eid", "obs", "tail", "hist", "cont", "started")
+    __slots__ = ("env", "ep", "eid", "obs", "tail", "hist", "cont", "started", "used")
 
     def __init__(self, env: gymnasium.Env) -> None:
         self.env = env
         self.ep: Episode | None = None
+        self.used = False  # an episode ran on env: the next one gets a fresh environment
+
+    def fresh_env(self, renv: ResolvedEnv) -> gymnasium.Env:
+        """The environment for the next episode, never one an earlier episode ran on: some
+        keep state across ``reset()`` (BipedalWalker's Box2D world), and a seed's return must
+        not depend on which episodes shared the evaluation."""
+        if self.used:
+            self.env.close()
+            self.env = renv.make()
+        self.used = True
+        return self.env
 
 
 def _as_source(program: Program | str) -> Program:
@@ -202,16 +213,16 @@ def _cap_failures(renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig
     failed = [ep for ep in episodes if ep.end == "failure"]
     if not failed:
         return 0
-    env = renv.make()
     cap = renv.max_episode_steps or config.step_cap
     steps = 0
-    try:
-        for ep in failed:
+    for ep in failed:
+        env = renv.make()  # one per seed, like the episodes themselves
+        try:
             ep.null_return, n = _null_return(env, ep.seed, cap)
-            ep.ret = min(ep.ret, ep.null_return)
-            steps += n
-    finally:
-        env.close()
+        finally:
+            env.close()
+        ep.ret = min(ep.ret, ep.null_return)
+        steps += n
     return steps
 
 
@@ -330,7 +341,7 @@ class _EpisodeLoop:
         eid = self.pending.popleft()
         ep = self.episodes[eid]
         slot.ep, slot.eid, slot.started = ep, eid, time.monotonic()
-        slot.obs, _ = slot.env.reset(seed=ep.seed)
+        slot.obs, _ = slot.fresh_env(self.renv).reset(seed=ep.seed)
         slot.tail = deque(maxlen=self.config.digest_tail)
         slot.hist = [0] * self.discrete[1] if self.discrete else None
         slot.cont = None if self.discrete else []

@@ -2,7 +2,7 @@
 
 Static checks exist to give a person (or a language model) a precise, early error:
 a syntax error with its line, a missing entry point, an import outside the allow-list,
-a dunder or underscore-attribute trick. They are a filter, not the security boundary;
+an interpreter-internal dunder, state kept at module level between calls. They are a filter, not the security boundary;
 the sandbox is (see ``scriptrl.sandbox``).
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scriptrl.errors import UserError
+from scriptrl.module_state import module_state_problems
 
 #: Modules a program may import. ``random`` is seeded by the evaluator, so it stays deterministic.
 ALLOWED_IMPORTS: frozenset[str] = frozenset(
@@ -64,9 +65,27 @@ FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset(
         "subprocess", "socket", "shutil", "pathlib", "io", "types", "weakref", "threading",
         "signal", "mmap", "load", "save", "savez", "savez_compressed", "fromfile", "tofile",
         "memmap", "loadtxt", "savetxt", "genfromtxt", "DataSource", "system", "popen",
+        # frames, code objects and tracebacks: a generator's gi_frame.f_globals is the program's
+        # globals, its f_back the caller's
+        "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame", "ag_code",
+        "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace", "tb_frame", "tb_next",
+        "co_code", "co_consts", "co_names",
     }
 )  # fmt: skip
 
+#: Dunder attributes that only name ordinary protocol methods (``super().__init__()``,
+#: ``type(x).__name__``); every other dunder attribute (``__class__``, ``__subclasses__``,
+#: ``__globals__``, ``__dict__``, ``__getattribute__``, ``__code__``, ...) reaches the interpreter.
+ORDINARY_DUNDERS: frozenset[str] = frozenset(
+    {
+        "__init__", "__post_init__", "__call__", "__len__", "__iter__", "__next__", "__getitem__",
+        "__setitem__", "__contains__", "__repr__", "__str__", "__eq__", "__ne__", "__lt__", "__le__",
+        "__gt__", "__ge__", "__hash__", "__bool__", "__add__", "__sub__", "__mul__", "__truediv__",
+        "__floordiv__", "__mod__", "__pow__", "__neg__", "__pos__", "__abs__", "__radd__", "__rsub__",
+        "__rmul__", "__rtruediv__", "__matmul__", "__enter__", "__exit__", "__name__", "__float__",
+        "__int__", "__round__",
+    }
+)  # fmt: skip
 
 class ProgramError(UserError):
     """A program that cannot be run, with the reason a person can act on."""
@@ -74,7 +93,8 @@ class ProgramError(UserError):
 
 @dataclass(frozen=True)
 class Program:
-    """Python source defining ``policy(obs)`` or ``class Policy`` with ``reset(seed)`` and ``act(obs)``."""
+    """Python source defining ``policy(obs)`` or ``class Policy`` with ``reset(seed)`` (or ``reset()``)
+    and ``act(obs)``."""
 
     source: str
     name: str = "policy.py"
@@ -113,16 +133,27 @@ class Program:
         """``"function"`` or ``"class"``; raises ProgramError when neither exists."""
         return entry_point(ast.parse(self.source), self.name)
 
-    def validate(self) -> Program:
-        """Raise ProgramError on the first problem; return self when the program may run."""
-        problems = check_source(self.source, self.name)
+    def validate(self, allow_module_state: bool = False) -> Program:
+        """Raise ProgramError naming every problem (one line each); return self when the program may run."""
+        problems = check_source(self.source, self.name, allow_module_state=allow_module_state)
         if problems:
-            raise ProgramError(problems[0])
+            raise ProgramError("\n".join(problems))
         return self
 
+    def module_state(self) -> list[str]:
+        """Where the program keeps state between calls outside ``class Policy`` (warnings
+        under ``--allow-module-state``); empty when it cannot be parsed."""
+        try:
+            return module_state_problems(ast.parse(self.source), self.name)
+        except (SyntaxError, ValueError):
+            return []
 
-def check_source(source: str, name: str = "policy.py") -> list[str]:
-    """Every static problem found, each a one-line message with its line number."""
+
+def check_source(source: str, name: str = "policy.py", allow_module_state: bool = False) -> list[str]:
+    """Every static problem found, each a one-line message with its line number, in line order.
+
+    Module-level state kept between calls is a problem unless ``allow_module_state``: episodes
+    run interleaved in one worker, so it would make a score depend on episode order."""
     try:
         tree = ast.parse(source, filename=name)
     except SyntaxError as e:
@@ -130,14 +161,18 @@ def check_source(source: str, name: str = "policy.py") -> list[str]:
         return [f"{name}: syntax error at {where}: {e.msg} (fix the Python syntax)"]
     except ValueError as e:  # e.g. null bytes
         return [f"{name}: cannot be parsed: {e}"]
-    problems: list[str] = []
+    modules = _module_names(tree)
+    found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
-        problems.extend(_node_problems(node, name))
+        found.extend((getattr(node, "lineno", 0), p) for p in _node_problems(node, name, modules))
+    problems = [p for _, p in sorted(found, key=lambda lp: lp[0])]
+    if not allow_module_state:
+        problems.extend(module_state_problems(tree, name))
     try:
         entry_point(tree, name)
     except ProgramError as e:
         problems.append(str(e))
-    return problems
+    return list(dict.fromkeys(problems))
 
 
 def entry_point(tree: ast.Module, name: str = "policy.py") -> str:
@@ -149,11 +184,12 @@ def entry_point(tree: ast.Module, name: str = "policy.py") -> str:
             raise ProgramError(f"{name}: line {fn.lineno}: policy() must take one argument, obs")
         return "function"
     if "Policy" in classes:
-        methods = {n.name for n in classes["Policy"].body if isinstance(n, ast.FunctionDef)}
+        methods = _class_methods(classes["Policy"], classes, set())
         missing = [m for m in ("reset", "act") if m not in methods]
         if missing:
             raise ProgramError(
-                f"{name}: class Policy lacks {' and '.join(missing)}(); a stateful policy needs reset(seed) and act(obs)"
+                f"{name}: line {classes['Policy'].lineno}: class Policy lacks {' and '.join(missing)}() "
+                "(in its body or a base class of this file); a stateful policy needs reset(seed) and act(obs)"
             )
         return "class"
     raise ProgramError(
@@ -162,34 +198,81 @@ def entry_point(tree: ast.Module, name: str = "policy.py") -> str:
     )
 
 
-def _node_problems(node: ast.AST, name: str) -> list[str]:
+def _class_methods(cls: ast.ClassDef, classes: dict[str, ast.ClassDef], seen: set[str]) -> set[str]:
+    """Names a class defines or inherits from base classes defined in the same file."""
+    seen.add(cls.name)
+    names = {n.name for n in cls.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    names |= {t.id for n in cls.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    for base in cls.bases:
+        if isinstance(base, ast.Name) and base.id in classes and base.id not in seen:
+            names |= _class_methods(classes[base.id], classes, seen)
+    return names
+
+
+def _module_names(tree: ast.Module) -> set[str]:
+    """Names bound to imported modules or their members: their private attributes stay refused."""
+    return {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)
+            for a in n.names}  # fmt: skip
+
+
+def _is_dunder(text: str) -> bool:
+    return len(text) > 4 and text.startswith("__") and text.endswith("__")
+
+
+def _node_problems(node: ast.AST, name: str, modules: set[str]) -> list[str]:
     line = getattr(node, "lineno", "?")
     if isinstance(node, ast.Import):
-        return [_import_problem(alias.name, line, name) for alias in node.names if not _allowed(alias.name)]
+        return [_import_problem(a.name, line, name) for a in node.names if not _allowed(a.name)]
     if isinstance(node, ast.ImportFrom):
         if node.level:
             return [f"{name}: line {line}: relative import is not allowed (import only {_allowed_list()})"]
         if not _allowed(node.module or ""):
             return [_import_problem(node.module or "", line, name)]
-        return []
-    if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES:
-        return [f"{name}: line {line}: attribute '.{node.attr}' is not allowed (it reaches the interpreter or files)"]
-    if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
         return [
-            f"{name}: line {line}: attribute '.{node.attr}' is not allowed "
-            "(underscore and dunder attributes reach interpreter internals)"
+            f"{name}: line {line}: importing the private name '{a.name}' is not allowed (use the module's public names)"
+            for a in node.names
+            if a.name.startswith("_")
         ]
-    if isinstance(node, ast.Name) and (node.id in FORBIDDEN_NAMES or node.id.startswith("__")):
+    if isinstance(node, ast.Attribute):
+        return _attribute_problems(node, name, modules)
+    if isinstance(node, ast.Name) and (node.id in FORBIDDEN_NAMES or _is_dunder(node.id)):
         return [f"{name}: line {line}: '{node.id}' is not allowed in a policy (it reaches outside the program)"]
     if isinstance(node, ast.Global | ast.Nonlocal):
-        bad = [n for n in node.names if n.startswith("__")]
+        bad = [n for n in node.names if _is_dunder(n)]
         if bad:
             return [f"{name}: line {line}: '{bad[0]}' is not allowed in a policy"]
     return []
 
 
+def _attribute_problems(node: ast.Attribute, name: str, modules: set[str]) -> list[str]:
+    """Attributes of the program's own objects are its business, ``self._config`` included;
+    interpreter internals (dunders beyond the protocol methods) and the private parts of
+    imported modules are not."""
+    line, attr = node.lineno, node.attr
+    if attr in FORBIDDEN_ATTRIBUTES:
+        return [f"{name}: line {line}: attribute '.{attr}' is not allowed (it reaches the interpreter or files)"]
+    if _is_dunder(attr) and attr not in ORDINARY_DUNDERS:
+        return [
+            f"{name}: line {line}: attribute '.{attr}' is not allowed "
+            "(dunder attributes other than protocol methods such as __init__ reach interpreter internals)"
+        ]
+    if attr.startswith("_") and not _is_dunder(attr) and _chain_root(node) in modules:
+        return [
+            f"{name}: line {line}: attribute '.{attr}' is not allowed "
+            "(private parts of an imported module; use its public names)"
+        ]
+    return []
+
+
+def _chain_root(node: ast.AST) -> str | None:
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
 def _allowed(module: str) -> bool:
-    return module.split(".")[0] in ALLOWED_IMPORTS
+    parts = module.split(".")
+    return parts[0] in ALLOWED_IMPORTS and not any(p.startswith("_") for p in parts[1:])
 
 
 def _allowed_list() -> str:

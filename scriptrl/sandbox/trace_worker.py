@@ -108,7 +108,7 @@ class TracingRunner(Runner):
 
     def compile_program(self, source: str):
         tree, _ = instrument(source, self.name)
-        return compile(tree, self.name, "exec")
+        return compile(tree, self.name, "exec", dont_inherit=True)  # not this file's __future__ flags
 
     def extra_globals(self) -> dict:
         return {RECORDER: self._record}

@@ -13,6 +13,7 @@ import builtins
 import os
 import sys
 import traceback
+import types
 
 
 def _channel_from_argv() -> tuple[int, int]:
@@ -79,9 +80,14 @@ class Runner:
         import linecache
 
         linecache.cache[self.name] = (len(source), None, source.splitlines(True), self.name)
-        namespace: dict = {"__name__": "policy", "__builtins__": _guarded_builtins(load.get("allowed_imports")),
-                           **self.extra_globals()}  # fmt: skip
-        exec(self.compile_program(source), namespace)
+        self.module = module = _program_module()  # kept: its functions' globals are its dict
+        module.__dict__.update({"__builtins__": _guarded_builtins(load.get("allowed_imports")), **self.extra_globals()})
+        try:
+            exec(self.compile_program(source), module.__dict__)
+        finally:  # registered only while its classes are made (in-process, scriptrl's own sys.modules)
+            if sys.modules.get(module.__name__) is module:
+                del sys.modules[module.__name__]
+        namespace = module.__dict__
         if callable(namespace.get("policy")):
             self.kind = "function"
             self.fn = namespace["policy"]
@@ -94,7 +100,7 @@ class Runner:
 
     def compile_program(self, source: str):
         """The code object to run (the tracer compiles an instrumented tree instead)."""
-        return compile(source, self.name, "exec")
+        return compile(source, self.name, "exec", dont_inherit=True)  # not this file's __future__ flags
 
     def extra_globals(self) -> dict:
         """Names added to the program's globals (the tracer adds its recorder)."""
@@ -143,7 +149,10 @@ class Runner:
         for eid, seed in header.get("new", ()):
             try:
                 inst = self.cls()
-                inst.reset(seed)
+                if _takes_argument(inst.reset):
+                    inst.reset(seed)
+                else:
+                    inst.reset()
                 self.instances[eid] = inst
             except BaseException as e:
                 failed[eid] = {"t": "err", "m": _describe(e, self.name)}
@@ -172,6 +181,35 @@ class Runner:
                 return {"t": "other", "type": f"array of {arr.size} elements"}
             return {"t": "arr", "k": arr.dtype.kind, "s": list(arr.shape), "v": arr.ravel().tolist()}
         return {"t": "other", "type": t.__name__}
+
+
+#: The program's module name: dataclasses, enum and typing look classes up in
+#: ``sys.modules[cls.__module__]`` while they are made, so the program runs as a module
+#: registered there until its top level has run.
+PROGRAM_MODULE = "policy"
+
+
+def _program_module() -> types.ModuleType:
+    """A fresh module for the program, registered in ``sys.modules``. In-process (a trusted
+    program in scriptrl's own interpreter) a real module named ``policy`` is never replaced."""
+    name = PROGRAM_MODULE if PROGRAM_MODULE not in sys.modules else "scriptrl_program"
+    module = types.ModuleType(name)
+    sys.modules[name] = module
+    return module
+
+
+def _takes_argument(method: object) -> bool:
+    """Whether a bound ``reset`` accepts the episode's seed: ``reset(self, seed)`` and
+    ``reset(self)`` are both ordinary ways to write it."""
+    import inspect
+
+    try:
+        inspect.signature(method).bind(0)  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (a builtin): pass the seed as documented
+        return True
+    return True
 
 
 def _guarded_builtins(allowed: list[str] | None) -> dict:

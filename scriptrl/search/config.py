@@ -15,6 +15,7 @@ class TrainConfig:
     generator: str = "offline"  # offline | llm | auto
     run_dir: str | None = None
     init: str | None = None  # a person's own program to start from
+    allow_module_state: bool = False  # accept (with a warning) programs keeping state at module level
     target: float | None = None  # default: the environment's solved threshold
     max_iterations: int | None = None
     max_env_steps: int | None = None  # search steps (cheap, full dev and tuning evaluations)
