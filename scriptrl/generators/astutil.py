@@ -8,6 +8,7 @@ The code lives in modules named for their concept; this module re-exports them s
 * ``ast_text``: text positions and span edits;
 * ``ast_analysis``: ``Analysis`` (a parsed program with its components and sites), ``skeleton``;
 * ``ast_render``: ``render``, a whole tree written afresh;
+* ``ast_splice``: ``render_edit``, an edited tree written by splicing into the original text;
 * ``ast_names``: the binding analysis and the child-program check ``problem``.
 """
 
@@ -28,6 +29,7 @@ from scriptrl.generators.ast_numbers import (
     write_numbers,
 )
 from scriptrl.generators.ast_render import is_docstring, render
+from scriptrl.generators.ast_splice import render_edit
 from scriptrl.generators.ast_text import Edit, SourceText, apply_edits
 from scriptrl.generators.ast_tree import entry_function, parent_map, walk_function
 
@@ -53,6 +55,7 @@ __all__ = [
     "parent_map",
     "problem",
     "render",
+    "render_edit",
     "round_sig",
     "signed_value",
     "skeleton",
