@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from scriptrl.generators.ast_live import inert_nodes
 from scriptrl.generators.ast_text import Edit, SourceText, apply_edits
 from scriptrl.generators.ast_tree import parent_map
 
@@ -72,7 +73,7 @@ class Site:
     node: ast.expr  # the Constant, or the UnaryOp(USub, Constant) around it
     value: int | float  # with its sign
     is_int: bool
-    role: str  # "tunable" | "action" | "table" | "fixed"
+    role: str  # "tunable" | "action" | "table" | "fixed" | "inert"
     parent: ast.AST | None
 
     @property
@@ -113,48 +114,20 @@ def numeric_sites(tree: ast.AST, parents: dict[ast.AST, ast.AST] | None = None) 
       or assigned to a name the program returns (``action = 2 ... return action``).
     * ``table``: an int element of a list/tuple literal made only of ints (lookup tables).
     * ``tunable``: every other float, and ints that are operands of + - * / or of a comparison.
+    * ``inert``: any of the above but ``fixed`` where it cannot change an action (code that
+      never runs or whose result nothing reads, a test whose branches do the same: see
+      ``ast_live``). Neither tuned nor mutated.
     """
     parents = parents if parents is not None else parent_map(tree)
     returned = _returned_names(tree)
     weights = _weight_lists(tree, parents)
     out: list[Site] = []
 
-    def classify(node: ast.expr, fixed: bool) -> Site:
-        parent = parents.get(node)
-        value = signed_value(node)
-        is_int = type(value) is int
-        if fixed:
-            return Site(node, value, is_int, "fixed", parent)
-        if not is_int:
-            return Site(node, value, False, "tunable", parent)
-        if _in_action_position(node, parents, returned):
-            return Site(node, value, True, "action", parent)
-        if isinstance(parent, ast.List | ast.Tuple) and all(
-            is_signed_number(e) and type(signed_value(e)) is int for e in parent.elts
-        ):
-            if id(parent) in weights:  # ``weights = [1, 1, 1, 1]`` then ``np.dot(weights, obs)``
-                return Site(node, value, False, "tunable", parent)
-            return Site(node, value, True, "table", parent)
-        if isinstance(parent, ast.Compare):
-            return Site(node, value, True, "tunable", parent)
-        if isinstance(parent, ast.BinOp):
-            other = parent.right if parent.left is node else parent.left
-            if isinstance(parent.op, _ARITH):
-                repeat = (
-                    isinstance(parent.op, ast.Mult)
-                    and isinstance(other, ast.List | ast.Tuple | ast.ListComp | ast.JoinedStr)
-                    or (isinstance(other, ast.Constant) and isinstance(other.value, str))
-                )
-                return Site(node, value, True, "fixed" if repeat else "tunable", parent)
-            if isinstance(parent.op, ast.Pow | ast.FloorDiv | ast.Mod) and parent.left is node:
-                return Site(node, value, True, "tunable", parent)
-        return Site(node, value, True, "fixed", parent)
-
     def visit(node: ast.AST, fixed: bool) -> None:
         if isinstance(node, ast.JoinedStr):
             return
         if is_signed_number(node):
-            out.append(classify(node, fixed))  # type: ignore[arg-type]
+            out.append(_classify(node, fixed, parents, returned, weights))  # type: ignore[arg-type]
             return
         if isinstance(node, ast.Subscript):
             visit(node.value, fixed)
@@ -183,7 +156,56 @@ def numeric_sites(tree: ast.AST, parents: dict[ast.AST, ast.AST] | None = None) 
             visit(child, fixed)
 
     visit(tree, False)
+    if isinstance(tree, ast.Module):
+        _mark_inert(out, inert_nodes(tree), parents)
     return out
+
+
+def _classify(
+    node: ast.expr, fixed: bool, parents: dict[ast.AST, ast.AST], returned: set[str], weights: set[int]
+) -> Site:
+    """The role of one number literal (see ``numeric_sites``)."""
+    parent = parents.get(node)
+    value = signed_value(node)
+    is_int = type(value) is int
+    if fixed:
+        return Site(node, value, is_int, "fixed", parent)
+    if not is_int:
+        return Site(node, value, False, "tunable", parent)
+    if _in_action_position(node, parents, returned):
+        return Site(node, value, True, "action", parent)
+    if isinstance(parent, ast.List | ast.Tuple) and all(
+        is_signed_number(e) and type(signed_value(e)) is int for e in parent.elts
+    ):
+        if id(parent) in weights:  # ``weights = [1, 1, 1, 1]`` then ``np.dot(weights, obs)``
+            return Site(node, value, False, "tunable", parent)
+        return Site(node, value, True, "table", parent)
+    if isinstance(parent, ast.Compare):
+        return Site(node, value, True, "tunable", parent)
+    if isinstance(parent, ast.BinOp):
+        other = parent.right if parent.left is node else parent.left
+        if isinstance(parent.op, _ARITH):
+            repeat = (
+                isinstance(parent.op, ast.Mult)
+                and isinstance(other, ast.List | ast.Tuple | ast.ListComp | ast.JoinedStr)
+                or (isinstance(other, ast.Constant) and isinstance(other.value, str))
+            )
+            return Site(node, value, True, "fixed" if repeat else "tunable", parent)
+        if isinstance(parent.op, ast.Pow | ast.FloorDiv | ast.Mod) and parent.left is node:
+            return Site(node, value, True, "tunable", parent)
+    return Site(node, value, True, "fixed", parent)
+
+
+def _mark_inert(sites: list[Site], inert: set[ast.AST], parents: dict[ast.AST, ast.AST]) -> None:
+    """Sites in code that cannot change an action (``ast_live``) get the role ``inert``."""
+    if not inert:
+        return
+    for site in sites:
+        node: ast.AST | None = site.node
+        while node is not None and node not in inert:
+            node = parents.get(node)
+        if node is not None and site.role != "fixed":
+            site.role = "inert"
 
 
 def _weight_lists(tree: ast.AST, parents: dict[ast.AST, ast.AST]) -> set[int]:

@@ -5,6 +5,7 @@ The code lives in modules named for their concept; this module re-exports them s
 
 * ``ast_tree``: parents, the entry point, one function's own nodes;
 * ``ast_numbers``: numeric sites and their roles, number formatting, ``write_numbers``;
+* ``ast_live``: which code can change an action (only its constants are tuned);
 * ``ast_text``: text positions and span edits;
 * ``ast_analysis``: ``Analysis`` (a parsed program with its components and sites), ``skeleton``;
 * ``ast_render``: ``render``, a whole tree written afresh;
