@@ -8,6 +8,8 @@ an inline comment when its line's code is still there.
 
 from __future__ import annotations
 
+import ast
+import copy
 import functools
 import random
 
@@ -15,6 +17,7 @@ import gymnasium
 
 from scriptrl.envs import resolve_env
 from scriptrl.generators import OfflineMutator, tune_constants
+from scriptrl.generators.ast_splice import render_edit
 from scriptrl.generators.base import GenContext, ParentInfo
 from scriptrl.program import check_source
 
@@ -186,3 +189,25 @@ def test_tuning_keeps_every_comment():
         valid(source)
         assert [ln[ln.index("#") :] for ln in source.splitlines() if "#" in ln] == comments
         assert '"""Where the pole is heading: its angle plus a damped rate."""' in source
+
+
+def _assigns(s: ast.stmt, name: str) -> bool:
+    return isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name) and s.targets[0].id == name
+
+
+def test_a_transplanted_statement_keeps_its_own_comment_lines():
+    """What crossover does: a deep copy of the donor's statement in place of the receiver's."""
+    tree = ast.parse(COMMENTED)
+    policy = next(s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == "policy")
+    donor_policy = next(s for s in ast.parse(DONOR).body if isinstance(s, ast.FunctionDef))
+    k = next(i for i, s in enumerate(policy.body) if _assigns(s, "score"))
+    donated = next(s for s in donor_policy.body if _assigns(s, "score"))
+    policy.body[k] = copy.deepcopy(donated)
+    out = render_edit(COMMENTED, tree, donors=[DONOR])
+    valid(out)
+    assert ast.dump(ast.parse(out)) == ast.dump(tree)
+    assert "    # mostly the angular velocity\n    score = 0.3 * pole_angle" in out
+    assert kept_comments(COMMENTED, out) == []
+    assert "# Donor program" not in out  # the donor's file header is not the statement's
+    without = render_edit(COMMENTED, tree)
+    assert "# mostly the angular velocity" not in without and kept_comments(COMMENTED, without) == []

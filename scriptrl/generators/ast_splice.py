@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+from collections.abc import Sequence
 
 from scriptrl.generators.ast_render import fresh_statement, render, tidy_signs
 from scriptrl.generators.ast_text import Edit, SourceText, apply_edits
@@ -57,11 +58,24 @@ class _Whole(Exception):
 
 
 class _Splicer:
-    def __init__(self, source: str, original: ast.Module, comments: Comments | None) -> None:
+    def __init__(
+        self, source: str, original: ast.Module, comments: Comments | None, donors: Sequence[str] = ()
+    ) -> None:
         self.st = SourceText(source)
         self.src = source
         self.comments = comments
         self.originals = {_key(n): n for n in ast.walk(original) if isinstance(n, ast.stmt)}
+        self.donors = [_Splicer(d, ast.parse(d), comments) for d in donors]
+        self.floors: dict[ast.AST, int] = {}  # how far up a statement's own comment lines may reach
+        for owner in ast.walk(original):
+            for field in ("body", "orelse", "finalbody"):
+                block = getattr(owner, field, None)
+                if not (isinstance(block, list) and _stmts(block)):
+                    continue
+                if not isinstance(owner, ast.Module):  # a file's header comments stay where they are
+                    self.floors[block[0]] = self.line_end(self.st.span(owner)[0])
+                for prev, stmt in zip(block, block[1:], strict=False):
+                    self.floors[stmt] = self.end(prev)
 
     # -- text positions --
 
@@ -142,8 +156,25 @@ class _Splicer:
             if region is not None and region[0] <= a < region[1]:
                 a = self._leading_comments(a, region[0])
             return _reindent(self.src[a:b], _indent_of(self.src[self.line_start(self.start(orig)) :]), indent)
+        for donor in self.donors:
+            text = donor.donated_text(node, indent)
+            if text is not None:
+                return text
         text = fresh_statement(node, self.comments)
         return "".join(f"{indent}{line}\n" if line.strip() else "\n" for line in text.split("\n"))
+
+    def donated_text(self, node: ast.stmt, indent: str) -> str | None:
+        """A statement copied from this (donor) program: its lines and the comment lines just
+        above it, re-indented; None when it is not one of ours or shares its lines."""
+        orig = self.originals.get(_key(node))
+        if orig is None:
+            return None
+        try:
+            a, b = self.own_lines(orig)
+        except _Whole:
+            return None
+        a = self._leading_comments(a, self.floors.get(orig, a))
+        return _reindent(self.src[a:b], _indent_of(self.src[self.line_start(self.start(orig)) :]), indent)
 
     def _leading_comments(self, a: int, floor: int) -> int:
         """Extend a moved statement's lines upwards over its own comment lines inside ``floor``."""
@@ -256,9 +287,15 @@ def _normal(tree: ast.AST) -> str:
     return ast.dump(tidy_signs(tree))
 
 
-def render_edit(source: str, tree: ast.Module, comments: Comments | None = None) -> str:
+def render_edit(
+    source: str, tree: ast.Module, comments: Comments | None = None, donors: Sequence[str] = ()
+) -> str:
     """Source for ``tree``, an edit of ``source``'s syntax tree, keeping ``source``'s text
     (comments, docstrings, layout) wherever the edit left it alone.
+
+    ``donors`` are the sources of other programs whose statements the edit copied in
+    (crossover deep-copies them, positions included): such a statement keeps its own text
+    and the comment lines just above it.
 
     A tree identical to the source's is rendered afresh with ``render`` (that is a template's
     first rendering: signs tidied, component comments added); so is one the splice cannot
@@ -270,9 +307,9 @@ def render_edit(source: str, tree: ast.Module, comments: Comments | None = None)
     if ast.dump(original) == ast.dump(tree):
         return render(tree, comments)
     try:
-        out = apply_edits(source, _Splicer(source, original, comments).diff(original, tree, True))
+        out = apply_edits(source, _Splicer(source, original, comments, donors).diff(original, tree, True))
         if _normal(ast.parse(out)) == _normal(tree):
             return out
     except (_Whole, SyntaxError, ValueError, IndexError):
-        pass
+        pass  # (a donor that does not parse raises SyntaxError too: then nothing is spliced)
     return render(tree, comments)
