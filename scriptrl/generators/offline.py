@@ -66,7 +66,7 @@ class _Env:
         return {c.read(obs): (c.var, c.describe()) for c in self.layout.components}
 
     def render(self, an: au.Analysis) -> str:
-        return au.render(an.tree, self.comments(an.obs))
+        return au.render_edit(an.source, an.tree, self.comments(an.obs))
 
     def site_scale(self, an: au.Analysis, site: au.Site) -> float:
         """Typical size of a constant from what it is compared with or multiplies."""

@@ -6,7 +6,10 @@ literal except indices, clip bounds and f-string parts, and ints that are operan
 (``obs[2]``), ``range()`` arguments, returned action values (``return 1``,
 ``return 1 if s > 0 else 0``, ``action = 2 ... return action``), lookup-table entries,
 clip bounds (``min(max(x, lo), hi)``, ``np.clip``: they are the action bounds), and
-other ints such as ``round(x, 2)`` or ``[0.0] * 4``.
+other ints such as ``round(x, 2)`` or ``[0.0] * 4``, and numbers that cannot change an action
+(``ast_live``: code that never runs or whose result nothing reads, overridden defaults, the
+test of a branch whose two sides do the same). ``TuneResult.n_constants`` counts what is
+left; ``n_tuned`` how many of them one call varied.
 
 Search space: CMA-ES works on z (starting at 0) and constant i is ``v_i + s_i * z_i``
 with ``s_i = max(|v_i|, floor_i)``: relative steps for ordinary constants, additive
@@ -34,6 +37,8 @@ MAX_TUNED = 40
 
 
 def _tunable(source: str) -> tuple[au.Analysis, list[int]]:
+    """The analysis and the indices of the sites tuning varies: numbers that can change an
+    action (not indices, actions, tables, clip bounds, nor inert numbers: see ``ast_live``)."""
     an = au.Analysis.of(source)
     return an, [i for i, s in enumerate(an.sites) if s.role == "tunable"]
 
@@ -58,7 +63,12 @@ class TuneResult:
     score: float
     evaluations: int
     improved: bool
-    n_constants: int
+    n_constants: int  # constants that can change an action (``numeric_sites`` role "tunable")
+
+    @property
+    def n_tuned(self) -> int:
+        """How many constants the tuner varied: at most ``MAX_TUNED`` of ``n_constants``."""
+        return min(self.n_constants, MAX_TUNED)
 
 
 def _finite_or(x: float, default: float) -> float:
@@ -217,8 +227,9 @@ class ConstantTuner:
         result = tune_constants(parent.source, score_batch, budget, temperature, rng, baseline, scales)
         if not result.improved:
             return None, result
+        of = f" of {result.n_constants}" if result.n_tuned < result.n_constants else ""
         note = (
-            f"tuned {min(result.n_constants, MAX_TUNED)} constants with CMA-ES "
+            f"tuned {result.n_tuned}{of} constants with CMA-ES "
             f"({result.evaluations} evaluations): {parent.score:.4g} -> {result.score:.4g}"
         )
         cand = Candidate(

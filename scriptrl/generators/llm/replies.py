@@ -14,10 +14,10 @@ sandbox's job.
 from __future__ import annotations
 
 import ast
-import builtins
 import re
 from dataclasses import dataclass
 
+from scriptrl.generators.ast_names import BUILTINS, free_names, module_bindings
 from scriptrl.program import ALLOWED_IMPORTS, check_source
 
 _FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
@@ -164,8 +164,8 @@ def tidy(source: str) -> tuple[str, tuple[str, ...]]:
     # What is left may read a name whose only binding was just dropped (``env.reset()`` after
     # ``env = gym.make(...)`` went): it would fail on import, so it goes too, until nothing changes.
     while True:
-        bound = _module_bindings([n for n in tree.body if n not in drop])
-        more = [n for n in tree.body if n not in drop and _runs_at_import(n) and _loads(n) - bound - _BUILTINS]
+        bound = module_bindings([n for n in tree.body if n not in drop])
+        more = [n for n in tree.body if n not in drop and _runs_at_import(n) and free_names(n) - bound - BUILTINS]
         if not more:
             break
         for node in more:
@@ -189,34 +189,8 @@ def tidy(source: str) -> tuple[str, tuple[str, ...]]:
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n", tuple(dropped)
 
 
-_BUILTINS = frozenset(dir(builtins))
-
-
 def _runs_at_import(node: ast.stmt) -> bool:
     return not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom)
-
-
-def _module_bindings(body: list[ast.stmt]) -> set[str]:
-    out: set[str] = set()
-    for node in body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            out.add(node.name)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            out.update((a.asname or a.name).split(".")[0] for a in node.names)
-        else:
-            out.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
-    return out
-
-
-def _loads(node: ast.stmt) -> set[str]:
-    """Names a top-level statement reads that it does not bind itself (a loop variable is bound)."""
-    stored = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    for n in ast.walk(node):  # names bound inside comprehensions and lambdas are theirs
-        if isinstance(n, ast.comprehension):
-            stored |= {t.id for t in ast.walk(n.target) if isinstance(t, ast.Name)}
-        elif isinstance(n, ast.Lambda):
-            stored |= {a.arg for a in n.args.args}
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - stored
 
 
 def _allowed(module: str) -> bool:
@@ -237,21 +211,10 @@ def _entry_reads(tree: ast.Module) -> set[str]:
         if name in seen or name not in defs:
             continue
         seen.add(name)
-        free = _free_names(defs[name])
+        free = free_names(defs[name])
         reads |= free
         todo += [n for n in free if n in defs]
     return reads - set(defs)
-
-
-def _free_names(node: ast.AST) -> set[str]:
-    local: set[str] = set()
-    for f in ast.walk(node):
-        if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-            a = f.args
-            local |= {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, *filter(None, [a.vararg, a.kwarg])]}
-    globals_ = {g for f in ast.walk(node) if isinstance(f, ast.Global) for g in f.names}
-    local |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} - globals_
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - local
 
 
 def _runs_code(node: ast.stmt) -> bool:
