@@ -24,7 +24,9 @@ Choices, and why:
   lucky point is left at the first mean update.
 * Scores: higher is better; NaN, ±inf or a failed program rank below every finite score of the
   generation (the ES is rank-based, so only the order matters). A generation with no finite
-  score is flat and ends the run by pycma's flat-fitness rule, which triggers a restart.
+  score is flat and ends the run by pycma's flat-fitness rule, which triggers a restart; a run
+  that never saw a finite score is followed by one with twice its ``sigma0``, so a start inside
+  a failing region widens until it finds working programs. (+inf also counts as a failure.)
 * Integer constants: the caller rounds when it writes the program and tells back the vectors
   exactly as asked. Rounding makes the returns locally flat; pycma increases sigma on flat
   fitness and a run that stays flat is restarted, so the search does not get stuck. Pass
@@ -141,15 +143,20 @@ def _json_record(r: GenerationRecord) -> dict:
     return {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in asdict(r).items()}
 
 
-def _fitness(scores: Sequence[float]) -> list[float]:
-    """Minimisation values for pycma: ``-score``; a non-finite score ranks below every finite one."""
-    vals = []
+def _as_scores(scores: Sequence[float | None]) -> list[float]:
+    """Told scores as floats; anything that is not a finite number (None, NaN, ±inf) is NaN."""
+    out = []
     for s in scores:
         try:
-            s = float(s)
+            v = float(s)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            s = math.nan
-        vals.append(s)
+            v = math.nan
+        out.append(v if math.isfinite(v) else math.nan)
+    return out
+
+
+def _fitness(vals: list[float]) -> list[float]:
+    """Minimisation values for pycma: ``-score``; a NaN score ranks below every finite one."""
     finite = [-s for s in vals if math.isfinite(s)]
     if not finite:
         return [0.0] * len(vals)
@@ -249,7 +256,8 @@ class ConstantSearch:
     # -- ask / tell ---------------------------------------------------------------------------
 
     def ask(self) -> list[list[float]]:
-        """One generation of candidate vectors; fewer than ``popsize`` only when the budget ends."""
+        """One generation of candidate vectors; fewer than ``popsize`` only when the budget ends.
+        Asking again before ``tell`` returns the same vectors."""
         if self._stopped is not None:
             raise RuntimeError(f"the constant search has stopped ({self._stopped}); ask no more")
         if self._pending is None:
@@ -259,8 +267,9 @@ class ConstantSearch:
         room = self.max_evaluations - self.evaluations
         return [self._out(z) for z in self._pending[:room]]
 
-    def tell(self, xs: list[list[float]], scores: list[float]) -> None:
-        """Scores of the vectors the last ``ask`` returned, in its order (higher is better)."""
+    def tell(self, xs: list[list[float]], scores: Sequence[float | None]) -> None:
+        """Scores of the vectors the last ``ask`` returned, in its order (higher is better).
+        NaN, ±inf or None mark a failed program: it ranks last and never becomes ``best``."""
         if self._pending is None:
             raise RuntimeError("tell() without a pending ask()")
         k = min(len(self._pending), self.max_evaluations - self.evaluations)
@@ -272,14 +281,15 @@ class ConstantSearch:
                     "tell() must be given the vectors ask() returned, unchanged (round only the program)"
                 )
         pending, self._pending = self._pending, None
-        fit = _fitness(scores)
+        vals = _as_scores(scores)
+        fit = _fitness(vals)
         self.evaluations += k
         self.generations += 1
-        finite = [float(s) for s in scores if isinstance(s, int | float) and math.isfinite(s)]
+        finite = [v for v in vals if math.isfinite(v)]
         gen_best = max(finite, default=-math.inf)
-        for z, s in zip(pending, scores, strict=False):
-            if isinstance(s, int | float) and math.isfinite(s) and float(s) > self._best_score:
-                self._best_score, self._best_x = float(s), z.copy()
+        for z, v in zip(pending, vals, strict=False):
+            if math.isfinite(v) and v > self._best_score:
+                self._best_score, self._best_x = v, z.copy()
         self._record(gen_best, finite, k)
         if k == len(pending):
             with warnings.catch_warnings():
