@@ -1,6 +1,6 @@
 """CMA-ES with fresh episodes per generation on an argmax-of-linear LunarLander-v3 program.
 
-Usage: python benchmarks/cmaes_lunarlander.py [--max-steps 1500000] [--popsize 56] [--episodes 5]
+Usage: python benchmarks/cmaes_lunarlander.py [--max-steps 1500000] [--max-seconds S] [--popsize 56] [--episodes 5]
        [--seed 0] [--workers 2] [--report-every 5] [--out FILE.json]
 
 Reproduces the recipe in ``../shared/BENCHMARKS.md`` through scriptrl's own parts: the program is
@@ -51,6 +51,7 @@ def argmax_linear_source(n_obs: int, n_actions: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--max-steps", type=int, default=1_500_000, help="search env steps (monitoring apart)")
+    ap.add_argument("--max-seconds", type=float, default=None, help="also stop the search after this long")
     ap.add_argument("--popsize", type=int, default=56)
     ap.add_argument("--episodes", type=int, default=5, help="fresh episodes per generation")
     ap.add_argument("--seed", type=int, default=0)
@@ -83,12 +84,17 @@ def main() -> None:
         f"{'gen':>4} {'restart':>7} {'steps':>10} {'seconds':>8} {'gen best':>9} {'best25':>8} {'mean25':>8}"
     )
     try:
-        while search.stopped is None and steps < args.max_steps:
+
+        def out_of_budget() -> bool:
+            late = args.max_seconds is not None and time.perf_counter() - t0 >= args.max_seconds
+            return steps >= args.max_steps or late
+
+        while search.stopped is None and not out_of_budget():
             xs = search.ask()
             scores, used = score(xs, splits.train(search.generations * k, k))
             steps += used
             search.tell(xs, scores)
-            last = steps >= args.max_steps or search.stopped is not None
+            last = out_of_budget() or search.stopped is not None
             if search.generations % args.report_every and not last:
                 continue
             seeds = splits.train(MONITOR_START + 25 * len(rows), 25)
@@ -119,6 +125,7 @@ def main() -> None:
             "seed": args.seed,
             "workers": args.workers,
             "max_steps": args.max_steps,
+            "max_seconds": args.max_seconds,
             "python": platform.python_version(),
             "load_end": os.getloadavg(),
         },  # fmt: skip
