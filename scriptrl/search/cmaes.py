@@ -23,8 +23,8 @@ Choices, and why:
   new run's doubled population and fresh ``sigma0`` re-explore around that point, so a merely
   lucky point is left at the first mean update.
 * Scores: higher is better; NaN, ±inf or a failed program rank below every finite score of the
-  generation (the ES is rank-based, so only the order matters). A generation with no finite
-  score is flat and ends the run by pycma's flat-fitness rule, which triggers a restart; a run
+  generation (the ES is rank-based, so only the order matters). A run with no finite score is
+  flat and ends by pycma's tolfun / flat-fitness rules, which trigger a restart; a run
   that never saw a finite score is followed by one with twice its ``sigma0``, so a start inside
   a failing region widens until it finds working programs. (+inf also counts as a failure.)
 * Integer constants: the caller rounds when it writes the program and tells back the vectors
