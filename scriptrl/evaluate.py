@@ -9,7 +9,6 @@ says counts except the actions, and each is validated before ``env.step``.
 
 from __future__ import annotations
 
-import atexit
 import math
 import statistics
 import time
@@ -20,16 +19,20 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from scriptrl.actions import encode_observations, make_checker, observation_codec
+from scriptrl.actions import make_checker, observation_codec, plain_data
 from scriptrl.envs import ResolvedEnv, resolve_env
+from scriptrl.observer import Step, StepObserver
 from scriptrl.program import ALLOWED_IMPORTS, Program, check_source
 from scriptrl.sandbox.client import (
     InProcessWorker,
     ProgramLoadError,
+    Reply,
     SandboxLimits,
     SandboxWorker,
     WorkerFailure,
-    isolation_ok,
+    new_worker,
+    open_worker,
+    release_spare_workers,  # noqa: F401  (re-exported: scriptrl.evaluate.release_spare_workers)
 )
 from scriptrl.seeds import SeedSplits  # noqa: F401  (re-exported: scriptrl.evaluate.SeedSplits)
 
@@ -49,7 +52,8 @@ class EvalConfig:
     unsafe_in_process: bool = False  # run trusted code in this process (no isolation)
     static_checks: bool = True  # filter clear errors before starting a worker
     import_guard: bool = True  # runtime allow-list for imports inside the worker
-    warm_spare: bool = False  # keep one started worker ready for the next evaluation (search loops)
+    warm_spare: bool = False  # spawn mode: keep one started worker ready for the next evaluation (search loops)
+    fork_server: bool = True  # fork each worker from a pre-imported zygote; False spawns one (debugging)
 
 
 @dataclass
@@ -215,46 +219,17 @@ def _cap_failures(renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig
     return steps
 
 
-_spares: dict[SandboxLimits, SandboxWorker] = {}
+def _begin_worker(config: EvalConfig, traced: bool = False) -> SandboxWorker | InProcessWorker:
+    """Begin starting a worker (a fork of the zygote, or a fresh interpreter) while the environments are built."""
+    return new_worker(config.limits, traced=traced, unsafe=config.unsafe_in_process, fork_server=config.fork_server,
+                      warm_spare=config.warm_spare)  # fmt: skip
 
 
-def _spawn_worker(config: EvalConfig) -> SandboxWorker | InProcessWorker:
-    """Start a worker; with ``warm_spare`` take a pre-started one and start its successor,
-    hiding the interpreter's start-up (numpy's import, mostly) behind the evaluation."""
-    if config.unsafe_in_process:
-        return InProcessWorker()
-    worker = _spares.pop(config.limits, None) if config.warm_spare else None
-    if worker is None or worker.proc is None or worker.proc.poll() is not None:
-        worker = SandboxWorker(config.limits)
-        worker.spawn()
-    if config.warm_spare:
-        spare = SandboxWorker(config.limits)
-        spare.spawn()
-        _spares[config.limits] = spare
-    return worker
-
-
-@atexit.register
-def release_spare_workers() -> None:
-    """Kill the pre-started spares (a loop that used ``warm_spare`` calls this when it is done)."""
-    for w in _spares.values():
-        w.kill()
-    _spares.clear()
-
-
-def _start_worker(prog: Program, codec: dict, seed: int, config: EvalConfig, worker=None):
-    worker = worker or _spawn_worker(config)
-    worker.wait_ready()
+def _start_worker(prog: Program, codec: dict, seed: int, config: EvalConfig, worker=None, traced: bool = False):
     allowed = sorted(ALLOWED_IMPORTS) if config.import_guard else None
-    isolation = worker.load(prog.source, prog.name, codec, seed, allowed)
-    if not config.unsafe_in_process:
-        ok, missing = isolation_ok(isolation)
-        if not ok:
-            worker.kill()
-            raise WorkerFailure(
-                "refused: required isolation layers not in force (" + ", ".join(missing) + "); see `scriptrl doctor`"
-            )
-    return worker, isolation
+    worker = open_worker(prog.source, prog.name, codec, seed, allowed_imports=allowed, limits=config.limits,
+                         worker=worker or _begin_worker(config, traced))  # fmt: skip
+    return worker, worker.isolation
 
 
 class _EpisodeLoop:
@@ -263,12 +238,16 @@ class _EpisodeLoop:
     Each lane is a list of slots (an environment and the episode running on it). While the
     worker computes one lane's actions, this process steps the other lane's environments.
     A worker failure ends the episodes of the lane it was computing; a stateless policy's
-    other episodes carry on with a fresh worker.
+    other episodes carry on with a fresh worker. An ``observer`` (explain, verify, render)
+    sees every reset and decision; observed runs step all their episodes in lock-step, one
+    lane, so it sees decisions in step order.
     """
 
-    def __init__(self, prog: Program, renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig) -> None:
+    def __init__(self, prog: Program, renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig,
+                 observer: StepObserver | None = None, traced: bool = False) -> None:  # fmt: skip
         self.prog, self.renv, self.episodes, self.config = prog, renv, episodes, config
-        self.worker = _spawn_worker(config)  # the interpreter starts while the environments are built
+        self.observer, self.traced = observer, traced
+        self.worker = _begin_worker(config, traced)  # the worker starts while the environments are built
         try:
             probe = renv.make()
         except BaseException:
@@ -281,7 +260,7 @@ class _EpisodeLoop:
         n_slots = max(1, min(config.max_concurrency, len(episodes)))
         self.slots = [_Slot(probe)] + [_Slot(renv.make()) for _ in range(n_slots - 1)]
         half = (n_slots + 1) // 2
-        self.lanes = [self.slots[:half], self.slots[half:]] if n_slots > 1 else [self.slots]
+        self.lanes = [self.slots[:half], self.slots[half:]] if n_slots > 1 and observer is None else [self.slots]
         self.pending = deque(range(len(episodes)))
         try:
             self.stateful = prog.entry_kind == "class"
@@ -296,26 +275,33 @@ class _EpisodeLoop:
         self.inflight: deque[tuple[list[_Slot], list[_Slot], WorkerFailure | None]] = deque()
         self.ended_ids: list[int] = []
 
-    def run(self) -> tuple[dict[str, str], int]:
+    def run(self, strict_open: bool = False) -> tuple[dict[str, str], int]:
+        """Run every episode; with ``strict_open`` a program or worker that fails to start
+        raises (ProgramLoadError, WorkerFailure) instead of failing the episodes."""
         try:
             try:
-                self.worker, self.isolation = _start_worker(self.prog, self.codec, self.run_seed, self.config, self.worker)
+                self.worker, self.isolation = _start_worker(self.prog, self.codec, self.run_seed, self.config,
+                                                            self.worker, self.traced)  # fmt: skip
             except ProgramLoadError as e:
+                if strict_open:
+                    raise
                 self._abandon("exception while loading: " + str(e))
                 return e.isolation, 0
             except WorkerFailure as e:
+                if strict_open:
+                    raise
                 self._abandon(e.reason)
                 return self.isolation, 0
             self._refill_and_dispatch()
             while self.inflight:
                 lane, active, send_error = self.inflight.popleft()
                 try:
-                    actions = self._receive(active, send_error)
+                    reply = self._receive(active, send_error)
                 except WorkerFailure as e:
                     if not self._recover(active, e):
                         break
                     continue
-                self._step(lane, active, actions)
+                self._step(lane, active, reply.actions, reply.traces)
             self.worker.close()
         finally:
             self.worker.kill()
@@ -331,6 +317,8 @@ class _EpisodeLoop:
         ep = self.episodes[eid]
         slot.ep, slot.eid, slot.started = ep, eid, time.monotonic()
         slot.obs, _ = slot.env.reset(seed=ep.seed)
+        if self.observer is not None:
+            self.observer.on_reset(eid, slot.env)
         slot.tail = deque(maxlen=self.config.digest_tail)
         slot.hist = [0] * self.discrete[1] if self.discrete else None
         slot.cont = None if self.discrete else []
@@ -371,28 +359,20 @@ class _EpisodeLoop:
         active = [s for s in lane if s.ep is not None]
         if not active:
             return
-        obs_header, payload = encode_observations(self.codec, [s.obs for s in active])
-        header: dict[str, Any] = {"op": "act", "ids": [s.eid for s in active]}
-        if obs_header is not None:
-            header["obs"] = obs_header
+        ended = None
         if self.stateful:
-            header["new"], header["end"] = new, list(self.ended_ids)
+            ended = list(self.ended_ids)
             self.ended_ids.clear()
         try:
-            self.worker.send(header, payload)
+            self.worker.request([s.eid for s in active], [s.obs for s in active], new if self.stateful else None, ended)
             self.inflight.append((lane, active, None))
         except WorkerFailure as e:  # surfaces where replies are read, like any other failure
             self.inflight.append((lane, active, e))
 
-    def _receive(self, active: list[_Slot], send_error: WorkerFailure | None) -> list:
+    def _receive(self, active: list[_Slot], send_error: WorkerFailure | None) -> Reply:
         if send_error is not None:
             raise send_error
-        reply = self.worker.recv(self.config.call_timeout + self.config.per_action_timeout * len(active))
-        actions = reply.get("a")
-        if not isinstance(actions, list) or len(actions) != len(active):
-            self.worker.kill()
-            raise WorkerFailure("protocol: the worker's reply does not hold one action per episode")
-        return actions
+        return self.worker.reply(len(active), self.config.call_timeout + self.config.per_action_timeout * len(active))
 
     def _recover(self, active: list[_Slot], e: WorkerFailure) -> bool:
         """Fail the lane the worker was computing and start a new worker; False when giving up."""
@@ -408,7 +388,8 @@ class _EpisodeLoop:
             self._abandon(f"not run: the worker failed {self.restarts} times (last: {e.reason})")
             return False
         try:
-            self.worker, _ = _start_worker(self.prog, self.codec, self.run_seed + self.restarts, self.config)
+            self.worker, _ = _start_worker(self.prog, self.codec, self.run_seed + self.restarts, self.config,
+                                           traced=self.traced)  # fmt: skip
         except (WorkerFailure, ProgramLoadError) as e2:
             self._abandon(f"not run: the worker could not be replaced ({e2})")
             return False
@@ -416,12 +397,13 @@ class _EpisodeLoop:
         return True
 
     # --- the environment side ------------------------------------------------------------
-    def _step(self, lane: list[_Slot], active: list[_Slot], actions: list) -> None:
+    def _step(self, lane: list[_Slot], active: list[_Slot], actions: list, traces: list | None) -> None:
         now = time.monotonic()
         check, cap, timeout = self.check, self.step_cap, self.config.episode_timeout
         start = self.discrete[0] if self.discrete else 0
+        observer = self.observer
         new: list = []
-        for s, a in zip(active, actions, strict=True):
+        for i, (s, a) in enumerate(zip(active, actions, strict=True)):
             try:
                 act, reason = check(a)
             except Exception:  # whatever the worker sent, it cannot crash the evaluator
@@ -429,6 +411,9 @@ class _EpisodeLoop:
             if reason is not None:
                 if isinstance(a, dict) and a.get("t") == "err":
                     reason = "exception: " + str(a.get("m"))[:400]
+                if observer is not None:
+                    observer.on_step(Step(s.eid, s.ep.seed, s.ep.length, plain_data(s.obs), None, 0.0,
+                                          traces[i] if traces else None, reason), s.env)  # fmt: skip
                 self._finish(s, "failure", reason)
             else:
                 obs, r, term, trunc, _ = s.env.step(act)
@@ -436,6 +421,9 @@ class _EpisodeLoop:
                 ep = s.ep
                 ep.ret += float(r)
                 ep.length += 1
+                if observer is not None:
+                    observer.on_step(Step(s.eid, ep.seed, ep.length - 1, plain_data(s.obs), plain_data(act), float(r),
+                                          traces[i] if traces else None), s.env)  # fmt: skip
                 s.tail.append((s.obs, a))
                 s.obs = obs
                 if s.hist is not None:
