@@ -266,28 +266,36 @@ _server_lock = threading.Lock()
 
 
 def fork_server(start_timeout: float = 30.0) -> ForkServer:
-    """This process's zygote, started on first use and again after it died; ZygoteGone when
-    zygotes keep failing to start (then every worker is spawned)."""
+    """This process's zygote, started on first use. When it has died, a new one is started and
+    this request gets ZygoteGone (its worker is spawned meanwhile); after MAX_ZYGOTE_FAILURES
+    zygotes in a row that never answered ready, every request gets ZygoteGone."""
     global _server, _failures
     with _server_lock:
         server = _server
         if server is not None and server.alive():
             return server
-        if server is not None:
-            if not server.ready:
-                _failures += 1
-            server.stop()
-            _server = None
         if _failures >= MAX_ZYGOTE_FAILURES:
-            raise ZygoteGone(f"the zygote failed to start {_failures} times; spawning every worker")
+            raise ZygoteGone(f"{_failures} zygotes in a row failed to start; every worker is spawned")
         _server = ForkServer(start_timeout)
-        return _server
+        if server is None:
+            return _server  # the first one: wait for it rather than start two interpreters at once
+        if not server.ready:
+            _failures += 1
+        why = server.dead or "the zygote exited"
+        server.stop()
+        raise ZygoteGone(f"{why}; this worker is spawned while a new zygote starts")
 
 
 def _zygote_answered() -> None:
     """A zygote answered ready: earlier start failures no longer count."""
     global _failures
     _failures = 0
+
+
+def zygote_pid() -> int | None:
+    """The PID of this process's zygote while it runs (doctor, tests)."""
+    server = _server
+    return server.pid if server is not None and server.alive() else None
 
 
 def stop_fork_server() -> None:
