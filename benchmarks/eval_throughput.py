@@ -10,7 +10,8 @@ validating every action, digests and statistics, and starting the worker. Per st
 interpreter, with the pre-started spare the search used before the fork server):
 
 - start-up: median milliseconds from asking for a worker to the program loaded in it,
-  locked down (``sandbox.client.open_worker``);
+  locked down (``sandbox.client.open_worker``), and the CPU milliseconds that cost all
+  processes together (load-independent);
 - steady: ten times the episodes in one evaluation, which shows the per-step cost alone;
 - ten-fresh: ten different programs of 10 CartPole-v1 episodes each, evaluated one after
   the other as a search evaluates them, against the plain loop over the same 100 episodes.
@@ -50,7 +51,10 @@ METHODS = {
 
 def fresh_programs(n: int) -> list[str]:
     """``n`` different CartPole programs (different constants), as a search proposes them."""
-    return [f"def policy(obs):\n    return 1 if obs[2] + {0.3 + 0.05 * k:.2f} * obs[3] > 0 else 0\n" for k in range(n)]
+    return [
+        f"def policy(obs):\n    return 1 if obs[2] + {0.3 + 0.05 * k:.2f} * obs[3] > 0 else 0\n"
+        for k in range(n)
+    ]
 
 
 def plain_seconds(env_id: str, sources: list[str], seeds: list[int]) -> tuple[float, int]:
@@ -75,7 +79,9 @@ def plain_seconds(env_id: str, sources: list[str], seeds: list[int]) -> tuple[fl
     return time.perf_counter() - t0, steps
 
 
-def sandboxed_seconds(env_id: str, sources: list[str], seeds: list[int], config: EvalConfig) -> tuple[float, int]:
+def sandboxed_seconds(
+    env_id: str, sources: list[str], seeds: list[int], config: EvalConfig
+) -> tuple[float, int]:
     renv = resolve_env(env_id)
     steps = 0
     t0 = time.perf_counter()
@@ -86,17 +92,39 @@ def sandboxed_seconds(env_id: str, sources: list[str], seeds: list[int], config:
     return time.perf_counter() - t0, steps
 
 
-def startup_ms(config: EvalConfig, n: int) -> float:
-    """Median milliseconds to get a locked-down worker holding a (new) program."""
+def _cpu_ms(pid: int | None) -> float:
+    """User + system CPU a process has used so far (``/proc``; 0 when it is not there)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return 1000.0 * (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def startup(config: EvalConfig, n: int) -> tuple[float, float]:
+    """Median wall milliseconds to get a locked-down worker holding a (new) program, and the
+    mean CPU milliseconds it cost all processes (this one, the worker, the zygote's forks):
+    the CPU figure does not grow with the machine's load."""
+    from scriptrl.sandbox.forkserver import zygote_pid
+
     codec = {"kind": "box", "dtype": "float32", "shape": [4]}
-    times = []
-    for k, source in enumerate(fresh_programs(n + 1)):
+    times, worker_cpu = [], 0.0
+    open_worker(
+        POLICIES["CartPole-v1"], "p.py", codec, 0, allowed_imports=["math"], fork_server=config.fork_server
+    ).close()
+    zygote = zygote_pid() if config.fork_server else None
+    zygote_cpu, own_cpu = _cpu_ms(zygote), time.process_time()
+    for k, source in enumerate(fresh_programs(n)):
         t0 = time.perf_counter()
         worker = open_worker(source, f"p{k}.py", codec, k, allowed_imports=["math", "numpy"],
                              fork_server=config.fork_server)  # fmt: skip
         times.append(time.perf_counter() - t0)
+        worker_cpu += _cpu_ms(worker.pid)
         worker.close()
-    return 1000 * statistics.median(times[1:])  # the first may include starting the zygote
+    cpu = worker_cpu + _cpu_ms(zygote) - zygote_cpu + 1000.0 * (time.process_time() - own_cpu)
+    return 1000 * statistics.median(times), cpu / n
 
 
 def measure(env_id: str, source: str, method: str, config: EvalConfig, args: argparse.Namespace) -> dict:
@@ -120,9 +148,10 @@ def measure(env_id: str, source: str, method: str, config: EvalConfig, args: arg
             s, s_steps = sandboxed_seconds(env_id, ten, ten_seeds, config)
             assert p_steps == s_steps, (p_steps, s_steps)
             fresh.append(p / s)
+    wall, cpu = startup(config, args.startups) if env_id == "CartPole-v1" else (None, None)
     return {
         "env": env_id, "method": method, "episodes": args.episodes, "steady_episodes": len(long_seeds),
-        "startup_ms": startup_ms(config, args.startups) if env_id == "CartPole-v1" else None,
+        "startup_ms": wall, "startup_cpu_ms": cpu,
         "one_eval_ratio": med(cold), "steady_ratio": med(steady), "ten_fresh_ratio": med(fresh) if fresh else None,
     }  # fmt: skip
 
@@ -130,7 +159,9 @@ def measure(env_id: str, source: str, method: str, config: EvalConfig, args: arg
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--episodes", type=int, default=50)
-    ap.add_argument("--rounds", type=int, default=3, help="alternating plain/sandboxed rounds; medians reported")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="alternating plain/sandboxed rounds; medians reported"
+    )
     ap.add_argument("--startups", type=int, default=30, help="workers started for the start-up median")
     ap.add_argument("--methods", default="fork-server,spawn")
     ap.add_argument("--out", default="benchmarks/eval_throughput.json")
@@ -145,9 +176,12 @@ def main() -> None:
     def fmt(v: float | None, spec: str) -> str:
         return "-" if v is None else format(v, spec)
 
-    print(f"{'env':<16}{'method':<13}{'start-up ms':>12}{'one eval':>10}{'steady':>8}{'ten fresh':>11}")
+    print(
+        f"{'env':<16}{'method':<13}{'start-up ms':>12}{'(cpu ms)':>9}{'one eval':>10}{'steady':>8}{'ten fresh':>11}"
+    )
     for r in rows:
-        print(f"{r['env']:<16}{r['method']:<13}{fmt(r['startup_ms'], '.1f'):>12}{r['one_eval_ratio']:>10.2f}"
+        print(f"{r['env']:<16}{r['method']:<13}{fmt(r['startup_ms'], '.1f'):>12}{fmt(r['startup_cpu_ms'], '.1f'):>9}"
+              f"{r['one_eval_ratio']:>10.2f}"
               f"{r['steady_ratio']:>8.2f}{fmt(r['ten_fresh_ratio'], '.2f'):>11}")  # fmt: skip
     meta = {
         "python": platform.python_version(),

@@ -13,7 +13,7 @@ import math
 import statistics
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import gymnasium
@@ -26,7 +26,6 @@ from scriptrl.program import ALLOWED_IMPORTS, Program, check_source
 from scriptrl.sandbox.client import (
     InProcessWorker,
     ProgramLoadError,
-    Reply,
     SandboxLimits,
     SandboxWorker,
     WorkerFailure,
@@ -35,6 +34,7 @@ from scriptrl.sandbox.client import (
     release_spare_workers,  # noqa: F401  (re-exported: scriptrl.evaluate.release_spare_workers)
 )
 from scriptrl.seeds import SeedSplits  # noqa: F401  (re-exported: scriptrl.evaluate.SeedSplits)
+from scriptrl.stall import StallRule, StallWatch, stall_allowed
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class EvalConfig:
     max_restarts: int = 3  # worker replacements before the remaining episodes fail
     digest_tail: int = 5  # observations kept from the end of each episode
     step_cap: int = 1000  # episode length limit for environments that have none (CliffWalking)
+    stall: StallRule | None = None  # screening only: end episodes that go nowhere (never holdout or audit)
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     unsafe_in_process: bool = False  # run trusted code in this process (no isolation)
     static_checks: bool = True  # filter clear errors before starting a worker
@@ -132,7 +133,7 @@ def confidence_interval(values: list[float]) -> tuple[float, float]:
 class _Slot:
     """One environment instance and the episode currently running on it."""
 
-    __slots__ = ("env", "ep", "eid", "obs", "tail", "hist", "cont", "started")
+    __slots__ = ("env", "ep", "eid", "obs", "tail", "hist", "cont", "started", "watch")
 
     def __init__(self, env: gymnasium.Env) -> None:
         self.env = env
@@ -152,6 +153,8 @@ def evaluate(
 ) -> EvalResult:
     """Run one program for one episode per seed and return its statistics and digests."""
     config = config or EvalConfig()
+    if config.stall is not None and not stall_allowed(split, seeds):
+        config = replace(config, stall=None)
     prog = _as_source(program)
     renv = resolve_env(env) if isinstance(env, str) else env
     started = time.perf_counter()
@@ -238,9 +241,8 @@ class _EpisodeLoop:
     Each lane is a list of slots (an environment and the episode running on it). While the
     worker computes one lane's actions, this process steps the other lane's environments.
     A worker failure ends the episodes of the lane it was computing; a stateless policy's
-    other episodes carry on with a fresh worker. An ``observer`` (explain, verify, render)
-    sees every reset and decision; observed runs step all their episodes in lock-step, one
-    lane, so it sees decisions in step order.
+    other episodes carry on with a fresh worker. An ``observer`` (explain, verify, render) sees
+    every reset and decision, in step order: observed runs step all episodes in one lane.
     """
 
     def __init__(self, prog: Program, renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig,
@@ -282,21 +284,20 @@ class _EpisodeLoop:
             try:
                 self.worker, self.isolation = _start_worker(self.prog, self.codec, self.run_seed, self.config,
                                                             self.worker, self.traced)  # fmt: skip
-            except ProgramLoadError as e:
+            except (ProgramLoadError, WorkerFailure) as e:
                 if strict_open:
                     raise
-                self._abandon("exception while loading: " + str(e))
-                return e.isolation, 0
-            except WorkerFailure as e:
-                if strict_open:
-                    raise
-                self._abandon(e.reason)
-                return self.isolation, 0
+                loading = isinstance(e, ProgramLoadError)
+                self._abandon("exception while loading: " + str(e) if loading else e.reason)
+                return e.isolation if loading else self.isolation, 0
             self._refill_and_dispatch()
             while self.inflight:
                 lane, active, send_error = self.inflight.popleft()
                 try:
-                    reply = self._receive(active, send_error)
+                    if send_error is not None:
+                        raise send_error
+                    reply = self.worker.reply(len(active), self.config.call_timeout
+                                              + self.config.per_action_timeout * len(active))  # fmt: skip
                 except WorkerFailure as e:
                     if not self._recover(active, e):
                         break
@@ -322,6 +323,7 @@ class _EpisodeLoop:
         slot.tail = deque(maxlen=self.config.digest_tail)
         slot.hist = [0] * self.discrete[1] if self.discrete else None
         slot.cont = None if self.discrete else []
+        slot.watch = StallWatch(self.config.stall, slot.obs) if self.config.stall else None
         new.append([eid, ep.seed])
 
     def _finish(self, slot: _Slot, end: str, reason: str | None = None) -> None:
@@ -368,11 +370,6 @@ class _EpisodeLoop:
             self.inflight.append((lane, active, None))
         except WorkerFailure as e:  # surfaces where replies are read, like any other failure
             self.inflight.append((lane, active, e))
-
-    def _receive(self, active: list[_Slot], send_error: WorkerFailure | None) -> Reply:
-        if send_error is not None:
-            raise send_error
-        return self.worker.reply(len(active), self.config.call_timeout + self.config.per_action_timeout * len(active))
 
     def _recover(self, active: list[_Slot], e: WorkerFailure) -> bool:
         """Fail the lane the worker was computing and start a new worker; False when giving up."""
@@ -436,6 +433,8 @@ class _EpisodeLoop:
                     self._finish(s, "truncated")
                 elif cap is not None and ep.length >= cap:
                     self._finish(s, "truncated", f"scriptrl's step cap of {cap} (the environment has no time limit)")
+                elif s.watch is not None and (why := s.watch.update(obs, ep.ret, ep.length)):
+                    self._finish(s, "stalled", why)
                 elif now - s.started > timeout:
                     self._finish(s, "failure", f"timeout: the episode took over {timeout:g} s of wall time")
             if s.ep is None:

@@ -139,6 +139,7 @@ class SandboxWorker(_Exchange):
     #: The module whose ``main()`` the fresh interpreter runs (the tracer boots its own).
     boot_module = "scriptrl.sandbox.worker"
     start_method = "spawn"
+    ready_unread = False  # the worker's ready frame is still to be read (by ``load``)
 
     def __init__(self, limits: SandboxLimits | None = None) -> None:
         self.limits = limits or SandboxLimits()
@@ -181,6 +182,9 @@ class SandboxWorker(_Exchange):
     def wait_ready(self) -> None:
         """Wait for the interpreter to finish its imports (split from spawn so the caller
         can build environments meanwhile)."""
+        self._read_ready()
+
+    def _read_ready(self) -> None:
         ready = self.recv(self.limits.start_timeout)
         if not ready.get("ok"):
             self.kill()
@@ -192,6 +196,9 @@ class SandboxWorker(_Exchange):
         limits = asdict(self.limits)
         self.send({"op": "load", "source": source, "name": name, "obs": obs_codec, "seed": seed,
                    "limits": limits, "allowed_imports": allowed_imports})  # fmt: skip
+        if self.ready_unread:  # a forked worker's ready frame, read now that the load is on its way
+            self.ready_unread = False
+            self._read_ready()
         try:
             # The report is its own frame, written after lockdown and before any program code
             # runs, so a program cannot forge it by writing to the channel itself.

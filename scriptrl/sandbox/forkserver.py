@@ -243,6 +243,10 @@ class ForkedWorker(SandboxWorker):
         self.wfd, self.rfd = to_child_w, from_child_r
         os.set_blocking(self.wfd, False)
         os.set_blocking(self.rfd, False)
+        self.ready_unread = True  # a fork needs no warm-up: ``load`` reads the ready frame, one round trip less
+
+    def wait_ready(self) -> None:
+        """Nothing to wait for: the zygote did the imports before it forked."""
 
     def kill(self) -> None:
         proc = self.proc

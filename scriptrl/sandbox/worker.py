@@ -1,7 +1,9 @@
-"""The sandbox worker: a fresh interpreter that locks itself down, then runs one program.
+"""The sandbox worker: a fresh process that locks itself down, then runs one program.
 
-It is started as ``python -I -c <boot>`` with a scrubbed environment and two pipe
-descriptors. Everything it will ever need is imported before lockdown. It only turns
+It is either forked by the zygote (``scriptrl.sandbox.zygote``, the default: the imports
+were done there, before any program existed) or started as ``python -I -c <boot>`` with a
+scrubbed environment and two pipe descriptors; from the load message on both run ``serve``.
+Everything it will ever need is imported before lockdown. It only turns
 batches of observations into batches of actions; it never sees the environment, so it
 cannot reach, patch or copy the simulator, and what it sends back is plain JSON that the
 trusted side validates. Nothing here is trusted by the evaluator.
