@@ -243,7 +243,8 @@ class ForkedWorker(SandboxWorker):
         self.wfd, self.rfd = to_child_w, from_child_r
         os.set_blocking(self.wfd, False)
         os.set_blocking(self.rfd, False)
-        self.ready_unread = True  # a fork needs no warm-up: ``load`` reads the ready frame, one round trip less
+        # A fork needs no warm-up: ``load`` reads the ready frame, one round trip less.
+        self.ready_unread = True
 
     def wait_ready(self) -> None:
         """Nothing to wait for: the zygote did the imports before it forked."""
