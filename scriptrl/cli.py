@@ -112,7 +112,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from scriptrl.sandbox.doctor import run_doctor
 
-    return run_doctor(json_output=args.json)
+    return run_doctor(json_output=args.json, fork_server=not args.spawn)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -404,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="report which sandbox isolation layers work on this machine")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--spawn", action="store_true", help="probe a spawned worker instead of the fork server")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("report", help="write one self-contained HTML report of a run")

@@ -9,19 +9,19 @@ says counts except the actions, and each is validated before ``env.step``.
 
 from __future__ import annotations
 
-import atexit
 import math
 import statistics
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import gymnasium
 import numpy as np
 
-from scriptrl.actions import encode_observations, make_checker, observation_codec
+from scriptrl.actions import make_checker, observation_codec, plain_data
 from scriptrl.envs import ResolvedEnv, resolve_env
+from scriptrl.observer import Step, StepObserver
 from scriptrl.program import ALLOWED_IMPORTS, Program, check_source
 from scriptrl.sandbox.client import (
     InProcessWorker,
@@ -29,9 +29,12 @@ from scriptrl.sandbox.client import (
     SandboxLimits,
     SandboxWorker,
     WorkerFailure,
-    isolation_ok,
+    new_worker,
+    open_worker,
+    release_spare_workers,  # noqa: F401  (re-exported: scriptrl.evaluate.release_spare_workers)
 )
 from scriptrl.seeds import SeedSplits  # noqa: F401  (re-exported: scriptrl.evaluate.SeedSplits)
+from scriptrl.stall import StallRule, StallWatch, stall_allowed
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,13 @@ class EvalConfig:
     max_restarts: int = 3  # worker replacements before the remaining episodes fail
     digest_tail: int = 5  # observations kept from the end of each episode
     step_cap: int = 1000  # episode length limit for environments that have none (CliffWalking)
+    stall: StallRule | None = None  # screening only: end episodes that go nowhere (never holdout or audit)
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     unsafe_in_process: bool = False  # run trusted code in this process (no isolation)
     static_checks: bool = True  # filter clear errors before starting a worker
     import_guard: bool = True  # runtime allow-list for imports inside the worker
-    warm_spare: bool = False  # keep one started worker ready for the next evaluation (search loops)
+    warm_spare: bool = False  # spawn mode: keep one started worker ready for the next evaluation (search loops)
+    fork_server: bool = True  # fork each worker from a pre-imported zygote; False spawns one (debugging)
 
 
 @dataclass
@@ -128,7 +133,7 @@ def confidence_interval(values: list[float]) -> tuple[float, float]:
 class _Slot:
     """One environment instance and the episode currently running on it."""
 
-    __slots__ = ("env", "ep", "eid", "obs", "tail", "hist", "cont", "started", "used")
+    __slots__ = ("env", "ep", "eid", "obs", "tail", "hist", "cont", "started", "used", "watch")
 
     def __init__(self, env: gymnasium.Env) -> None:
         self.env = env
@@ -159,6 +164,8 @@ def evaluate(
 ) -> EvalResult:
     """Run one program for one episode per seed and return its statistics and digests."""
     config = config or EvalConfig()
+    if config.stall is not None and not stall_allowed(split, seeds):
+        config = replace(config, stall=None)
     prog = _as_source(program)
     renv = resolve_env(env) if isinstance(env, str) else env
     started = time.perf_counter()
@@ -226,46 +233,17 @@ def _cap_failures(renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig
     return steps
 
 
-_spares: dict[SandboxLimits, SandboxWorker] = {}
+def _begin_worker(config: EvalConfig, traced: bool = False) -> SandboxWorker | InProcessWorker:
+    """Begin starting a worker (a fork of the zygote, or a fresh interpreter) while the environments are built."""
+    return new_worker(config.limits, traced=traced, unsafe=config.unsafe_in_process, fork_server=config.fork_server,
+                      warm_spare=config.warm_spare)  # fmt: skip
 
 
-def _spawn_worker(config: EvalConfig) -> SandboxWorker | InProcessWorker:
-    """Start a worker; with ``warm_spare`` take a pre-started one and start its successor,
-    hiding the interpreter's start-up (numpy's import, mostly) behind the evaluation."""
-    if config.unsafe_in_process:
-        return InProcessWorker()
-    worker = _spares.pop(config.limits, None) if config.warm_spare else None
-    if worker is None or worker.proc is None or worker.proc.poll() is not None:
-        worker = SandboxWorker(config.limits)
-        worker.spawn()
-    if config.warm_spare:
-        spare = SandboxWorker(config.limits)
-        spare.spawn()
-        _spares[config.limits] = spare
-    return worker
-
-
-@atexit.register
-def release_spare_workers() -> None:
-    """Kill the pre-started spares (a loop that used ``warm_spare`` calls this when it is done)."""
-    for w in _spares.values():
-        w.kill()
-    _spares.clear()
-
-
-def _start_worker(prog: Program, codec: dict, seed: int, config: EvalConfig, worker=None):
-    worker = worker or _spawn_worker(config)
-    worker.wait_ready()
+def _start_worker(prog: Program, codec: dict, seed: int, config: EvalConfig, worker=None, traced: bool = False):
     allowed = sorted(ALLOWED_IMPORTS) if config.import_guard else None
-    isolation = worker.load(prog.source, prog.name, codec, seed, allowed)
-    if not config.unsafe_in_process:
-        ok, missing = isolation_ok(isolation)
-        if not ok:
-            worker.kill()
-            raise WorkerFailure(
-                "refused: required isolation layers not in force (" + ", ".join(missing) + "); see `scriptrl doctor`"
-            )
-    return worker, isolation
+    worker = open_worker(prog.source, prog.name, codec, seed, allowed_imports=allowed, limits=config.limits,
+                         worker=worker or _begin_worker(config, traced))  # fmt: skip
+    return worker, worker.isolation
 
 
 class _EpisodeLoop:
@@ -274,12 +252,15 @@ class _EpisodeLoop:
     Each lane is a list of slots (an environment and the episode running on it). While the
     worker computes one lane's actions, this process steps the other lane's environments.
     A worker failure ends the episodes of the lane it was computing; a stateless policy's
-    other episodes carry on with a fresh worker.
+    other episodes carry on with a fresh worker. An ``observer`` (explain, verify, render) sees
+    every reset and decision, in step order: observed runs step all episodes in one lane.
     """
 
-    def __init__(self, prog: Program, renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig) -> None:
+    def __init__(self, prog: Program, renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig,
+                 observer: StepObserver | None = None, traced: bool = False) -> None:  # fmt: skip
         self.prog, self.renv, self.episodes, self.config = prog, renv, episodes, config
-        self.worker = _spawn_worker(config)  # the interpreter starts while the environments are built
+        self.observer, self.traced = observer, traced
+        self.worker = _begin_worker(config, traced)  # the worker starts while the environments are built
         try:
             probe = renv.make()
         except BaseException:
@@ -292,7 +273,7 @@ class _EpisodeLoop:
         n_slots = max(1, min(config.max_concurrency, len(episodes)))
         self.slots = [_Slot(probe)] + [_Slot(renv.make()) for _ in range(n_slots - 1)]
         half = (n_slots + 1) // 2
-        self.lanes = [self.slots[:half], self.slots[half:]] if n_slots > 1 else [self.slots]
+        self.lanes = [self.slots[:half], self.slots[half:]] if n_slots > 1 and observer is None else [self.slots]
         self.pending = deque(range(len(episodes)))
         try:
             self.stateful = prog.entry_kind == "class"
@@ -307,26 +288,32 @@ class _EpisodeLoop:
         self.inflight: deque[tuple[list[_Slot], list[_Slot], WorkerFailure | None]] = deque()
         self.ended_ids: list[int] = []
 
-    def run(self) -> tuple[dict[str, str], int]:
+    def run(self, strict_open: bool = False) -> tuple[dict[str, str], int]:
+        """Run every episode; with ``strict_open`` a program or worker that fails to start
+        raises (ProgramLoadError, WorkerFailure) instead of failing the episodes."""
         try:
             try:
-                self.worker, self.isolation = _start_worker(self.prog, self.codec, self.run_seed, self.config, self.worker)
-            except ProgramLoadError as e:
-                self._abandon("exception while loading: " + str(e))
-                return e.isolation, 0
-            except WorkerFailure as e:
-                self._abandon(e.reason)
-                return self.isolation, 0
+                self.worker, self.isolation = _start_worker(self.prog, self.codec, self.run_seed, self.config,
+                                                            self.worker, self.traced)  # fmt: skip
+            except (ProgramLoadError, WorkerFailure) as e:
+                if strict_open:
+                    raise
+                loading = isinstance(e, ProgramLoadError)
+                self._abandon("exception while loading: " + str(e) if loading else e.reason)
+                return e.isolation if loading else self.isolation, 0
             self._refill_and_dispatch()
             while self.inflight:
                 lane, active, send_error = self.inflight.popleft()
                 try:
-                    actions = self._receive(active, send_error)
+                    if send_error is not None:
+                        raise send_error
+                    reply = self.worker.reply(len(active), self.config.call_timeout
+                                              + self.config.per_action_timeout * len(active))  # fmt: skip
                 except WorkerFailure as e:
                     if not self._recover(active, e):
                         break
                     continue
-                self._step(lane, active, actions)
+                self._step(lane, active, reply.actions, reply.traces)
             self.worker.close()
         finally:
             self.worker.kill()
@@ -342,9 +329,12 @@ class _EpisodeLoop:
         ep = self.episodes[eid]
         slot.ep, slot.eid, slot.started = ep, eid, time.monotonic()
         slot.obs, _ = slot.fresh_env(self.renv).reset(seed=ep.seed)
+        if self.observer is not None:
+            self.observer.on_reset(eid, slot.env)
         slot.tail = deque(maxlen=self.config.digest_tail)
         slot.hist = [0] * self.discrete[1] if self.discrete else None
         slot.cont = None if self.discrete else []
+        slot.watch = StallWatch(self.config.stall, slot.obs) if self.config.stall else None
         new.append([eid, ep.seed])
 
     def _finish(self, slot: _Slot, end: str, reason: str | None = None) -> None:
@@ -382,28 +372,15 @@ class _EpisodeLoop:
         active = [s for s in lane if s.ep is not None]
         if not active:
             return
-        obs_header, payload = encode_observations(self.codec, [s.obs for s in active])
-        header: dict[str, Any] = {"op": "act", "ids": [s.eid for s in active]}
-        if obs_header is not None:
-            header["obs"] = obs_header
+        ended = None
         if self.stateful:
-            header["new"], header["end"] = new, list(self.ended_ids)
+            ended = list(self.ended_ids)
             self.ended_ids.clear()
         try:
-            self.worker.send(header, payload)
+            self.worker.request([s.eid for s in active], [s.obs for s in active], new if self.stateful else None, ended)
             self.inflight.append((lane, active, None))
         except WorkerFailure as e:  # surfaces where replies are read, like any other failure
             self.inflight.append((lane, active, e))
-
-    def _receive(self, active: list[_Slot], send_error: WorkerFailure | None) -> list:
-        if send_error is not None:
-            raise send_error
-        reply = self.worker.recv(self.config.call_timeout + self.config.per_action_timeout * len(active))
-        actions = reply.get("a")
-        if not isinstance(actions, list) or len(actions) != len(active):
-            self.worker.kill()
-            raise WorkerFailure("protocol: the worker's reply does not hold one action per episode")
-        return actions
 
     def _recover(self, active: list[_Slot], e: WorkerFailure) -> bool:
         """Fail the lane the worker was computing and start a new worker; False when giving up."""
@@ -419,7 +396,8 @@ class _EpisodeLoop:
             self._abandon(f"not run: the worker failed {self.restarts} times (last: {e.reason})")
             return False
         try:
-            self.worker, _ = _start_worker(self.prog, self.codec, self.run_seed + self.restarts, self.config)
+            self.worker, _ = _start_worker(self.prog, self.codec, self.run_seed + self.restarts, self.config,
+                                           traced=self.traced)  # fmt: skip
         except (WorkerFailure, ProgramLoadError) as e2:
             self._abandon(f"not run: the worker could not be replaced ({e2})")
             return False
@@ -427,12 +405,13 @@ class _EpisodeLoop:
         return True
 
     # --- the environment side ------------------------------------------------------------
-    def _step(self, lane: list[_Slot], active: list[_Slot], actions: list) -> None:
+    def _step(self, lane: list[_Slot], active: list[_Slot], actions: list, traces: list | None) -> None:
         now = time.monotonic()
         check, cap, timeout = self.check, self.step_cap, self.config.episode_timeout
         start = self.discrete[0] if self.discrete else 0
+        observer = self.observer
         new: list = []
-        for s, a in zip(active, actions, strict=True):
+        for i, (s, a) in enumerate(zip(active, actions, strict=True)):
             try:
                 act, reason = check(a)
             except Exception:  # whatever the worker sent, it cannot crash the evaluator
@@ -440,6 +419,9 @@ class _EpisodeLoop:
             if reason is not None:
                 if isinstance(a, dict) and a.get("t") == "err":
                     reason = "exception: " + str(a.get("m"))[:400]
+                if observer is not None:
+                    observer.on_step(Step(s.eid, s.ep.seed, s.ep.length, plain_data(s.obs), None, 0.0,
+                                          traces[i] if traces else None, reason), s.env)  # fmt: skip
                 self._finish(s, "failure", reason)
             else:
                 obs, r, term, trunc, _ = s.env.step(act)
@@ -447,6 +429,9 @@ class _EpisodeLoop:
                 ep = s.ep
                 ep.ret += float(r)
                 ep.length += 1
+                if observer is not None:
+                    observer.on_step(Step(s.eid, ep.seed, ep.length - 1, plain_data(s.obs), plain_data(act), float(r),
+                                          traces[i] if traces else None), s.env)  # fmt: skip
                 s.tail.append((s.obs, a))
                 s.obs = obs
                 if s.hist is not None:
@@ -459,6 +444,8 @@ class _EpisodeLoop:
                     self._finish(s, "truncated")
                 elif cap is not None and ep.length >= cap:
                     self._finish(s, "truncated", f"scriptrl's step cap of {cap} (the environment has no time limit)")
+                elif s.watch is not None and (why := s.watch.update(obs, ep.ret, ep.length)):
+                    self._finish(s, "stalled", why)
                 elif now - s.started > timeout:
                     self._finish(s, "failure", f"timeout: the episode took over {timeout:g} s of wall time")
             if s.ep is None:

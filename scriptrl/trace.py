@@ -7,9 +7,9 @@ where the code runs and the code may be untrusted. ``--unsafe-in-process`` runs 
 environment stays here; the worker only turns observations into actions plus a trace,
 and both are validated before use. Nothing in ``train`` or ``eval`` imports this module.
 
-The episode loop here (``run_episodes``) is also the one ``verify`` and ``render`` use
-when they need every observation or frame, which ``scriptrl.evaluate`` deliberately does
-not keep.
+``run_episodes`` (used by explain, verify and render) is the evaluation loop of
+``scriptrl.evaluate`` with an observer: it hands over every observation, action, trace or
+frame, which ``evaluate`` itself deliberately does not keep.
 """
 
 from __future__ import annotations
@@ -20,108 +20,51 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from scriptrl.actions import encode_observations, make_checker, observation_codec, plain_data
 from scriptrl.envs import ResolvedEnv, resolve_env
 from scriptrl.errors import UserError
+from scriptrl.observer import Step, run_observed
 from scriptrl.program import ALLOWED_IMPORTS, Program
 from scriptrl.sandbox.client import (
     InProcessWorker,
     ProgramLoadError,
     SandboxLimits,
     SandboxWorker,
+    TraceWorker,  # noqa: F401  (re-exported: the tracing worker's client)
     WorkerFailure,
-    isolation_ok,
 )
+from scriptrl.sandbox.client import open_worker as _open_checked
+
+if TYPE_CHECKING:
+    from scriptrl.evaluate import Episode
 
 #: Seconds for one batch, plus per observation: tracing makes a call several times slower.
 CALL_TIMEOUT = 5.0
 PER_ACTION_TIMEOUT = 0.1
-#: Episode length for environments with no time limit of their own (as the evaluator does).
-STEP_CAP = 1000
 
 
-class TraceWorker(SandboxWorker):
-    """The sandbox worker, booted into the tracing loop; everything else is the plain client's."""
-
-    boot_module = "scriptrl.sandbox.trace_worker"
-
-
-class InProcessTraceWorker(InProcessWorker):
-    """``--unsafe-in-process`` for explain: a *trusted* program traced in this process."""
-
-    def load(self, source: str, name: str, obs_codec: dict, seed: int, allowed_imports: list[str] | None) -> dict:
-        from scriptrl.sandbox.trace_worker import TracingRunner
-        from scriptrl.sandbox.worker import _describe
-
-        try:
-            self.runner = TracingRunner({"source": source, "name": name, "obs": obs_codec, "seed": seed,
-                                         "allowed_imports": allowed_imports})  # fmt: skip
-        except Exception as e:
-            raise ProgramLoadError(_describe(e, name), self.isolation) from None
-        return self.isolation
-
-    def send(self, header: dict, payload: bytes = b"", timeout: float = 10.0) -> None:
-        if header.get("op") == "act":  # the same two frames the sandboxed tracing worker sends
-            actions, traces = self.runner.act_traced(header, payload)
-            self.replies += [{"t": traces}, {"a": actions}]
+def _user_error(program: Program, e: ProgramLoadError | WorkerFailure) -> UserError:
+    if isinstance(e, ProgramLoadError):
+        return UserError(f"{program.name} failed to load: {e}")
+    if e.reason.startswith("refused:"):
+        return UserError(e.reason + ", or use --unsafe-in-process for a file you trust")
+    return UserError(f"the sandbox worker failed: {e.reason} (see `scriptrl doctor`)")
 
 
 def open_worker(program: Program, codec: dict, seed: int, *, traced: bool = False, unsafe: bool = False,
-                limits: SandboxLimits | None = None):  # fmt: skip
-    """Start a worker with the program loaded, refusing to run when isolation is not in force."""
-    if unsafe:
-        worker = InProcessTraceWorker() if traced else InProcessWorker()
-    else:
-        worker = TraceWorker(limits) if traced else SandboxWorker(limits)
-        worker.spawn()
+                limits: SandboxLimits | None = None) -> SandboxWorker | InProcessWorker:  # fmt: skip
+    """``sandbox.client.open_worker`` for a command a person runs: its failures as one-line UserErrors."""
     try:
-        worker.wait_ready()
-        isolation = worker.load(program.source, program.name, codec, seed, sorted(ALLOWED_IMPORTS))
-    except ProgramLoadError as e:
-        worker.kill()
-        raise UserError(f"{program.name} failed to load: {e}") from None
-    except WorkerFailure as e:
-        worker.kill()
-        raise UserError(f"the sandbox worker failed: {e.reason} (see `scriptrl doctor`)") from None
-    if not unsafe:
-        ok, missing = isolation_ok(isolation)
-        if not ok:
-            worker.kill()
-            raise UserError("refused: required isolation layers not in force (" + ", ".join(missing)
-                            + "); see `scriptrl doctor`, or use --unsafe-in-process for a file you trust")  # fmt: skip
-    worker.isolation = isolation
-    return worker
+        return _open_checked(program.source, program.name, codec, seed, allowed_imports=sorted(ALLOWED_IMPORTS),
+                             limits=limits, traced=traced, unsafe=unsafe)  # fmt: skip
+    except (ProgramLoadError, WorkerFailure) as e:
+        raise _user_error(program, e) from None
 
 
 # --------------------------------------------------------------------------- the episode loop
-
-
-@dataclass
-class Step:
-    """One decision: what the policy saw, what it did, and (when traced) why."""
-
-    episode: int
-    seed: int
-    t: int
-    obs: Any
-    action: Any  # the validated action as passed to env.step
-    reward: float
-    trace: dict | None
-    error: str | None = None  # why the action was refused (an exception, an invalid action)
-
-
-@dataclass
-class EpisodeEnd:
-    seed: int
-    ret: float = 0.0
-    length: int = 0
-    end: str = "running"
-    reason: str | None = None
-
 
 
 def _clean_trace(t: Any, n_sites: int, n_lines: int) -> dict:
@@ -146,6 +89,23 @@ def _clean_trace(t: Any, n_sites: int, n_lines: int) -> dict:
     return out
 
 
+class _Callbacks:
+    """The two callbacks of ``run_episodes`` as the loop's observer; traces cleaned before use."""
+
+    def __init__(self, on_reset, on_step, traced: bool, sites: int, n_lines: int) -> None:
+        self.reset_cb, self.step_cb = on_reset, on_step
+        self.traced, self.sites, self.n_lines = traced, sites, n_lines
+
+    def on_reset(self, episode: int, env: Any) -> None:
+        if self.reset_cb:
+            self.reset_cb(episode, env)
+
+    def on_step(self, step: Step, env: Any) -> None:
+        if self.step_cb:
+            step.trace = _clean_trace(step.trace, self.sites, self.n_lines) if self.traced else None
+            self.step_cb(step, env)
+
+
 def run_episodes(
     program: Program,
     renv: ResolvedEnv,
@@ -158,94 +118,24 @@ def run_episodes(
     on_reset: Callable[[int, Any], None] | None = None,
     on_step: Callable[[Step, Any], None] | None = None,
     sites: int = 0,
-) -> tuple[list[EpisodeEnd], dict[str, str]]:
-    """Run one episode per seed in lock-step, one batch per step, calling back on every decision.
+) -> tuple[list[Episode], dict[str, str]]:
+    """Run one episode per seed in lock-step through the evaluation loop, calling back on every decision.
 
-    Like the evaluator: actions are validated before ``env.step``, an invalid one or an
+    Like ``evaluate``: actions are validated before ``env.step``, an invalid one or an
     exception ends that episode as a failure, and a worker that hangs is killed. Unlike it,
-    every observation and action (and trace) is handed to ``on_step``.
+    every observation and action (and trace) is handed to ``on_step``, a worker failure is
+    not retried, and a program or worker that cannot start is a UserError.
     """
-    envs = [renv.make(**(make_kwargs or {})) for _ in seeds]
-    probe = envs[0]
-    codec = observation_codec(probe.observation_space)
-    check = make_checker(probe.action_space)
-    n_lines = len(program.source.splitlines()) or 1
-    stateful = program.entry_kind == "class"
-    cap = None if renv.max_episode_steps else STEP_CAP
-    ends = [EpisodeEnd(seed=int(s)) for s in seeds]
-    worker = open_worker(program, codec, int(seeds[0] if worker_seed is None else worker_seed),
-                         traced=traced, unsafe=unsafe)  # fmt: skip
-    isolation = dict(worker.isolation)
+    from scriptrl.evaluate import EvalConfig
+
+    config = EvalConfig(call_timeout=CALL_TIMEOUT, per_action_timeout=PER_ACTION_TIMEOUT, episode_timeout=math.inf,
+                        max_concurrency=max(1, len(seeds)), max_restarts=0, unsafe_in_process=unsafe)  # fmt: skip
+    observer = _Callbacks(on_reset, on_step, traced, sites, len(program.source.splitlines()) or 1)
     try:
-        obs: list[Any] = []
-        for i, (env, s) in enumerate(zip(envs, seeds, strict=True)):
-            o, _ = env.reset(seed=int(s))
-            obs.append(o)
-            if on_reset:
-                on_reset(i, env)
-        live = list(range(len(envs)))
-        new = [[i, int(seeds[i])] for i in live]
-        ended: list[int] = []
-        while live:
-            obs_header, payload = encode_observations(codec, [obs[i] for i in live])
-            header: dict[str, Any] = {"op": "act", "ids": list(live)}
-            if obs_header is not None:
-                header["obs"] = obs_header
-            if stateful:
-                header["new"], header["end"] = new, ended
-                new, ended = [], []
-            timeout = CALL_TIMEOUT + PER_ACTION_TIMEOUT * len(live)
-            try:
-                worker.send(header, payload)
-                traces = worker.recv(timeout).get("t") if traced else None  # the tracing worker's first frame
-                reply = worker.recv(timeout)
-                actions = reply.get("a")
-                if not isinstance(actions, list) or len(actions) != len(live):
-                    raise WorkerFailure("protocol: the worker's reply does not hold one action per episode")
-            except WorkerFailure as e:
-                worker.kill()
-                for i in live:
-                    ends[i].end, ends[i].reason = "failure", e.reason
-                break
-            if not isinstance(traces, list) or len(traces) != len(live):
-                traces = [None] * len(live)
-            still = []
-            for i, a, tr in zip(live, actions, traces, strict=True):
-                ep = ends[i]
-                act, reason = check(a)
-                trace = _clean_trace(tr, sites, n_lines) if traced else None
-                if reason is not None:
-                    if isinstance(a, dict) and a.get("t") == "err":
-                        reason = "exception: " + str(a.get("m"))[:400]
-                    ep.end, ep.reason = "failure", reason
-                    if on_step:
-                        on_step(Step(i, ep.seed, ep.length, plain_data(obs[i]), None, 0.0, trace, reason), envs[i])
-                    ended.append(i)
-                    continue
-                before = obs[i]
-                o, r, term, trunc, _ = envs[i].step(act)
-                ep.ret += float(r)
-                ep.length += 1
-                obs[i] = o
-                if on_step:
-                    on_step(Step(i, ep.seed, ep.length - 1, plain_data(before), plain_data(act), float(r), trace), envs[i])
-                if term:
-                    ep.end = "terminated"
-                elif trunc:
-                    ep.end = "truncated"
-                elif cap is not None and ep.length >= cap:
-                    ep.end, ep.reason = "truncated", f"scriptrl's step cap of {cap}"
-                else:
-                    still.append(i)
-                    continue
-                ended.append(i)
-            live = still
-        worker.close()
-    finally:
-        worker.kill()
-        for env in envs:
-            env.close()
-    return ends, isolation
+        return run_observed(program, renv, [int(s) for s in seeds], config, observer, traced=traced,
+                            worker_seed=worker_seed, make_kwargs=make_kwargs)  # fmt: skip
+    except (ProgramLoadError, WorkerFailure) as e:
+        raise _user_error(program, e) from None
 
 
 # --------------------------------------------------------------------------- explain

@@ -137,18 +137,24 @@ def test_splits_are_disjoint_and_configurable():
 
 
 def test_no_worker_processes_left_behind():
-    before = _children()
-    evaluate(PD, CARTPOLE, [0, 1])
-    assert _children() <= before
+    from scriptrl.sandbox.forkserver import stop_fork_server, zygote_pid
+
+    stop_fork_server()
+    before = _children(os.getpid())
+    for config in (EvalConfig(), EvalConfig(fork_server=False)):
+        evaluate(PD, CARTPOLE, [0, 1], config)
+    zygote = zygote_pid()  # this process's fork server stays, by design; its workers must not
+    assert zygote is not None and _children(os.getpid()) - {zygote} <= before and not _children(zygote)
 
 
-def _children() -> set[int]:
-    me = str(os.getpid())
+def _children(parent: int) -> set[int]:
+    """Living children of ``parent`` (a zombie its parent has not reaped yet runs nothing)."""
     out = set()
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                if (d / "stat").read_text().split(") ")[1].split()[1] == me:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                if fields[1] == str(parent) and fields[0] != "Z":
                     out.add(int(d.name))
             except (OSError, IndexError):
                 pass

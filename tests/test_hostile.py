@@ -127,19 +127,24 @@ def _site_dirs() -> list[Path]:
 
 
 def _worker_children(parent: int) -> list[str]:
-    """Sandbox workers still running as children of this process."""
-    found = []
+    """Sandbox workers still running: spawned ones are children of this process, forked ones
+    children of its zygote (a zombie the zygote has not reaped yet runs nothing)."""
+    procs = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             stat = (proc / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            cmd = (proc / "cmdline").read_bytes()
+            fields = stat.rsplit(")", 1)[1].split()
+            procs[int(proc.name)] = (int(fields[1]), fields[0], (proc / "cmdline").read_bytes())
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == parent and b"scriptrl.sandbox.worker" in cmd:
-            found.append(f"pid {proc.name} state {stat.rsplit(')', 1)[1].split()[0]}")
+    zygotes = {pid for pid, (ppid, _, cmd) in procs.items() if ppid == parent and b"scriptrl.sandbox.zygote" in cmd}
+    found = []
+    for pid, (ppid, state, cmd) in procs.items():
+        spawned = ppid == parent and b"scriptrl.sandbox.worker" in cmd
+        if (spawned or ppid in zygotes) and state != "Z":
+            found.append(f"pid {pid} state {state}")
     return found
 
 

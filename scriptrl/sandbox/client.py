@@ -3,10 +3,16 @@
 Every read has a deadline and a size bound, and the worker is killed by its PID when it
 misses one, so no program can hang the evaluator. Nothing the worker sends is trusted:
 frames are parsed as JSON and validated by the evaluator.
+
+``open_worker`` is the one way to get a worker holding a program (forked by this process's
+zygote, spawned as a fresh interpreter when the zygote is unavailable or ``fork_server`` is
+off, or in-process for a trusted file), and it refuses generated code when the required
+isolation layers are not in force. ``act`` is the one exchange of observations for actions.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import select
 import signal
@@ -80,11 +86,60 @@ def isolation_ok(report: dict[str, str]) -> tuple[bool, list[str]]:
     return not missing, missing
 
 
-class SandboxWorker:
+@dataclass
+class Reply:
+    """One batch's answer: an action per observation, and (tracing worker) a trace per action.
+
+    Both are the worker's own words: the caller validates every action and trace before use.
+    """
+
+    actions: list
+    traces: list | None = None
+
+
+class _Exchange:
+    """The act exchange, written once over a worker's ``send`` and ``recv``."""
+
+    traced = False  # the tracing worker precedes each reply of actions with a frame of traces
+    codec: dict = {}
+
+    def request(self, ids: list[int], observations: list, new: list | None = None, end: list | None = None) -> None:
+        """Send one batch; ``new``/``end`` start and drop a ``class Policy``'s per-episode instances."""
+        from scriptrl.actions import encode_observations
+
+        obs_header, payload = encode_observations(self.codec, observations)
+        header: dict = {"op": "act", "ids": list(ids)}
+        if obs_header is not None:
+            header["obs"] = obs_header
+        if new is not None:
+            header["new"], header["end"] = new, list(end or ())
+        self.send(header, payload)  # type: ignore[attr-defined]
+
+    def reply(self, n: int, timeout: float) -> Reply:
+        """The answer to the batch sent last (``n`` observations); WorkerFailure when there is none."""
+        traces = self.recv(timeout).get("t") if self.traced else None  # type: ignore[attr-defined]
+        actions = self.recv(timeout).get("a")  # type: ignore[attr-defined]
+        if not isinstance(actions, list) or len(actions) != n:
+            self.kill()  # type: ignore[attr-defined]
+            raise WorkerFailure("protocol: the worker's reply does not hold one action per episode")
+        if self.traced and (not isinstance(traces, list) or len(traces) != n):
+            traces = [None] * n
+        return Reply(actions, traces)
+
+    def act(self, ids: list[int], observations: list, timeout: float, new: list | None = None,
+            end: list | None = None) -> Reply:  # fmt: skip
+        """One exchange: these observations in, one (unvalidated) action per observation out."""
+        self.request(ids, observations, new, end)
+        return self.reply(len(ids), timeout)
+
+
+class SandboxWorker(_Exchange):
     """One locked-down worker process, driven over two pipes."""
 
     #: The module whose ``main()`` the fresh interpreter runs (the tracer boots its own).
     boot_module = "scriptrl.sandbox.worker"
+    start_method = "spawn"
+    ready_unread = False  # the worker's ready frame is still to be read (by ``load``)
 
     def __init__(self, limits: SandboxLimits | None = None) -> None:
         self.limits = limits or SandboxLimits()
@@ -127,6 +182,9 @@ class SandboxWorker:
     def wait_ready(self) -> None:
         """Wait for the interpreter to finish its imports (split from spawn so the caller
         can build environments meanwhile)."""
+        self._read_ready()
+
+    def _read_ready(self) -> None:
         ready = self.recv(self.limits.start_timeout)
         if not ready.get("ok"):
             self.kill()
@@ -134,9 +192,13 @@ class SandboxWorker:
 
     def load(self, source: str, name: str, obs_codec: dict, seed: int, allowed_imports: list[str] | None) -> dict:
         """Lock the worker down and load the program; return the isolation report."""
+        self.codec = obs_codec
         limits = asdict(self.limits)
         self.send({"op": "load", "source": source, "name": name, "obs": obs_codec, "seed": seed,
                    "limits": limits, "allowed_imports": allowed_imports})  # fmt: skip
+        if self.ready_unread:  # a forked worker's ready frame, read now that the load is on its way
+            self.ready_unread = False
+            self._read_ready()
         try:
             # The report is its own frame, written after lockdown and before any program code
             # runs, so a program cannot forge it by writing to the channel itself.
@@ -265,14 +327,23 @@ class SandboxWorker:
         self.close()
 
 
-class InProcessWorker:
+class TraceWorker(SandboxWorker):
+    """The sandbox worker, booted into the tracing loop; everything else is the plain client's."""
+
+    boot_module = "scriptrl.sandbox.trace_worker"
+    traced = True
+
+
+class InProcessWorker(_Exchange):
     """Runs a *trusted* program in this process (``--unsafe-in-process``): no isolation at all."""
 
     isolation = {"process": "off (in-process, --unsafe-in-process)"}
     pid = None
+    start_method = "in-process"
 
-    def __init__(self, limits: SandboxLimits | None = None) -> None:
+    def __init__(self, limits: SandboxLimits | None = None, traced: bool = False) -> None:
         self.replies: list[dict] = []
+        self.traced = traced
 
     def start(self) -> None:
         pass
@@ -282,14 +353,26 @@ class InProcessWorker:
     def load(self, source: str, name: str, obs_codec: dict, seed: int, allowed_imports: list[str] | None) -> dict:
         from scriptrl.sandbox.worker import Runner, _describe
 
+        self.codec = obs_codec
+        load = {"source": source, "name": name, "obs": obs_codec, "seed": seed}
         try:
-            self.runner = Runner({"source": source, "name": name, "obs": obs_codec, "seed": seed})
+            if self.traced:
+                from scriptrl.sandbox.trace_worker import TracingRunner
+
+                self.runner = TracingRunner({**load, "allowed_imports": allowed_imports})
+            else:
+                self.runner = Runner(load)
         except Exception as e:
             raise ProgramLoadError(_describe(e, name), self.isolation) from None
         return self.isolation
 
     def send(self, header: dict, payload: bytes = b"", timeout: float = 10.0) -> None:
-        if header.get("op") == "act":
+        if header.get("op") != "act":
+            return
+        if self.traced:  # the same two frames the sandboxed tracing worker sends
+            actions, traces = self.runner.act_traced(header, payload)
+            self.replies += [{"t": traces}, {"a": actions}]
+        else:
             self.replies.append({"a": self.runner.act(header, payload)})
 
     def recv(self, timeout: float) -> dict:
@@ -299,3 +382,83 @@ class InProcessWorker:
         pass
 
     close = kill
+
+
+#: Why the last request for a forked worker was spawned instead (``scriptrl doctor`` says it).
+fallback_reason: str | None = None
+_spares: dict[SandboxLimits, SandboxWorker] = {}
+
+
+def new_worker(limits: SandboxLimits | None = None, *, traced: bool = False, unsafe: bool = False,
+               fork_server: bool = True, warm_spare: bool = False) -> SandboxWorker | InProcessWorker:  # fmt: skip
+    """Begin starting a worker: a fork of this process's zygote, or a fresh interpreter when the
+    zygote is unavailable or ``fork_server`` is off. Call ``open_worker`` with it to load a program.
+
+    ``warm_spare`` (spawning only) takes a pre-started interpreter and starts its successor,
+    hiding the interpreter's start-up (numpy's import, mostly) behind the evaluation.
+    """
+    global fallback_reason
+    if unsafe:
+        return InProcessWorker(traced=traced)
+    limits = limits or SandboxLimits()
+    if fork_server:
+        from scriptrl.sandbox.forkserver import ForkedWorker, ZygoteGone
+
+        forked = ForkedWorker(limits, boot="trace" if traced else "worker")
+        try:
+            forked.spawn()
+            fallback_reason = None
+            return forked
+        except ZygoteGone as e:
+            fallback_reason = str(e)
+    if traced or not warm_spare:
+        worker = TraceWorker(limits) if traced else SandboxWorker(limits)
+        worker.spawn()
+        return worker
+    spare = _spares.pop(limits, None)
+    if spare is None or spare.proc is None or spare.proc.poll() is not None:
+        spare = SandboxWorker(limits)
+        spare.spawn()
+    successor = SandboxWorker(limits)
+    successor.spawn()
+    _spares[limits] = successor
+    return spare
+
+
+@atexit.register
+def release_spare_workers() -> None:
+    """Kill the pre-started spares and stop this process's zygote (a loop that evaluated many
+    programs calls this when it is done; the next evaluation starts a new zygote)."""
+    from scriptrl.sandbox.forkserver import stop_fork_server
+
+    for w in _spares.values():
+        w.kill()
+    _spares.clear()
+    stop_fork_server()
+
+
+def open_worker(source: str, name: str, codec: dict, seed: int, *, allowed_imports: list[str] | None,
+                limits: SandboxLimits | None = None, traced: bool = False, unsafe: bool = False,
+                fork_server: bool = True, worker: SandboxWorker | InProcessWorker | None = None,
+                ) -> SandboxWorker | InProcessWorker:  # fmt: skip
+    """A worker with the program loaded (``worker``, begun by ``new_worker``, or a new one).
+
+    Raises ProgramLoadError when the program does not load and WorkerFailure when the worker
+    fails or the required isolation layers are not in force (only an in-process worker, for a
+    file the user trusts, runs without them). ``worker.isolation`` is the worker's own report.
+    """
+    worker = worker or new_worker(limits, traced=traced, unsafe=unsafe, fork_server=fork_server)
+    try:
+        worker.wait_ready()
+        isolation = worker.load(source, name, codec, seed, allowed_imports)
+    except BaseException:
+        worker.kill()
+        raise
+    if not isinstance(worker, InProcessWorker):
+        ok, missing = isolation_ok(isolation)
+        if not ok:
+            worker.kill()
+            raise WorkerFailure(
+                "refused: required isolation layers not in force (" + ", ".join(missing) + "); see `scriptrl doctor`"
+            )
+    return worker

@@ -48,9 +48,14 @@ def _err(prefix: str) -> str:
     return f"{prefix}: {errno.errorcode.get(e, e)}"
 
 
-def apply(limits: dict, channel_fds: tuple[int, int]) -> dict[str, str]:
+#: The "process" layer as each start method achieves it (the zygote never ran program code).
+SPAWNED = "on (fresh interpreter, separate process)"
+FORKED = "on (fresh fork of a pre-imported zygote that never ran program code, separate process)"
+
+
+def apply(limits: dict, channel_fds: tuple[int, int], process: str = SPAWNED) -> dict[str, str]:
     """Lock this process down; return layer -> "on" or "off (why)"."""
-    report: dict[str, str] = {"process": "on (fresh interpreter, separate process)"}
+    report: dict[str, str] = {"process": process}
     libc = _libc()
     is_root = os.geteuid() == 0
 

@@ -220,5 +220,15 @@ def main() -> None:
     worker.main()
 
 
+
+def serve_forked(rfd: int, wfd: int, process: str) -> None:
+    """The same swap for a worker forked by the zygote: its ``serve`` with this ``TracingRunner``."""
+    from scriptrl.sandbox import worker
+
+    TracingRunner.trace_fd = wfd
+    worker.Runner = TracingRunner
+    worker.serve(rfd, wfd, process)
+
+
 if __name__ == "__main__":
     main()

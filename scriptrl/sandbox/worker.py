@@ -1,7 +1,9 @@
-"""The sandbox worker: a fresh interpreter that locks itself down, then runs one program.
+"""The sandbox worker: a fresh process that locks itself down, then runs one program.
 
-It is started as ``python -I -c <boot>`` with a scrubbed environment and two pipe
-descriptors. Everything it will ever need is imported before lockdown. It only turns
+It is either forked by the zygote (``scriptrl.sandbox.zygote``, the default: the imports
+were done there, before any program existed) or started as ``python -I -c <boot>`` with a
+scrubbed environment and two pipe descriptors; from the load message on both run ``serve``.
+Everything it will ever need is imported before lockdown. It only turns
 batches of observations into batches of actions; it never sees the environment, so it
 cannot reach, patch or copy the simulator, and what it sends back is plain JSON that the
 trusted side validates. Nothing here is trusted by the evaluator.
@@ -17,8 +19,12 @@ import types
 
 
 def _channel_from_argv() -> tuple[int, int]:
+    """The channel of a spawned worker: the two descriptors named on its command line."""
+    return channel_at_3_and_4(int(sys.argv[-2]), int(sys.argv[-1]))
+
+
+def channel_at_3_and_4(rfd: int, wfd: int) -> tuple[int, int]:
     """Put the two channel descriptors at 3 and 4, so the fd limit can forbid any new one."""
-    rfd, wfd = int(sys.argv[-2]), int(sys.argv[-1])
     os.dup2(rfd, 100)
     os.dup2(wfd, 101)
     for fd in {rfd, wfd} - {100, 101}:
@@ -40,11 +46,22 @@ def main() -> None:
         protocol.write_frame(wfd, {"op": "ready", "ok": False, "error": f"worker start failed: {e!r}"})
         return
     protocol.write_frame(wfd, {"op": "ready", "ok": True})
+    serve(rfd, wfd, lockdown.SPAWNED)
+
+
+def serve(rfd: int, wfd: int, process: str) -> None:
+    """Lock down, report the layers, load the program and answer batches until told to stop.
+
+    Shared by a spawned worker and one forked by the zygote (``process`` says which, for the
+    report): everything from the load message on is the same code in the same order.
+    """
+    from scriptrl.sandbox import lockdown, protocol
+
     try:
         load, _ = protocol.read_frame(rfd)
     except EOFError:
         return
-    isolation = lockdown.apply(load.get("limits", {}), (rfd, wfd))
+    isolation = lockdown.apply(load.get("limits", {}), (rfd, wfd), process)
     protocol.write_frame(wfd, {"op": "isolation", "isolation": isolation})  # before any program code runs
     try:
         runner = Runner(load)
