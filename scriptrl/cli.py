@@ -246,6 +246,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from scriptrl.verify import print_verify_report, private_hypothesis_storage, verify
 
+    if args.prove or args.properties:
+        return _cmd_prove(args)
     private_hypothesis_storage()
     program, env = _load_policy(args)
     levels = tuple(args.noise) if args.noise else None
@@ -258,6 +260,32 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         print_verify_report(report)
     return 0 if report.passed else 1
+
+
+def _cmd_prove(args: argparse.Namespace) -> int:
+    """``verify --prove``: exit 0 when every property is proved, 1 when one is refuted, 3 when one is unknown."""
+    from scriptrl.prove import print_proof_report, prove, require_z3
+    from scriptrl.prove.properties import (
+        Property,
+        PropertySet,
+        check_expression,
+        load_properties,
+        parse_range,
+    )
+
+    require_z3()
+    pset = load_properties(args.properties) if args.properties else PropertySet()
+    for expr in args.prove or []:
+        check_expression(expr, "--prove")
+        pset.properties.append(Property(expr, expr))
+    pset.ranges = pset.ranges + tuple(parse_range(r) for r in args.ranges or [])
+    program, env = _load_policy(args)
+    report = prove(program, env, pset, unsafe=args.unsafe_in_process, max_seconds=args.prove_seconds)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print_proof_report(report)
+    return report.exit_code
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -412,6 +440,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-retention", type=float, default=0.75,
                    help="share of the clean score margin over a random policy to keep (default 0.75)")  # fmt: skip
     p.add_argument("--no-robustness", action="store_true", help="run the property checks only")
+    p.add_argument("--prove", action="append", metavar="EXPR",
+                   help="prove a property over obs and action instead of sampling, e.g. \"action != 2 or obs[0] < 0\""
+                        " (repeatable; exit 0 proved, 1 refuted, 3 unknown)")  # fmt: skip
+    p.add_argument("--properties", metavar="FILE.toml", help="properties to prove: [[property]] name, expr, ranges")
+    p.add_argument("--range", dest="ranges", action="append", metavar="I=LOW:HIGH",
+                   help="prove over obs[I] in [LOW, HIGH] (default: the space's bound, else the description's range)")  # fmt: skip
+    p.add_argument("--prove-seconds", type=_positive_float, default=60.0, help="time limit for the solver (default 60)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("export", help="write a run's best program as a standalone file with a policy card")
