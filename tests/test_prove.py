@@ -18,7 +18,7 @@ from scriptrl.prove.program import translate_program  # noqa: E402
 from scriptrl.prove.properties import Property, PropertySet  # noqa: E402
 from scriptrl.prove.translate import Translator  # noqa: E402
 from scriptrl.prove.values import Vec  # noqa: E402
-from scriptrl.verify import _Asker  # noqa: E402
+from scriptrl.verify.asker import _Asker  # noqa: E402
 
 CARTPOLE = resolve_env("CartPole-v1")
 #: "Push left whenever the PD law says the pole is falling left."

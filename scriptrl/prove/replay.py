@@ -49,7 +49,7 @@ def replay(program: Program, renv: Any, expr: str, candidates: list[dict], *, un
            time_limit: float = 1.0) -> list[Replay]:  # fmt: skip
     """Each candidate through the sandbox, stopping at the first whose action violates the property."""
     from scriptrl.sandbox.client import WorkerFailure
-    from scriptrl.verify import _Asker
+    from scriptrl.verify.asker import _Asker
 
     probe = renv.make()
     obs_space, act_space = probe.observation_space, probe.action_space
