@@ -253,13 +253,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     levels = tuple(args.noise) if args.noise else None
     report = verify(program, env, seed=args.seed, examples=args.examples, time_limit=args.time_limit_ms / 1000.0,
                     episodes=args.episodes, min_retention=args.min_retention, robustness=not args.no_robustness,
-                    unsafe_in_process=args.unsafe_in_process,
+                    unsafe_in_process=args.unsafe_in_process, gate=args.gate, max_seconds=args.max_seconds,
                     **({"noise_levels": levels} if levels else {}))  # fmt: skip
     if args.json:
         print_json(report.to_dict())
     else:
         print_verify_report(report)
-    return 0 if report.passed else 1
+    return 0 if report.passed and report.complete else 1 if not report.passed else 3
 
 
 def _cmd_prove(args: argparse.Namespace) -> int:
@@ -429,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", metavar="decisions.jsonl", help="write every step: observation, action, line, conditions")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("verify", help="property-based checks of a policy, then a robustness gate (exit 1 on any failure)")
+    p = sub.add_parser("verify", help="property-based checks of a policy, then a robustness gate, or proofs of stated "
+                       "properties (exit 0 pass/proved, 1 fail/refuted, 3 not finished/unknown)")  # fmt: skip
     _policy_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="seed for the generated observations")
     p.add_argument("--examples", type=_positive_int, default=60, help="batches of observations per property")
@@ -438,7 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", type=_positive_float, action="append", metavar="FRACTION",
                    help="observation noise level as a fraction of each component's range (repeatable)")  # fmt: skip
     p.add_argument("--min-retention", type=float, default=0.75,
-                   help="share of the clean score margin over a random policy to keep (default 0.75)")  # fmt: skip
+                   help="share of the clean score margin over a random policy to keep (default 0.75; below it is a"
+                        " warning unless --gate)")  # fmt: skip
+    p.add_argument("--gate", action="store_true", help="fail when a robustness condition is below --min-retention")
+    p.add_argument("--max-seconds", type=_positive_float, default=120.0,
+                   help="wall-clock limit for the whole run (default 120); what did not finish is reported")  # fmt: skip
     p.add_argument("--no-robustness", action="store_true", help="run the property checks only")
     p.add_argument("--prove", action="append", metavar="EXPR",
                    help="prove a property over obs and action instead of sampling, e.g. \"action != 2 or obs[0] < 0\""

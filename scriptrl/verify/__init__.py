@@ -19,6 +19,7 @@ evaluation); scores come from ``scriptrl.evaluate`` on a wrapped environment. On
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 from scriptrl.envs import ResolvedEnv, resolve_env
@@ -28,29 +29,44 @@ from scriptrl.verify.asker import _Asker, _show
 from scriptrl.verify.checks import observation_bounds, observation_strategy, property_checks
 from scriptrl.verify.perturb import HOLDOUT_START, NOISE_LEVELS, PHYSICS, NoisyObservation, PerturbedEnv
 from scriptrl.verify.report import print_verify_report
-from scriptrl.verify.results import Check, Robustness, VerifyReport
-from scriptrl.verify.robustness import robustness_gate
+from scriptrl.verify.results import CHECKS_SHARE, MAX_SECONDS, Budget, Check, Robustness, VerifyReport
+from scriptrl.verify.robustness import levels_text, robustness_gate
 
 
 def verify(program: Program | str, env: ResolvedEnv | str, *, seed: int = 0, examples: int = 60, batch: int = 32,
            time_limit: float = 0.02, episodes: int = 20, noise_levels: Sequence[float] = NOISE_LEVELS,
            min_retention: float = 0.75, robustness: bool = True, unsafe_in_process: bool = False,
+           gate: bool = False, max_seconds: float = MAX_SECONDS,
            progress: Callable[[str], None] | None = None) -> VerifyReport:  # fmt: skip
-    """Property checks, then (unless ``robustness`` is False) the robustness gate."""
+    """Property checks, then (unless ``robustness`` is False) the robustness gate, all within ``max_seconds``.
+
+    The property checks get {share:.0%} of the limit (all of it without robustness); the
+    gate gets the rest. Whatever could not finish in time is reported as not finished.
+    """
     prog = program if isinstance(program, Program) else Program(source=program)
     renv = resolve_env(env) if isinstance(env, str) else env
     for name, value in (("--examples", examples), ("--batch", batch), ("--episodes", episodes)):
         if value < 1:
             raise UserError(f"{name} must be at least 1 (got {value})")
+    if not max_seconds > 0:
+        raise UserError(f"--max-seconds must be positive (got {max_seconds})")
+    budget = Budget(max_seconds)
     if progress:
         progress("property checks")
+    checks_budget = Budget(max_seconds * (CHECKS_SHARE if robustness else 1.0), budget.start)
     checks, bounds, isolation = property_checks(prog, renv, seed=seed, examples=examples, batch=batch,
-                                                time_limit=time_limit, unsafe=unsafe_in_process)  # fmt: skip
+                                                time_limit=time_limit, unsafe=unsafe_in_process,
+                                                budget=checks_budget)  # fmt: skip
     rows: list[Robustness] = []
     if robustness:
         rows = robustness_gate(prog, renv, episodes=episodes, noise_levels=noise_levels, min_retention=min_retention,
-                               unsafe=unsafe_in_process, progress=progress)  # fmt: skip
-    return VerifyReport(renv.label(), prog.name, checks, rows, bounds, isolation, min_retention)
+                               gate=gate, unsafe=unsafe_in_process, progress=progress, budget=budget)  # fmt: skip
+    return VerifyReport(renv.label(), prog.name, checks, rows, bounds, isolation, min_retention, gate=gate,
+                        max_seconds=max_seconds, seconds=time.monotonic() - budget.start,
+                        levels=levels_text(min_retention, noise_levels, gate) if robustness else "")  # fmt: skip
+
+
+verify.__doc__ = (verify.__doc__ or "").replace("{share:.0%}", f"{CHECKS_SHARE:.0%}")
 
 
 def private_hypothesis_storage() -> None:
@@ -63,6 +79,6 @@ def private_hypothesis_storage() -> None:
     os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(cache))
 
 
-__all__ = ["HOLDOUT_START", "NOISE_LEVELS", "PHYSICS", "Check", "NoisyObservation", "PerturbedEnv", "Robustness",
+__all__ = ["MAX_SECONDS", "Budget", "HOLDOUT_START", "NOISE_LEVELS", "PHYSICS", "Check", "NoisyObservation", "PerturbedEnv", "Robustness",
            "VerifyReport", "_Asker", "_show", "observation_bounds", "observation_strategy", "print_verify_report",
            "private_hypothesis_storage", "property_checks", "robustness_gate", "verify"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from scriptrl.program import Program
 from scriptrl.sandbox.client import WorkerFailure
 from scriptrl.verify.asker import _Asker, _show
 from scriptrl.verify.perturb import _random_rollouts
-from scriptrl.verify.results import Check
+from scriptrl.verify.results import Budget, Check
 
 
 def observation_bounds(space: spaces.Box, seen: list, margin: float = 0.25) -> list[dict]:
@@ -105,22 +106,38 @@ def observation_strategy(space: spaces.Space, bounds: list[dict] | None):
 
 
 
+class _Stop(Exception):
+    """A batch property stops early: its worker did not answer in time (the time-bound check's finding)."""
+
+
 def _run_property(name: str, batch_strategy, check_batch: Callable[[list], tuple[str, Any] | None],
-                  examples: int, seed: int) -> Check:  # fmt: skip
-    """Run one property under hypothesis; the last failure recorded is the shrunk one it replays."""
+                  examples: int, seed: int, deadline: float | None = None) -> Check:  # fmt: skip
+    """Run one property under hypothesis until ``deadline``; the last failure recorded is the shrunk one.
+
+    Past the deadline every remaining example passes without asking the worker, so
+    hypothesis winds down at once, keeping the smallest failure it had found.
+    """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hseed
 
     failures: list[tuple[str, Any]] = []
     count = [0]
+    stopped: list[str] = []
 
     @hseed(seed)
     @settings(max_examples=examples, deadline=None, database=None, verbosity=Verbosity.quiet, print_blob=False,
               suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate, Phase.shrink])  # fmt: skip
     @given(batch_strategy)
     def prop(batch: list) -> None:
+        if stopped or (deadline is not None and time.monotonic() > deadline):
+            stopped[:] = stopped or ["its share of verify's time limit ran out"]
+            return
         count[0] += 1
-        problem = check_batch(batch)
+        try:
+            problem = check_batch(batch)
+        except _Stop as e:
+            stopped.append(str(e))
+            return
         if problem is not None:
             failures.append(problem)
             raise AssertionError(problem[0])
@@ -132,19 +149,41 @@ def _run_property(name: str, batch_strategy, check_batch: Callable[[list], tuple
     except Exception:  # AssertionError, or hypothesis' Flaky when a timing failure does not repeat
         if not failures:
             raise
-    if not failures:
-        return Check(name, True, f"held for {count[0]} batches of observations", examples=count[0])
-    detail, counterexample = failures[-1]
-    return Check(name, False, detail, counterexample, examples=count[0])
+    if failures:
+        detail, counterexample = failures[-1]
+        return Check(name, False, detail, counterexample, examples=count[0])
+    if stopped:
+        return Check(name, None, f"not finished: {stopped[0]}, after {count[0]} of {examples} batches",
+                     examples=count[0], finished=False)  # fmt: skip
+    return Check(name, True, f"held for {count[0]} batches of observations", examples=count[0])
+
+
+def _own_observations(program: Program, renv: ResolvedEnv, seeds: list[int], unsafe: bool, deadline: float) -> list:
+    """What the program's own episodes visit (for unbounded components), cut off at ``deadline``."""
+    from scriptrl.trace import run_episodes
+
+    own: list = []
+
+    def keep(step, env) -> None:
+        own.append(step.obs)
+        if time.monotonic() > deadline:
+            raise _Stop("rollouts out of time")
+
+    try:
+        run_episodes(program, renv, seeds, unsafe=unsafe, on_step=keep)
+    except (UserError, _Stop):
+        pass  # a policy that cannot even load fails the properties below, with the reason
+    return own
 
 
 def property_checks(program: Program, renv: ResolvedEnv, *, seed: int = 0, examples: int = 60, batch: int = 32,
                     time_limit: float = 0.02, unsafe: bool = False,
-                    rollout_seeds: Sequence[int] = range(3)) -> tuple[list[Check], list[dict], dict]:  # fmt: skip
-    """The four properties, each with its own hypothesis run and counterexample."""
+                    rollout_seeds: Sequence[int] = range(3),
+                    budget: Budget | None = None) -> tuple[list[Check], list[dict], dict]:  # fmt: skip
+    """The four properties, each with its own hypothesis run, counterexample and share of ``budget``."""
     from hypothesis import strategies as st
 
-    from scriptrl.trace import run_episodes
+    budget = budget or Budget()
 
     probe = renv.make()
     obs_space, act_space = probe.observation_space, probe.action_space
@@ -155,24 +194,27 @@ def property_checks(program: Program, renv: ResolvedEnv, *, seed: int = 0, examp
     if isinstance(obs_space, spaces.Box):
         seen, _ = _random_rollouts(renv, list(rollout_seeds))
         if not (np.all(np.isfinite(obs_space.low)) and np.all(np.isfinite(obs_space.high))):
-            own: list = []
-            try:
-                run_episodes(program, renv, list(rollout_seeds), unsafe=unsafe,
-                             on_step=lambda s, env: own.append(s.obs))  # fmt: skip
-            except UserError:
-                pass  # a policy that cannot even load fails the properties below, with the reason
-            seen = seen + own
+            seen = seen + _own_observations(program, renv, list(rollout_seeds), unsafe, budget.share(5))
         bounds = observation_bounds(obs_space, seen)
     one = observation_strategy(obs_space, bounds)
     batches = st.lists(one, min_size=1, max_size=batch)
     asker = _Asker(program, codec, seed, unsafe, time_limit)
     asker._ensure()  # a program that cannot load fails here, in one line, before any property runs
 
+    def ask(b: list) -> list:
+        """A batch's actions; a batch that times out stops this property (slowness is the time check's finding)."""
+        try:
+            return asker.ask(b)[0]
+        except WorkerFailure as e:
+            if "timeout" in e.reason:
+                raise _Stop(f"a batch of {len(b)} got no answer in time ({e.reason.split(';')[0]})") from None
+            raise
+
     def valid(b: list) -> tuple[str, Any] | None:
         try:
-            actions, _ = asker.ask(b)
+            actions = ask(b)
         except WorkerFailure:
-            return None  # a crash or hang is the next property's finding
+            return None  # a crash is the next property's finding
         for o, a in zip(b, actions, strict=True):
             if isinstance(a, dict) and a.get("t") == "err":
                 continue
@@ -183,7 +225,7 @@ def property_checks(program: Program, renv: ResolvedEnv, *, seed: int = 0, examp
 
     def no_exception(b: list) -> tuple[str, Any] | None:
         try:
-            actions, _ = asker.ask(b)
+            actions = ask(b)
         except WorkerFailure as e:
             if len(b) == 1:
                 return f"the worker died on observation {_show(b[0])}: {e.reason}", {"observation": _show(b[0])}
@@ -195,7 +237,7 @@ def property_checks(program: Program, renv: ResolvedEnv, *, seed: int = 0, examp
 
     def deterministic(b: list) -> tuple[str, Any] | None:
         try:
-            actions, _ = asker.ask(list(b) + list(b))
+            actions = ask(list(b) + list(b))
         except WorkerFailure:
             return None
         n = len(b)
@@ -222,11 +264,11 @@ def property_checks(program: Program, renv: ResolvedEnv, *, seed: int = 0, examp
         return None
 
     checks = []
+    properties = (("valid action", valid), ("no exception", no_exception),
+                  ("same observation, same action", deterministic), (f"under {1000 * time_limit:g} ms per call", fast))
     try:
-        for name, fn in (("valid action", valid), ("no exception", no_exception),
-                         ("same observation, same action", deterministic),
-                         (f"under {1000 * time_limit:g} ms per call", fast)):  # fmt: skip
-            checks.append(_run_property(name, batches, fn, examples, seed))
+        for i, (name, fn) in enumerate(properties):
+            checks.append(_run_property(name, batches, fn, examples, seed, budget.share(len(properties) - i)))
     finally:
         asker.close()
     return checks, bounds, asker.isolation

@@ -22,7 +22,11 @@ def print_verify_report(report: VerifyReport, console=None) -> None:
     if not console.is_terminal:
         console = Console(width=max(console.width, 140))
 
-    def verdict(p: bool | None) -> Text:
+    def verdict(p: bool | None, finished: bool = True, warning: bool = False) -> Text:
+        if not finished:
+            return Text("NOT DONE", style="yellow")
+        if warning:
+            return Text("WARN", style="yellow")
         return Text("n/a", style="dim") if p is None else Text("PASS", style="green") if p else Text("FAIL", style="bold red")
 
     table = Table(title=f"Properties of {report.program} on {report.env_label}", title_justify="left")
@@ -30,7 +34,7 @@ def print_verify_report(report: VerifyReport, console=None) -> None:
     table.add_column("result")
     table.add_column("detail")
     for c in report.checks:
-        table.add_row(c.name, verdict(c.passed), Text(c.detail))
+        table.add_row(c.name, verdict(c.passed, c.finished), Text(c.detail))
     console.print(table)
     rollout = [b for b in report.bounds if b["from"] == "rollouts"]
     if rollout:
@@ -44,11 +48,21 @@ def print_verify_report(report: VerifyReport, console=None) -> None:
         for r in report.robustness:
             ci = "-" if r.ci95 is None else f"{_num(r.ci95[0])}..{_num(r.ci95[1])}"
             table.add_row(r.condition, _num(r.mean), ci, _num(r.random), _num(r.retention, ".0%"),
-                          verdict(r.passed) if r.condition != "clean" or r.passed is False else Text("ref", style="dim"),
+                          verdict(r.passed, r.finished, r.warning) if r.condition != "clean" or r.passed is False
+                          or not r.finished else Text("ref", style="dim"),
                           Text(r.detail))  # fmt: skip
         console.print(table)
+    if report.levels:
+        console.print(Text(report.levels, style="dim"))
+    console.print(Text(f"{report.seconds:.0f} s of a {report.max_seconds:g} s limit (--max-seconds)", style="dim"))
+    warnings = sum(r.warning for r in report.robustness)
+    note = f" ({warnings} robustness warning{'s' * (warnings != 1)})" if warnings else ""
+    if report.passed and report.complete:
+        console.print(Text("verify: PASS" + note, style="bold green"))
+        return
     if report.passed:
-        console.print(Text("verify: PASS", style="bold green"))
+        console.print(Text("verify: INCOMPLETE (nothing failed; not finished: "
+                           + "; ".join(report.unfinished()) + ")" + note, style="bold yellow"))  # fmt: skip
         return
     console.print(Text("verify: FAIL", style="bold red"))
     for c in report.checks:
