@@ -288,6 +288,29 @@ def _cmd_prove(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from scriptrl.behaviour_diff import behaviour_diff, print_diff
+    from scriptrl.program import Program
+    from scriptrl.prove.properties import parse_range
+
+    ranges = tuple(parse_range(r) for r in args.ranges or [])
+    args.policy = args.policy_a
+    a, env = _load_policy(args)
+    b = Program.from_file(args.policy_b)
+    if not args.unsafe_in_process:
+        b.validate()
+    if a.name == b.name:
+        b = Program(b.source, name=f"{b.name} (B)")
+    report = behaviour_diff(a, b, env, episodes=args.episodes, samples=args.samples, ranges=ranges,
+                            prove=not args.no_prove, max_seconds=args.prove_seconds,
+                            unsafe=args.unsafe_in_process)  # fmt: skip
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print_diff(report)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from scriptrl.export import export_policy
 
@@ -453,6 +476,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prove over obs[I] in [LOW, HIGH] (default: the space's bound, else the description's range)")  # fmt: skip
     p.add_argument("--prove-seconds", type=_positive_float, default=60.0, help="time limit for the solver (default 60)")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("diff", help="where and how often two versions of a policy act differently, and the score change")
+    p.add_argument("policy_a", metavar="A.py")
+    p.add_argument("policy_b", metavar="B.py")
+    p.add_argument("--env", required=True, metavar="ID")
+    p.add_argument("--import", dest="imports", action="append", metavar="MODULE")
+    p.add_argument("--episodes", type=_positive_int, default=20, help="holdout episodes (default 20)")
+    p.add_argument("--samples", type=_positive_int, default=2000, help="observations drawn in the box (default 2000)")
+    p.add_argument("--range", dest="ranges", action="append", metavar="I=LOW:HIGH", help="box range for obs[I]")
+    p.add_argument("--no-prove", action="store_true", help="skip the solver (sampling and holdout only)")
+    p.add_argument("--prove-seconds", type=_positive_float, default=60.0, help="time limit for the solver")
+    p.add_argument("--unsafe-in-process", action="store_true", help="run trusted files in this process (no sandbox)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("export", help="write a run's best program as a standalone file with a policy card")
     p.add_argument("run_dir", metavar="RUN_DIR")

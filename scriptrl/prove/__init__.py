@@ -102,7 +102,7 @@ def prove(program: Program, renv: Any, properties: PropertySet | list[Property],
            "seconds": max_seconds, "per_check": min(per_check, max_seconds),
            "properties": [{"name": p.name, "expr": p.expr} for p in pset.properties],
            "boxes": [[b.to_dict() for b in box] for box in boxes]}  # fmt: skip
-    answer = _run_child(job, max_seconds)
+    answer = run_solver(job, max_seconds)
     results = []
     for i, p in enumerate(pset.properties):
         box = [b.to_dict() for b in boxes[i]]
@@ -142,7 +142,7 @@ def _confirm(program: Program, renv: Any, p: Property, r: dict, box: list[dict],
     return res
 
 
-def _run_child(job: dict, max_seconds: float) -> dict:
+def run_solver(job: dict, max_seconds: float) -> dict:
     """``python -m scriptrl.prove.solve`` with a hard deadline: a stuck solver becomes UNKNOWN, never a hang."""
     env = {
         k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TMPDIR")

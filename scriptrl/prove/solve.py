@@ -233,6 +233,55 @@ def _one_property(prop: dict, box: list[dict], model: Any, obs: Any, variables: 
     return out
 
 
+def differ(a: Any, b: Any) -> Any:
+    """Where two actions differ (componentwise for arrays), as a Python bool or a z3 Bool."""
+    from scriptrl.prove.operators import compare_one
+
+    if isinstance(a, Vec) or isinstance(b, Vec):
+        if not (isinstance(a, Vec) and isinstance(b, Vec)) or len(a.items) != len(b.items):
+            return True
+        out: Any = False
+        for x, y in zip(a.items, b.items, strict=True):
+            out = b_or(out, differ(x, y))
+        return out
+    return compare_one(Translator(), ast.NotEq(), a, b)
+
+
+def run_diff(job: dict) -> dict:
+    """Is there an observation in the box where programs A and B choose different actions?"""
+    clock = _Clock(float(job["seconds"]))
+    per_check = float(job["per_check"])
+    box = job["boxes"][0]
+    obs, variables = observation_vars(job["kind"], len(box), bool(job["integer"]))
+    models = []
+    for tag, source in (("a", job["source"]), ("b", job["other"])):
+        tr = Translator(max_nodes=int(job["max_nodes"]), deadline=time.monotonic() + 0.25 * float(job["seconds"]), tag=tag)
+        try:
+            models.append(translate_program(source, obs, tr, z3.Int("seed")))
+        except Unsupported as e:
+            return {"verdict": "UNKNOWN", "detail": f"program {tag.upper()}: {e}"}
+        except RecursionError:
+            return {"verdict": "UNKNOWN", "detail": f"program {tag.upper()} nests too deeply to translate"}
+    facts = box_constraints(variables, box) + models[0].axioms + models[1].axioms + [z3.Int("seed") >= 0]
+    for tag, model in zip("AB", models, strict=True):
+        problem = _obligation_problem(model, facts, variables, clock, per_check)
+        if problem:
+            return {"verdict": "UNKNOWN", "detail": f"program {tag}: {problem}"}
+    d = differ(models[0].action, models[1].action)
+    if d is False:
+        return {"verdict": "IDENTICAL", "detail": "the same action for every observation (decided without the solver)"}
+    s = _solver(clock, per_check, facts)
+    if d is not True:
+        s.add(d)
+    r = s.check()
+    if r == z3.unsat:
+        return {"verdict": "IDENTICAL", "detail": "the same action for every observation in the box (z3)"}
+    if r == z3.sat:
+        return {"verdict": "DIFFER", "detail": "the solver found observations where they differ",
+                "candidates": counterexamples(s, variables, box, None, clock, per_check)}
+    return {"verdict": "UNKNOWN", "detail": f"the solver gave up: {s.reason_unknown()}"}
+
+
 def main() -> int:
     import resource
 
@@ -244,7 +293,7 @@ def main() -> int:
         pass
     sys.setrecursionlimit(20_000)
     try:
-        answer = run_job(job)
+        answer = run_diff(job) if job.get("other") is not None else run_job(job)
     except MemoryError:
         answer = {"program": "UNKNOWN: the translation ran out of memory", "results": [], "nodes": 0}
     except z3.Z3Exception as e:

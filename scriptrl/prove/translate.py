@@ -69,8 +69,8 @@ class _Loop:
 class Translator:
     """Holds the limits, the obligations and the side facts (``sqrt`` definitions) of one translation."""
 
-    def __init__(self, max_nodes: int = MAX_NODES, deadline: float | None = None) -> None:
-        self.max_nodes, self.deadline = max_nodes, deadline
+    def __init__(self, max_nodes: int = MAX_NODES, deadline: float | None = None, tag: str = "") -> None:
+        self.max_nodes, self.deadline, self.tag = max_nodes, deadline, tag
         self.nodes = 0
         self.unrolled = 0
         self.obligations: list[Obligation] = []
@@ -100,7 +100,7 @@ class Translator:
 
     def fresh_real(self, prefix: str) -> Any:
         self.fresh += 1
-        return z3.Real(f"{prefix}!{self.fresh}")
+        return z3.Real(f"{prefix}{self.tag}!{self.fresh}")
 
     # ------------------------------------------------------------------ functions
 
