@@ -176,6 +176,37 @@ def _own_observations(program: Program, renv: ResolvedEnv, seeds: list[int], uns
     return own
 
 
+def _bounds(program: Program, renv: ResolvedEnv, space: Any, seeds: list[int], unsafe: bool, deadline: float) -> list:
+    """Where to draw observations: the space's bounds, widened rollout ranges where it is unbounded."""
+    if not isinstance(space, spaces.Box):
+        return []
+    seen, _ = _random_rollouts(renv, seeds)
+    if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
+        seen = seen + _own_observations(program, renv, seeds, unsafe, deadline)
+    return observation_bounds(space, seen)
+
+
+def _fast_check(asker: _Asker, time_limit: float) -> Callable[[list], tuple[str, Any] | None]:
+    """The time bound: one observation per message, so a slow input is timed alone instead of averaged away."""
+
+    def fast(b: list) -> tuple[str, Any] | None:
+        for o in b:
+            try:
+                _, seconds = asker.ask([o])
+                if seconds > time_limit:  # timing varies: confirm before calling it a failure
+                    seconds = min(seconds, asker.ask([o])[1])
+            except WorkerFailure as e:
+                if "timeout" not in e.reason:
+                    continue  # a crash is the exception property's finding
+                return f"no answer in time for observation {_show(o)}: {e.reason}", {"observation": _show(o)}
+            if seconds > time_limit:
+                return (f"{1000 * seconds:.1f} ms per call (limit {1000 * time_limit:g} ms) for observation {_show(o)}",
+                        {"observation": _show(o), "ms_per_call": round(1000 * seconds, 2)})  # fmt: skip
+        return None
+
+    return fast
+
+
 def property_checks(program: Program, renv: ResolvedEnv, *, seed: int = 0, examples: int = 60, batch: int = 32,
                     time_limit: float = 0.02, unsafe: bool = False,
                     rollout_seeds: Sequence[int] = range(3),
@@ -184,25 +215,18 @@ def property_checks(program: Program, renv: ResolvedEnv, *, seed: int = 0, examp
     from hypothesis import strategies as st
 
     budget = budget or Budget()
-
     probe = renv.make()
     obs_space, act_space = probe.observation_space, probe.action_space
     probe.close()
     codec = observation_codec(obs_space)
     check = make_checker(act_space)
-    bounds: list[dict] = []
-    if isinstance(obs_space, spaces.Box):
-        seen, _ = _random_rollouts(renv, list(rollout_seeds))
-        if not (np.all(np.isfinite(obs_space.low)) and np.all(np.isfinite(obs_space.high))):
-            seen = seen + _own_observations(program, renv, list(rollout_seeds), unsafe, budget.share(5))
-        bounds = observation_bounds(obs_space, seen)
+    bounds = _bounds(program, renv, obs_space, list(rollout_seeds), unsafe, budget.share(5))
     one = observation_strategy(obs_space, bounds)
     batches = st.lists(one, min_size=1, max_size=batch)
     asker = _Asker(program, codec, seed, unsafe, time_limit)
     asker._ensure()  # a program that cannot load fails here, in one line, before any property runs
 
-    def ask(b: list) -> list:
-        """A batch's actions; a batch that times out stops this property (slowness is the time check's finding)."""
+    def ask(b: list) -> list:  # a batch that times out stops its property: slowness is the time check's finding
         try:
             return asker.ask(b)[0]
         except WorkerFailure as e:
@@ -247,21 +271,7 @@ def property_checks(program: Program, renv: ResolvedEnv, *, seed: int = 0, examp
                         {"observation": _show(o), "actions": [a1, a2]})  # fmt: skip
         return None
 
-    def fast(b: list) -> tuple[str, Any] | None:
-        # One observation per message, so a slow input is timed alone instead of averaged away.
-        for o in b:
-            try:
-                _, seconds = asker.ask([o])
-                if seconds > time_limit:  # timing varies: confirm before calling it a failure
-                    seconds = min(seconds, asker.ask([o])[1])
-            except WorkerFailure as e:
-                if "timeout" not in e.reason:
-                    continue  # a crash is the exception property's finding
-                return f"no answer in time for observation {_show(o)}: {e.reason}", {"observation": _show(o)}
-            if seconds > time_limit:
-                return (f"{1000 * seconds:.1f} ms per call (limit {1000 * time_limit:g} ms) for observation {_show(o)}",
-                        {"observation": _show(o), "ms_per_call": round(1000 * seconds, 2)})  # fmt: skip
-        return None
+    fast = _fast_check(asker, time_limit)
 
     checks = []
     properties = (("valid action", valid), ("no exception", no_exception),
