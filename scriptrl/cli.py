@@ -314,7 +314,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from scriptrl.export import export_policy
 
-    out = export_policy(args.run_dir, args.output, program_id=args.program)
+    out = export_policy(args.run_dir, args.output, program_id=args.program, shield=args.shield, fallback=args.fallback)
     sys.stdout.write(f"{out}\n")
     return 0
 
@@ -495,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("-o", "--output", required=True, metavar="policy.py")
     p.add_argument("--program", type=int, metavar="ID", help="export this program instead of the best one")
+    p.add_argument("--shield", metavar="PROPERTIES.toml",
+                   help="wrap the policy in a runtime monitor enforcing these properties (verify --properties format)")  # fmt: skip
+    p.add_argument("--fallback", metavar="ACTION", help="the shield's fallback action (else fallback = ... in the file)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("render", help="an animated GIF of one episode of a policy")

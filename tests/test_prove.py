@@ -206,3 +206,56 @@ def test_cli_exit_codes_proved_refuted_unknown_and_a_properties_file(tmp_path):
         prelude="import sys\nsys.modules['z3'] = None\n",
     )
     assert p.returncode == 2 and 'pip install -e ".[prove]"' in p.stderr
+
+
+#: Pushes right whenever the pole leans and falls left: the shield's property catches exactly that.
+RECKLESS = ("def policy(obs):\n    position, velocity, angle, angular_velocity = obs\n"
+            "    if angle < -0.02 and angular_velocity < 0:\n        return 1\n" + PD)  # fmt: skip
+
+
+def test_the_runtime_shield_enforces_the_property_with_its_fallback_and_logs_it():
+    from scriptrl.evaluate import evaluate
+    from scriptrl.program import check_source
+    from scriptrl.prove.shield import ShieldSpec, interventions, shield_source
+
+    body = shield_source(RECKLESS, ShieldSpec([Property("push left", PUSH_LEFT)], 0))
+    assert check_source(body) == []  # the exported file still passes scriptrl's static checks
+    seeds = list(range(1000, 1010))
+    assert (
+        prove(Program(body), CARTPOLE, [Property("push left", PUSH_LEFT)]).results[0].verdict == "UNKNOWN"
+    )  # not modelled: deque
+    shielded, plain = evaluate(Program(body), CARTPOLE, seeds), evaluate(Program(RECKLESS), CARTPOLE, seeds)
+    assert shielded.mean > plain.mean and not shielded.failures
+    n = interventions(body, RECKLESS, CARTPOLE, seeds)
+    assert 0 < n["interventions"] < n["steps"]
+
+
+@pytest.mark.slow
+def test_cli_export_with_a_shield_writes_a_monitored_policy_and_its_holdout_interventions(tmp_path):
+    from scriptrl.evaluate import evaluate
+    from scriptrl.store import RunStore
+
+    run_dir = tmp_path / "run"
+    with RunStore.create(run_dir, {"env_id": "CartPole-v1"}) as store:
+        pid = store.add_program(
+            RECKLESS, Program(RECKLESS).normalized_hash, [], "manual", "test", 0.0, None, 0
+        )
+        store.add_evaluation(
+            pid, "holdout", "confirm", evaluate(Program(RECKLESS), CARTPOLE, list(range(1000, 1010)))
+        )
+    props = tmp_path / "shield.toml"
+    props.write_text(f'fallback = 0\n[[property]]\nname = "push left"\nexpr = "{PUSH_LEFT}"\n')
+    out = tmp_path / "shielded.py"
+    p = cli("export", str(run_dir), "-o", str(out), "--program", str(pid), "--shield", str(props))
+    assert p.returncode == 0, p.stdout + p.stderr
+    text = out.read_text()
+    card = next(line for line in text.splitlines() if line.startswith("# shield:"))
+    assert "fallback action 0" in card and "holdout seeds 1000-1019" in card
+    steps = int(card.split(" of ")[1].split()[0])
+    assert 0 < int(card.split("intervened at ")[1].split()[0]) < steps
+    p = cli("eval", str(out), "--env", "CartPole-v1", "--episodes", "5", "--json")
+    assert p.returncode == 0, p.stderr
+    p = cli(
+        "export", str(run_dir), "-o", str(out), "--program", str(pid), "--shield", str(tmp_path / "none.toml")
+    )
+    assert p.returncode == 2 and "not found" in p.stderr
