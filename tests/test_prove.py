@@ -259,3 +259,15 @@ def test_cli_export_with_a_shield_writes_a_monitored_policy_and_its_holdout_inte
         "export", str(run_dir), "-o", str(out), "--program", str(pid), "--shield", str(tmp_path / "none.toml")
     )
     assert p.returncode == 2 and "not found" in p.stderr
+
+
+def test_a_discrete_observation_table_policy_is_refuted_at_the_state_that_breaks_it():
+    source = "TABLE = [1, 2, 1, 0, 3, 2, 1, 0, 0, 0, 1, 2, 0, 1, 1, 0]\n\ndef policy(obs):\n    return TABLE[obs]\n"
+    lake = resolve_env("FrozenLake-v1")
+    report = prove(Program(source), lake, [Property("next to the goal, go right", "obs != 14 or action == 2"),
+                                           Property("valid", "action in (0, 1, 2, 3)")])  # fmt: skip
+    refuted, valid = report.results
+    assert refuted.verdict == "REFUTED" and refuted.counterexample == 14 and refuted.action == 1
+    assert valid.verdict == "PROVED" and refuted.box == [
+        {"component": 0, "low": 0.0, "high": 15.0, "from": "space"}
+    ]

@@ -55,7 +55,7 @@ class ProofReport:
     nodes: int
     seconds: float
     note: str = ("arithmetic over the reals (float rounding not modelled); every counterexample was replayed in the"
-                 " sandbox on the float32 observation")  # fmt: skip
+                 " sandbox on the observation as the environment would send it")  # fmt: skip
 
     @property
     def exit_code(self) -> int:

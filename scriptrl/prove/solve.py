@@ -190,6 +190,13 @@ def _consts(e: Any, limit: int = 20_000) -> set:
     return out
 
 
+class _Only:
+    """Obligations alone, in the shape ``_obligation_problem`` reads."""
+
+    def __init__(self, obligations: list) -> None:
+        self.obligations = obligations
+
+
 def _one_property(prop: dict, box: list[dict], model: Any, obs: Any, variables: list, tr: Translator,
                   clock: _Clock, per_check: float, seed: Any) -> dict:  # fmt: skip
     started = time.monotonic()
@@ -197,16 +204,21 @@ def _one_property(prop: dict, box: list[dict], model: Any, obs: Any, variables: 
     facts = box_constraints(variables, box) + list(model.axioms)
     if seed is not None:
         facts.append(seed >= 0)
+    before = len(tr.obligations)  # the property's own side conditions are checked for this property only
     try:
         tr.pc = True
         claim = property_formula(prop["expr"], obs, model.action, tr)
     except Unsupported as e:
         out["detail"] = f"the property: {e}"
         return out
+    finally:
+        own = tr.obligations[before:]
+        del tr.obligations[before:]
     if clock.left() <= 0:
         out["detail"] = "the solver's time limit was reached before this property"
         return out
     problem = _obligation_problem(model, facts, variables, clock, per_check)
+    problem = problem or _obligation_problem(_Only(own), facts, variables, clock, per_check)
     if problem:
         out["detail"] = problem
         return out
