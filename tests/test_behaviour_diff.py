@@ -20,6 +20,7 @@ PD = "    push = 10.0 * angle + 2.0 * angular_velocity + 0.1 * position + 0.3 * 
 B = Program("def policy(obs):\n    position, velocity, angle, angular_velocity = obs\n"
             "    if position > 1.0 and angle < 0.0:\n        return 0\n" + PD, "b.py")  # fmt: skip
 CARTPOLE = resolve_env("CartPole-v1")
+pytestmark = pytest.mark.slow  # every test here starts solver and sandbox processes
 
 
 def test_a_changed_rule_is_located_by_a_confirmed_witness_and_measured_on_holdout():
@@ -54,7 +55,6 @@ def test_an_untranslatable_version_is_still_sampled_and_the_proof_names_why():
     assert r.sampled["disagree"] > 0 and r.holdout["states"] > 0
 
 
-@pytest.mark.slow
 def test_cli_diff_prints_one_json_report(tmp_path):
     (tmp_path / "b.py").write_text(B.source)
     p = subprocess.run([sys.executable, "-m", "scriptrl", "diff", str(ROOT / "tests" / "data" / "verify_faults" / "correct.py"),

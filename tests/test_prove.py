@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from scriptrl.prove.values import Vec  # noqa: E402
 from scriptrl.verify.asker import _Asker  # noqa: E402
 
 CARTPOLE = resolve_env("CartPole-v1")
+pytestmark = pytest.mark.slow  # every test here starts solver and sandbox processes
 #: "Push left whenever the PD law says the pole is falling left."
 PUSH_LEFT = "action == 0 or 10*obs[2] + 2*obs[3] + 0.1*obs[0] + 0.3*obs[1] > 0"
 PD = "    push = 10.0 * angle + 2.0 * angular_velocity + 0.1 * position + 0.3 * velocity\n    return 1 if push > 0 else 0\n"
@@ -84,7 +86,6 @@ def violates(o: np.ndarray, a: int) -> bool:
     return a != 0 and not 10 * o[2] + 2 * o[3] + 0.1 * o[0] + 0.3 * o[1] > 0
 
 
-@pytest.mark.slow
 def test_a_corner_that_sampling_misses_is_refuted_and_the_sandbox_confirms_it():
     samples = box_sample(10_000, np.random.default_rng(1))
     actions = sandbox_actions(CORNER, samples)
@@ -153,6 +154,9 @@ def test_a_huge_or_hostile_program_is_unknown_within_the_limit():
     started = time.monotonic()
     assert "unroll" in unknown("def policy(obs):\n    x = obs[0]\n    for i in range(50_000):\n        x = x + obs[1]\n"
                                "    return 1 if x > 0 else 0\n")  # fmt: skip
+    assert "nested deeper" in unknown(
+        "def f(x):\n    return f(x + 1)\n\ndef policy(obs):\n    return f(obs[0])\n"
+    )
     long = "def policy(obs):\n    x = obs[0]\n" + "    x = x * 0.5 + obs[1] if x > obs[2] else x - obs[3]\n" * 400 \
         + "    return 1 if x > 0 else 0\n"  # fmt: skip
     assert "too large" in unknown(long, max_nodes=2_000)
@@ -170,7 +174,6 @@ def cli(*args: str, prelude: str = "") -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.slow
 def test_cli_exit_codes_proved_refuted_unknown_and_a_properties_file(tmp_path):
     corner, corrected = tmp_path / "corner.py", tmp_path / "corrected.py"
     corner.write_text(CORNER)
@@ -230,7 +233,6 @@ def test_the_runtime_shield_enforces_the_property_with_its_fallback_and_logs_it(
     assert 0 < n["interventions"] < n["steps"]
 
 
-@pytest.mark.slow
 def test_cli_export_with_a_shield_writes_a_monitored_policy_and_its_holdout_interventions(tmp_path):
     from scriptrl.evaluate import evaluate
     from scriptrl.store import RunStore
@@ -271,3 +273,17 @@ def test_a_discrete_observation_table_policy_is_refuted_at_the_state_that_breaks
     assert valid.verdict == "PROVED" and refuted.box == [
         {"component": 0, "low": 0.0, "high": 15.0, "from": "space"}
     ]
+
+
+HOSTILE = Path(__file__).parent.parent.parent / "shared" / "hostile"
+
+
+@pytest.mark.skipif(not HOSTILE.is_dir(), reason="the shared hostile corpus is not beside this checkout")
+def test_the_hostile_corpus_gets_a_prompt_unknown_and_never_runs():
+    for path in sorted(HOSTILE.glob("h*.py")):
+        started = time.monotonic()
+        (r,) = prove(
+            Program.from_file(path), CARTPOLE, [Property("valid", "action in (0, 1)")], max_seconds=10
+        ).results
+        assert r.verdict in ("UNKNOWN", "PROVED"), (path.name, r.detail)
+        assert time.monotonic() - started < 30, path.name
