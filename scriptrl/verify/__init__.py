@@ -40,8 +40,9 @@ def verify(program: Program | str, env: ResolvedEnv | str, *, seed: int = 0, exa
            progress: Callable[[str], None] | None = None) -> VerifyReport:  # fmt: skip
     """Property checks, then (unless ``robustness`` is False) the robustness gate, all within ``max_seconds``.
 
-    The property checks get {share:.0%} of the limit (all of it without robustness); the
-    gate gets the rest. Whatever could not finish in time is reported as not finished.
+    The property checks get ``CHECKS_SHARE`` of the limit (all of it without robustness),
+    the gate the rest, so a program that is slow somewhere cannot starve the phases after
+    it. Whatever could not finish in time is reported as not finished.
     """
     prog = program if isinstance(program, Program) else Program(source=program)
     renv = resolve_env(env) if isinstance(env, str) else env
@@ -64,9 +65,6 @@ def verify(program: Program | str, env: ResolvedEnv | str, *, seed: int = 0, exa
     return VerifyReport(renv.label(), prog.name, checks, rows, bounds, isolation, min_retention, gate=gate,
                         max_seconds=max_seconds, seconds=time.monotonic() - budget.start,
                         levels=levels_text(min_retention, noise_levels, gate) if robustness else "")  # fmt: skip
-
-
-verify.__doc__ = (verify.__doc__ or "").replace("{share:.0%}", f"{CHECKS_SHARE:.0%}")
 
 
 def private_hypothesis_storage() -> None:
