@@ -93,6 +93,7 @@ def test_a_policy_that_only_survives_the_usual_horizon_fails_the_gate():
     assert rows["noise 2% of range"].passed and rows["pole mass x2"].passed
 
 
+@pytest.mark.slow
 def test_below_a_level_is_a_measured_warning_unless_the_gate_is_asked_for():
     # A close relative of the PD controller (no cart terms, unit gains): it balances, but 10 % noise
     # costs it most of its margin. Without --gate that is a figure with a warning, not a failure.
@@ -119,6 +120,7 @@ def test_a_policy_slow_far_from_the_centre_ends_within_the_limit_and_names_the_f
     assert "ms per call" in timing["detail"] or "no answer in time" in timing["detail"]
 
 
+@pytest.mark.slow
 def test_verify_stops_at_max_seconds_and_says_what_it_did_not_finish():
     report = verify(Program.from_file(FAULTS / "slow_far.py"), resolve_env("CartPole-v1"), max_seconds=12.0)
     assert report.seconds < 20
