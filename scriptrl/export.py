@@ -121,8 +121,14 @@ def policy_card(store: RunStore, pid: int) -> dict[str, str]:
     return {k: _one_line(v) for k, v in card.items()}
 
 
-def export_policy(run_dir: str | Path, output: str | Path, program_id: int | None = None) -> Path:
-    """Write the run's best program (or ``program_id``) with its policy card to ``output``."""
+def export_policy(run_dir: str | Path, output: str | Path, program_id: int | None = None,
+                  shield: str | None = None, fallback: str | None = None) -> Path:  # fmt: skip
+    """Write the run's best program (or ``program_id``) with its policy card to ``output``.
+
+    With ``shield`` (a properties file), the program is wrapped in a runtime monitor
+    that enforces them with a fallback action; the card says how often it intervened
+    on holdout episodes.
+    """
     from scriptrl.program import check_source
 
     with RunStore.open(run_dir) as store:
@@ -138,6 +144,9 @@ def export_policy(run_dir: str | Path, output: str | Path, program_id: int | Non
             raise UserError(f"program {pid} cannot be exported: {problems[0]}")
         card = policy_card(store, pid)
         env = card["environment"].split(" (")[0]
+    body = prog["source"]
+    if shield:
+        body, card["shield"] = _shielded(body, env, shield, fallback)
     width = max(len(k) for k in card)
     lines = ["# " + "-" * 76, "# Policy card (exported by scriptrl; the program below needs only Python and numpy)", "#"]
     lines += [f"# {k + ':':<{width + 1}} {v}" for k, v in card.items()]
@@ -150,7 +159,7 @@ def export_policy(run_dir: str | Path, output: str | Path, program_id: int | Non
         "",
         "",
     ]
-    text = "\n".join(lines) + prog["source"].rstrip("\n") + "\n"
+    text = "\n".join(lines) + body.rstrip("\n") + "\n"
     out = Path(output).expanduser()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -160,3 +169,23 @@ def export_policy(run_dir: str | Path, output: str | Path, program_id: int | Non
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror} (choose another -o path)") from None
     return out
+
+
+def _shielded(source: str, env_id: str, shield: str, fallback: str | None) -> tuple[str, str]:
+    """The program wrapped in its runtime shield, and the card line saying how often it intervened on holdout."""
+    from scriptrl.envs import resolve_env
+    from scriptrl.program import check_source
+    from scriptrl.prove.shield import interventions, load_shield, shield_source
+
+    spec = load_shield(shield, fallback)
+    body = shield_source(source, spec)
+    problems = check_source(body)
+    if problems:
+        raise UserError(f"the shielded program does not pass scriptrl's checks: {problems[0]}")
+    holdout = seeds.SeedSplits().seeds("holdout", 20)
+    n = interventions(body, source, resolve_env(env_id), holdout)
+    names = "; ".join(p.name for p in spec.properties)
+    line = (f"{len(spec.properties)} properties enforced at run time ({names}); fallback action {spec.fallback!r};"
+            f" intervened at {n['interventions']} of {n['steps']} steps on holdout seeds {n['seeds'][0]}-{n['seeds'][1]};"
+            " each intervention is recorded in SHIELD_LOG")  # fmt: skip
+    return body, _one_line(line)
