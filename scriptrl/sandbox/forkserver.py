@@ -141,6 +141,8 @@ class ForkServer:
                     self.exits.pop(pid, None)
                     self.live.add(pid)
                     return pid, fds[0]
+                if message.get("op") == "fork-failed":  # the zygote lives on; this worker is spawned
+                    raise ZygoteGone(str(message.get("error"))[:200])
                 for fd in fds:
                     os.close(fd)
 

@@ -50,6 +50,8 @@ def main() -> None:
         lockdown.warm_up()
         if _threads() != 1:  # fork copies only the calling thread: a lock held elsewhere would deadlock
             raise RuntimeError(f"the zygote runs {_threads()} threads after its imports; it must run one")
+        # The evaluator kills workers by pidfd: the kernel must have them.
+        os.close(os.pidfd_open(os.getpid()))
     except BaseException as e:
         _send(ctrl, {"op": "ready", "ok": False, "error": f"zygote start failed: {e!r}"[:300]})
         return
@@ -95,7 +97,13 @@ def _serve(ctrl: socket.socket, wake: tuple[int, int], children: set[int]) -> No
             if request.get("op") == "quit":
                 return
             continue
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as e:  # out of processes or memory: this request fails, the zygote stays
+            for fd in fds:
+                os.close(fd)
+            _send(ctrl, {"op": "fork-failed", "error": f"fork failed: {e.strerror}"})
+            continue
         if pid == 0:
             _child(ctrl, wake, fds, str(request.get("boot", "worker")))
         for fd in fds:
