@@ -20,12 +20,36 @@ class EnvView:
         self.layout = layout
         self.discrete_obs = layout.obs_kind == "discrete"
         self.index_to_pos = {c.index: i for i, c in enumerate(layout.components) if c.index is not None}
+        # With a decode table the components are the decoded parts, not the state itself.
+        self.obs_is_component = self.discrete_obs and layout.decode is None
+        #: The parent's evaluation digest, for operators guided by its episodes (set per call).
+        self.digest: dict | None = None
 
     def analyze(self, source: str) -> au.Analysis:
-        return au.Analysis.of(source, self.discrete_obs, self.index_to_pos)
+        an = au.Analysis.of(source, self.obs_is_component, self.index_to_pos)
+        if self.layout.decode is not None and an.entry is not None and an.obs:
+            self._find_decoded_reads(an)
+        return an
+
+    def _find_decoded_reads(self, an: au.Analysis) -> None:
+        """``row = obs // 8`` binds the part ``row``, as ``x = obs[0]`` binds a component."""
+        reads = {
+            ast.dump(ast.parse(c.read(an.obs or "obs"), mode="eval").body): i
+            for i, c in enumerate(self.layout.components)
+        }
+        for node in au.walk_function(an.entry):
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+            ):
+                pos = reads.get(ast.dump(node.value))
+                if pos is not None:
+                    an.comp_vars.setdefault(node.targets[0].id, pos)
+                    an.comp_reads.add(node.value)
 
     def comp_of(self, an: au.Analysis, node: ast.AST) -> int | None:
-        return an.comp_of(node, self.discrete_obs, self.index_to_pos)
+        return an.comp_of(node, self.obs_is_component, self.index_to_pos)
 
     def comments(self, obs: str | None) -> dict[str, tuple[str, str]]:
         obs = obs or "obs"

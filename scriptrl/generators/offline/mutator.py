@@ -10,8 +10,19 @@ from collections.abc import Callable
 from scriptrl.generators import astutil as au
 from scriptrl.generators.base import Candidate, GenContext, GeneratorCall, ParentInfo, clamp_temperature
 from scriptrl.generators.layout import layout_for
+from scriptrl.generators.offline.controllers import (
+    nonlinear_box,
+    nonlinear_discrete,
+    oblique_tree,
+    pd_box,
+    pd_discrete,
+)
 from scriptrl.generators.offline.crossover import mix_constants, transplant
+from scriptrl.generators.offline.decoded import can_seek, place_rules, seeded_table
 from scriptrl.generators.offline.env_view import EnvView
+from scriptrl.generators.offline.family_ops import op_add_feature, op_grow_tree
+from scriptrl.generators.offline.guided import op_table_guided
+from scriptrl.generators.offline.phase import phase_machine
 from scriptrl.generators.offline.scalar_ops import op_change_action, op_perturb, op_table_block, op_table_edit
 from scriptrl.generators.offline.structural_ops import (
     op_add_condition,
@@ -31,6 +42,7 @@ from scriptrl.generators.offline.templates import (
     rules_discrete,
     table,
 )
+from scriptrl.generators.offline.tree_edit import table_groups
 from scriptrl.program import Program
 
 #: Largest Discrete observation space that gets a lookup-table program.
@@ -77,14 +89,42 @@ class OfflineMutator:
         lay = env.layout
         if lay.action_kind == "discrete":
             if env.discrete_obs and lay.n_states is not None and lay.n_states <= MAX_TABLE_STATES:
-                return [("table", table)]
-            return [("linear", linear_discrete), ("rules", rules_discrete)]
-        return [("linear", linear_box), ("rules", rules_box)]
+                if not can_seek(lay):
+                    return [("table", table)]
+                # Decoded grids: tables seeded by place rules get rewards a random table never sees.
+                return [
+                    ("table", table),
+                    ("seeded table", seeded_table),
+                    ("place rules", place_rules),
+                    ("seeded table", seeded_table),
+                    ("rules", rules_discrete),
+                    ("seeded table", seeded_table),
+                ]
+            if env.discrete_obs:
+                return [("linear", linear_discrete), ("rules", rules_discrete)]
+            return [
+                ("linear", linear_discrete),
+                ("rules", rules_discrete),
+                ("nonlinear", nonlinear_discrete),
+                ("pd", pd_discrete),
+                ("tree", oblique_tree),
+                ("phases", phase_machine),
+            ]
+        return [
+            ("linear", linear_box),
+            ("rules", rules_box),
+            ("nonlinear", nonlinear_box),
+            ("pd", pd_box),
+            ("tree", oblique_tree),
+            ("phases", phase_machine),
+        ]
 
     def _finish(self, env: EnvView, body: str) -> str:
         """Wrap template text in ``def policy(obs)`` with a docstring, then render it."""
         lay = env.layout
-        if body.startswith("TABLE"):
+        if body.startswith("class "):  # a whole program (phase machines write their own class)
+            code = body
+        elif body.startswith("TABLE"):
             table, _, rest = body.partition("\n")
             doc = [f"{lay.env_id} policy: TABLE[obs] is the action to take in state obs."]
             if lay.state_meaning:
@@ -107,6 +147,7 @@ class OfflineMutator:
         t0 = time.perf_counter()
         temperature = clamp_temperature(temperature)
         env = EnvView(layout_for(ctx))
+        env.digest = parent.digest
         try:
             base = env.analyze(parent.source)
         except (SyntaxError, ValueError):
@@ -143,12 +184,16 @@ class OfflineMutator:
     ) -> Result | None:
         own_hash = Program(source).normalized_hash
         p_struct = 0.2 + 0.4 * temperature / 1.5
-        an = None
+        an = env.analyze(source)
+        # Operators that need what this program lacks would only waste attempts.
+        skip = set() if table_groups(env, an) else TABLE_OPS
+        if not env.digest:
+            skip = skip | {op_table_guided}
         for _ in range(ATTEMPTS):
             if an is None:
                 an = env.analyze(source)
             structural = rng.random() < p_struct
-            ops = [(w, op) for w, op, s in OPS if s == structural]
+            ops = [(w, op) for w, op, s in OPS if s == structural and op not in skip]
             weights = [w for w, _ in ops]
             op = rng.choices([o for _, o in ops], weights=weights)[0]
             if op in TREE_OPS:
@@ -231,8 +276,14 @@ OPS: list[tuple[float, Callable, bool]] = [
     (1.0, op_add_term, True),
     (1.0, op_remove_term, True),
     (2.0, op_table_block, True),
+    (5.0, op_table_guided, False),
+    (1.0, op_add_feature, True),
+    (1.0, op_grow_tree, True),
 ]
+TABLE_OPS = {op_table_edit, op_table_block, op_table_guided}
 TREE_OPS = {
+    op_add_feature,
+    op_grow_tree,
     op_swap_branches,
     op_add_condition,
     op_remove_condition,

@@ -1,0 +1,206 @@
+"""Programs over the named parts of a decoded discrete observation.
+
+When a description says how the state integer splits into parts (grid coordinates,
+indices into named place lists) and how actions move along the grid, two families
+become possible without naming any environment:
+
+* place-seeking rules: pick a target place from a place-valued part (or the one place of
+  a single-place list), act on arrival, otherwise step along an axis towards it
+  (``if row < target_row: return 1``);
+* a lookup table initialised from such a rule, so the search starts from episodes that
+  reach places instead of random tables that never see a reward.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from scriptrl.envs.description import Decode, Place
+from scriptrl.generators.layout import EnvLayout
+from scriptrl.generators.offline.env_view import EnvView
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a place rule steers: the place a part names (when it names one), or a fixed place."""
+
+    part: int | None  # position of the place-valued part, None for a fixed place
+    places: tuple[Place, ...]
+    list_name: str
+    arrive: int | None  # action on arrival (None: keep moving, the episode ends there)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A place-seeking rule: targets tried in order, then axis moves in ``order``."""
+
+    targets: tuple[Target, ...]
+    order: tuple[int, ...]  # axis positions (components) in the order they are closed
+    moves: dict[int, tuple[int | None, int | None]]  # axis position -> (action up the axis, action down)
+
+
+def grid_moves(lay: EnvLayout) -> dict[int, tuple[int | None, int | None]]:
+    """For each axis part, the actions that add and subtract one on it (from the description's moves)."""
+    dec = lay.decode
+    if dec is None:
+        return {}
+    axes = dec.axes()
+    out: dict[int, tuple[int | None, int | None]] = {}
+    for k, pos in enumerate(axes):
+        up = down = None
+        for name, delta in dec.moves:
+            others = [d for j, d in enumerate(delta) if j != k]
+            if any(others):
+                continue
+            if delta[k] == 1:
+                up = lay.action_named(name)
+            elif delta[k] == -1:
+                down = lay.action_named(name)
+        if up is not None or down is not None:
+            out[pos] = (up, down)
+    return out
+
+
+def can_seek(lay: EnvLayout) -> bool:
+    dec = lay.decode
+    return dec is not None and len(dec.axes()) >= 1 and bool(grid_moves(lay)) and bool(_targets(dec))
+
+
+def _targets(dec: Decode) -> list[tuple[int | None, str]]:
+    found: list[tuple[int | None, str]] = [
+        (i, p.places) for i, p in enumerate(dec.parts) if p.places is not None
+    ]
+    found += [(None, name) for name, plist in dec.places if len(plist) == 1]
+    return found
+
+
+def make_plan(lay: EnvLayout, rng: random.Random) -> Plan:
+    dec = lay.decode
+    assert dec is not None
+    move_actions = {a for pair in grid_moves(lay).values() for a in pair if a is not None}
+    others = [a for a in lay.actions if a not in move_actions]
+    found = _targets(dec)
+    # A part that can name "no place" (more values than places) is tried first: it says
+    # whether that place still matters; a fixed single place comes last.
+    found.sort(
+        key=lambda f: (
+            f[0] is None,
+            -(dec.parts[f[0]].size > len(dec.place_list(f[1]))) if f[0] is not None else 0,
+        )
+    )
+    targets = []
+    for part, name in found:
+        arrive = rng.choice(others) if others and part is not None else None
+        targets.append(Target(part, dec.place_list(name), name, arrive))
+    moves = grid_moves(lay)
+    order = list(moves)
+    rng.shuffle(order)
+    return Plan(tuple(targets), tuple(order), moves)
+
+
+def plan_action(lay: EnvLayout, plan: Plan, parts: tuple[int, ...], rng: random.Random) -> int:
+    """What the place rule does in the state with these part values (trusted side, for tables)."""
+    dec = lay.decode
+    assert dec is not None
+    axes = dec.axes()
+    target: tuple[int, ...] | None = None
+    arrive = None
+    for t in plan.targets:
+        if t.part is None:
+            target, arrive = t.places[0].at, t.arrive
+            break
+        v = parts[t.part]
+        if v < len(t.places):
+            target, arrive = t.places[v].at, t.arrive
+            break
+    if target is not None:
+        here = tuple(parts[a] for a in axes)
+        if here == target and arrive is not None:
+            return arrive
+        for pos in plan.order:
+            goal = target[axes.index(pos)]
+            up, down = plan.moves[pos]
+            if parts[pos] < goal and up is not None:
+                return up
+            if parts[pos] > goal and down is not None:
+                return down
+    return rng.choice(lay.actions)
+
+
+def _place_comment(t: Target) -> str:
+    return ", ".join(p.name for p in t.places)
+
+
+def place_rules(env: EnvView, rng: random.Random, temperature: float) -> tuple[str, str]:
+    """Rules comparing decoded parts with a target place: ``if row < target_row: return DOWN``."""
+    lay = env.layout
+    dec = lay.decode
+    assert dec is not None
+    plan = make_plan(lay, rng)
+    comps = lay.components
+    axes = dec.axes()
+    tvars = [f"target_{comps[a].var}" for a in axes]
+    lines: list[str] = []
+    lists_used = {t.list_name for t in plan.targets if t.part is not None}
+    list_vars = {}
+    for name in lists_used:
+        var = name.lower() if name.isidentifier() else "places"
+        list_vars[name] = var
+        coords = ", ".join("(" + ", ".join(str(v) for v in p.at) + ")" for p in dec.place_list(name))
+        lines.append(f"{var} = [{coords}]")
+    arrives = any(t.arrive is not None for t in plan.targets)
+    if arrives:
+        lines.append("arrived = None  # the action to take on reaching the target")
+    branches: list[str] = []
+    for i, t in enumerate(plan.targets):
+        if t.part is None:
+            body = [f"{', '.join(tvars)} = {', '.join(str(v) for v in t.places[0].at)}"]
+        else:
+            body = [f"{', '.join(tvars)} = {list_vars[t.list_name]}[{comps[t.part].var}]"]
+            if t.arrive is not None:
+                body.append(f"arrived = {t.arrive}")
+        always = t.part is None or dec.parts[t.part].size <= len(t.places)
+        cond = None if always else f"{comps[t.part].var} < {len(t.places)}"
+        head = ("if" if i == 0 else "elif") if cond else "else"
+        if cond is None and i == 0:
+            branches += body
+            break
+        branches.append(f"{head} {cond}:" if cond else "else:")
+        branches += ["    " + b for b in body]
+        if cond is None:
+            break
+    else:
+        branches += ["else:", f"    {', '.join(tvars)} = {', '.join(comps[a].var for a in axes)}"]
+    lines += branches
+    here = " and ".join(f"{comps[a].var} == {tv}" for a, tv in zip(axes, tvars, strict=True))
+    if arrives:
+        lines.append(f"if arrived is not None and {here}:\n    return arrived")
+    for pos in plan.order:
+        tv = tvars[axes.index(pos)]
+        up, down = plan.moves[pos]
+        if up is not None:
+            lines.append(f"if {comps[pos].var} < {tv}:\n    return {up}")
+        if down is not None:
+            lines.append(f"if {comps[pos].var} > {tv}:\n    return {down}")
+    lines.append(f"return {rng.choice(lay.actions)}")
+    names = "; ".join(f"{t.list_name} ({_place_comment(t)})" for t in plan.targets)
+    return "\n".join(lines), f"place-seeking rules over decoded parts towards {names}"
+
+
+def seeded_table(env: EnvView, rng: random.Random, temperature: float) -> tuple[str, str]:
+    """A lookup table whose entries start as a place rule's actions, a few of them random."""
+    lay = env.layout
+    dec = lay.decode
+    assert dec is not None
+    plan = make_plan(lay, rng)
+    noise = 0.02 + 0.08 * temperature
+    values = []
+    for s in range(dec.n_states):
+        a = plan_action(lay, plan, dec.split(s), rng)
+        values.append(rng.choice(lay.actions) if rng.random() < noise else a)
+    names = ", ".join(t.list_name for t in plan.targets)
+    return (
+        f"TABLE = {values!r}\nreturn TABLE[obs]",
+        f"lookup table seeded by place-seeking rules towards {names}",
+    )
