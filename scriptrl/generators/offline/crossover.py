@@ -119,8 +119,12 @@ def transplant(env: EnvView, base: ParentInfo, other: ParentInfo, rng: random.Ra
     )
     positions = list(range(first, len(body))) if body and isinstance(body[-1], ast.Return) else []
     for r in rules:
-        if positions:
-            moves.append(("insert", r, positions))
+        # After every statement that binds a name the rule reads (``u = ...`` before ``if u > 0``).
+        reads = {n.id for n in ast.walk(r) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        after = [i + 1 for i, s in enumerate(body) if au.names_bound(s) & reads - au.names_bound(ast.Module([]))]
+        ok = [p for p in positions if p >= max(after, default=0)]
+        if ok:
+            moves.append(("insert", r, ok))
     conds_b = [n for n in au.walk_function(an_b.entry) if isinstance(n, ast.Compare)]
     for n in au.walk_function(an_a.entry):
         if isinstance(n, ast.Compare) and isinstance(an_a.parents.get(n), ast.If | ast.IfExp | ast.BoolOp):

@@ -90,8 +90,10 @@ def make_plan(lay: EnvLayout, rng: random.Random) -> Plan:
         )
     )
     targets = []
-    for part, name in found:
-        arrive = rng.choice(others) if others and part is not None else None
+    # Arriving at different targets calls for different actions (pick up here, drop off there).
+    pool = rng.sample(others, len(others))
+    for k, (part, name) in enumerate(found):
+        arrive = pool[k % len(pool)] if pool and part is not None else None
         targets.append(Target(part, dec.place_list(name), name, arrive))
     moves = grid_moves(lay)
     order = list(moves)
