@@ -81,6 +81,9 @@ class Decode:
     places: tuple[tuple[str, tuple[Place, ...]], ...] = ()  # named lists of grid places
     moves: tuple[tuple[str, tuple[int, ...]], ...] = ()  # action name -> change of each axis part
     grid: tuple[str, ...] = ()  # the map text, one string per row, where the environment publishes it
+    avoid: str = ""  # grid characters of cells a path should not enter (holes)
+    slip: float = 0.0  # probability a move goes sideways instead (split between the sideways moves)
+    walls: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()  # adjacent cells with a wall between
 
     @property
     def n_states(self) -> int:
@@ -206,6 +209,9 @@ def _plain_decode(decode: Decode | None) -> dict[str, Any] | None:
         "places": {k: [{"name": p.name, "at": list(p.at)} for p in v] for k, v in decode.places},
         "moves": {a: list(d) for a, d in decode.moves},
         "grid": list(decode.grid),
+        "avoid": decode.avoid,
+        "slip": decode.slip,
+        "walls": [[list(a), list(b)] for a, b in decode.walls],
     }
 
 
@@ -402,8 +408,8 @@ def parse_decode(
     raw: Any, file: str, observation: list[ObsComponent], actions: list[str]
 ) -> Decode:
     """A ``[decode]`` table; a malformed one is a one-line ``UserError`` naming the key to fix."""
-    if not isinstance(raw, dict) or set(raw) - {"parts", "places", "moves", "grid"}:
-        raise _decode_error(file, "takes parts and optional places, moves and grid only")
+    if not isinstance(raw, dict) or set(raw) - {"parts", "places", "moves", "grid", "avoid", "walls", "slip"}:
+        raise _decode_error(file, "takes parts and optional places, moves, grid, avoid, walls and slip only")
     parts = _decode_parts(raw.get("parts"), file)
     axes = [p for p in parts if p.axis is not None]
     places = _decode_places(raw.get("places", {}), file, len(axes))
@@ -430,7 +436,18 @@ def parse_decode(
     if low is not None and high is not None and high - low + 1 != decode.n_states:
         n = int(high - low + 1)
         raise _decode_error(file, f"part sizes multiply to {decode.n_states}, not the {n} states")
-    return Decode(parts, places, move_list, tuple(grid))
+    avoid = raw.get("avoid", "")
+    if not isinstance(avoid, str) or (avoid and not grid):
+        raise _decode_error(file, "avoid must be a string of grid characters (and needs a grid)")
+    walls = []
+    for i, pair in enumerate(raw.get("walls", [])):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise _decode_error(file, f"walls[{i}] must be a pair of cells [[row, col], [row, col]]")
+        walls.append(tuple(_int_list(c, len(axes), file, f"walls[{i}]") for c in pair))
+    slip = raw.get("slip", 0.0)
+    if isinstance(slip, bool) or not isinstance(slip, int | float) or not 0.0 <= slip < 1.0:
+        raise _decode_error(file, f"slip must be a probability in [0, 1), got {slip!r}")
+    return Decode(parts, places, move_list, tuple(grid), avoid, float(slip), tuple(walls))  # type: ignore[arg-type]
 
 
 def curated_files() -> dict[str, dict[str, Any]]:

@@ -121,7 +121,9 @@ def transplant(env: EnvView, base: ParentInfo, other: ParentInfo, rng: random.Ra
     for r in rules:
         # After every statement that binds a name the rule reads (``u = ...`` before ``if u > 0``).
         reads = {n.id for n in ast.walk(r) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-        after = [i + 1 for i, s in enumerate(body) if au.names_bound(s) & reads - au.names_bound(ast.Module([]))]
+        after = [
+            i + 1 for i, s in enumerate(body) if au.names_bound(s) & reads - au.names_bound(ast.Module([]))
+        ]
         ok = [p for p in positions if p >= max(after, default=0)]
         if ok:
             moves.append(("insert", r, ok))

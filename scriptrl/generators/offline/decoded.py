@@ -13,6 +13,7 @@ become possible without naming any environment:
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
@@ -120,6 +121,9 @@ def plan_action(lay: EnvLayout, plan: Plan, parts: tuple[int, ...], rng: random.
         here = tuple(parts[a] for a in axes)
         if here == target and arrive is not None:
             return arrive
+        step = path_step(lay, plan, here, target)
+        if step is not None:
+            return step
         for pos in plan.order:
             goal = target[axes.index(pos)]
             up, down = plan.moves[pos]
@@ -128,6 +132,98 @@ def plan_action(lay: EnvLayout, plan: Plan, parts: tuple[int, ...], rng: random.
             if parts[pos] > goal and down is not None:
                 return down
     return rng.choice(lay.actions)
+
+
+def _neighbours(lay: EnvLayout, plan: Plan, cell: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]]:
+    """(action, cell) one move away, inside the grid, not through a wall."""
+    dec = lay.decode
+    assert dec is not None
+    axes = dec.axes()
+    walls = {frozenset(w) for w in dec.walls}
+    out = []
+    for pos in plan.order:
+        k = axes.index(pos)
+        for action, d in zip(plan.moves[pos], (1, -1), strict=True):
+            nxt = tuple(v + d if j == k else v for j, v in enumerate(cell))
+            if action is None or not 0 <= nxt[k] < dec.parts[pos].size or frozenset((cell, nxt)) in walls:
+                continue
+            out.append((action, nxt))
+    return out
+
+
+def _blocked(dec: Decode, cell: tuple[int, ...]) -> bool:
+    return bool(dec.avoid and dec.grid and len(cell) == 2 and dec.grid[cell[0]][cell[1]] in dec.avoid)
+
+
+_VALUES: dict[tuple, dict[tuple[int, ...], list[tuple[float, int]]]] = {}
+#: Discount of the planner: just below 1, so that of equally safe paths the shorter wins.
+_GAMMA = 0.999
+
+
+def _outcomes(
+    lay: EnvLayout, plan: Plan, cell: tuple[int, ...]
+) -> list[tuple[int, list[tuple[float, tuple]]]]:
+    """For each move action, the cells it leads to with their probabilities (slips go sideways)."""
+    dec = lay.decode
+    assert dec is not None
+    axes = dec.axes()
+    where = {a: c for a, c in _neighbours(lay, plan, cell)}
+    out = []
+    for pos in plan.order:
+        for action in plan.moves[pos]:
+            if action is None:
+                continue
+            side = [a for p in plan.order if p != pos for a in plan.moves[p] if a is not None]
+            slip = dec.slip if side and len(axes) > 1 else 0.0
+            probs = [(1.0 - slip, where.get(action, cell))]
+            probs += [(slip / len(side), where.get(a, cell)) for a in side]
+            out.append((action, probs))
+    return out
+
+
+def action_values(
+    lay: EnvLayout, plan: Plan, target: tuple[int, ...]
+) -> dict[tuple[int, ...], list[tuple[float, int]]]:
+    """Value iteration on the described grid: reaching ``target`` is worth 1, avoided cells 0.
+
+    With no slip this is a shortest path (walls respected); with the described slip it
+    prefers paths that stay away from avoided cells.
+    """
+    key = (id(lay.decode), plan.order, target)
+    found = _VALUES.get(key)
+    if found is not None:
+        return found
+    dec = lay.decode
+    assert dec is not None
+    sizes = [dec.parts[a].size for a in dec.axes()]
+    cells = [tuple(int(x) for x in idx) for idx in itertools.product(*(range(s) for s in sizes))]
+    live = [c for c in cells if c != target and not _blocked(dec, c)]
+    model = {c: _outcomes(lay, plan, c) for c in live}
+    value = {c: 0.0 for c in cells}
+    value[target] = 1.0
+    q: dict[tuple[int, ...], list[tuple[float, int]]] = {}
+    for _ in range(3000):
+        change = 0.0
+        for c in live:
+            q[c] = [(sum(p * _GAMMA * value[n] for p, n in probs), a) for a, probs in model[c]]
+            best = max(v for v, _ in q[c])
+            change = max(change, abs(best - value[c]))
+            value[c] = best
+        if change < 1e-6:
+            break
+    if len(_VALUES) > 256:
+        _VALUES.clear()
+    _VALUES[key] = q
+    return q
+
+
+def path_step(lay: EnvLayout, plan: Plan, here: tuple[int, ...], target: tuple[int, ...]) -> int | None:
+    """The planner's move towards ``target``; None where no move gets closer (unreachable)."""
+    q = action_values(lay, plan, target).get(here)
+    if not q:
+        return None
+    best, action = max(q, key=lambda x: x[0])  # the first of equal values: plan.order decides ties
+    return action if best > 0.0 else None
 
 
 def _place_comment(t: Target) -> str:
@@ -196,7 +292,9 @@ def seeded_table(env: EnvView, rng: random.Random, temperature: float) -> tuple[
     dec = lay.decode
     assert dec is not None
     plan = make_plan(lay, rng)
-    noise = 0.02 + 0.08 * temperature
+    # Variety comes from the plans (targets' actions, axis order, caution); a few random
+    # entries in some tables add more, but every one of them can break a working path.
+    noise = rng.choice((0.0, 0.0, 0.02, 0.05)) * min(1.0, 0.5 + temperature)
     values = []
     for s in range(dec.n_states):
         a = plan_action(lay, plan, dec.split(s), rng)

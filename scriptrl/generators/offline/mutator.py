@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import random
 import textwrap
 import time
@@ -50,6 +51,25 @@ MAX_TABLE_STATES = 1024
 ATTEMPTS = 24
 
 Result = tuple[str, str, str]  # (source, note, change)
+#: With more components than this, initial programs read only the ones they use (shorter programs).
+PRUNE_READS_ABOVE = 12
+
+
+def _drop_unused_reads(an: au.Analysis) -> None:
+    """Remove ``name = obs[k]`` lines whose name the program never reads."""
+    if an.entry is None:
+        return
+    loaded = {n.id for n in ast.walk(an.tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    an.entry.body = [
+        s
+        for s in an.entry.body
+        if not (
+            isinstance(s, ast.Assign)
+            and s.value in an.comp_reads
+            and isinstance(s.targets[0], ast.Name)
+            and s.targets[0].id not in loaded
+        )
+    ]
 
 
 class OfflineMutator:
@@ -137,7 +157,10 @@ class OfflineMutator:
             if lay.named:
                 reads = "\n".join(f"{c.var} = {c.read('obs')}" for c in lay.components) + "\n"
             code = f"def policy(obs):\n{doc}\n{textwrap.indent(reads + body, '    ')}\n"
-        return env.render(env.analyze(code))
+        an = env.analyze(code)
+        if len(lay.components) > PRUNE_READS_ABOVE:
+            _drop_unused_reads(an)
+        return env.render(an)
 
     # ---------------------------------------------------------------- mutation
 

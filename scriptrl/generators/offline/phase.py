@@ -62,8 +62,9 @@ def phase_machine(env: EnvView, rng: random.Random, t: float) -> tuple[str, str]
     if lay.action_kind == "box":
         act.append(f"return {env.box_return([env.clip(d, v) for d, v in enumerate(lay.action_vars)])}")
     doc = docstring(
-        f"{lay.env_id} policy: a machine of {phases} phases, each with its own action and feedback;",
-        "a phase ends on its timer (steps in the phase) or on a condition of the observation.",
+        f"{lay.env_id} policy: a machine of {phases} phases.",
+        "Each phase has its own action and feedback; it ends on its timer (steps spent in the"
+        " phase) or on a condition of the observation, and the next phase begins.",
         f"{lay.action_legend()}.",
     )
     reset = "def reset(self, seed=None):\n    self.phase = 0\n    self.timer = 0\n    self.steps = 0"
