@@ -447,7 +447,8 @@ def parse_decode(
     slip = raw.get("slip", 0.0)
     if isinstance(slip, bool) or not isinstance(slip, int | float) or not 0.0 <= slip < 1.0:
         raise _decode_error(file, f"slip must be a probability in [0, 1), got {slip!r}")
-    return Decode(parts, places, move_list, tuple(grid), avoid, float(slip), tuple(walls))  # type: ignore[arg-type]
+    walls_t = tuple(walls)
+    return Decode(parts, places, move_list, tuple(grid), avoid, float(slip), walls_t)
 
 
 def curated_files() -> dict[str, dict[str, Any]]:

@@ -232,11 +232,7 @@ def build_layout(description, observation_space: spaces.Space, action_space: spa
         var = identifier(name, taken)
         comps.append(Component(name, var, access, index, float(lo), float(hi), d.unit if d else "", integer))
     if decode is not None:
-        for part, expr in zip(decode.parts, decode.expressions("obs"), strict=True):
-            var = identifier(part.name, taken)
-            # Written the way ast.unparse renders it, so rendered programs match it again.
-            expr = ast.unparse(ast.parse(expr, mode="eval")).replace("obs", "{obs}")
-            comps.append(Component(part.name, var, expr, None, 0.0, float(part.size - 1), "", True))
+        comps += _decoded_components(decode, taken)
     pairs = _rate_pairs(desc_obs, comps) if use_desc and decode is None else ()
     n_states = int(observation_space.n) if isinstance(observation_space, spaces.Discrete) else None
     state_meaning = desc_obs[0].meaning if (kind == "discrete" and desc_obs) else ""
@@ -295,6 +291,17 @@ def build_layout(description, observation_space: spaces.Space, action_space: spa
     raise UserError(
         f"the offline generator supports Discrete and Box action spaces, not {type(action_space).__name__}"
     )
+
+
+def _decoded_components(decode: Decode, taken: set[str]) -> list[Component]:
+    """One integer component per decoded part, read with ``//`` and ``%``."""
+    comps = []
+    for part, expr in zip(decode.parts, decode.expressions("obs"), strict=True):
+        var = identifier(part.name, taken)
+        # Written the way ast.unparse renders it, so rendered programs match it again.
+        expr = ast.unparse(ast.parse(expr, mode="eval")).replace("obs", "{obs}")
+        comps.append(Component(part.name, var, expr, None, 0.0, float(part.size - 1), "", True))
+    return comps
 
 
 def _usable_decode(description, observation_space: spaces.Space) -> Decode | None:

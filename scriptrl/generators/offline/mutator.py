@@ -130,13 +130,16 @@ class OfflineMutator:
                 ("tree", oblique_tree),
                 ("phases", phase_machine),
             ]
+        # Linear maps stay the most frequent start: they are the cheapest to tune.
         return [
             ("linear", linear_box),
-            ("rules", rules_box),
-            ("nonlinear", nonlinear_box),
-            ("pd", pd_box),
             ("tree", oblique_tree),
+            ("pd", pd_box),
+            ("nonlinear", nonlinear_box),
+            ("linear", linear_box),
+            ("rules", rules_box),
             ("phases", phase_machine),
+            ("tree", oblique_tree),
         ]
 
     def _finish(self, env: EnvView, body: str) -> str:

@@ -39,7 +39,8 @@ def _switch_condition(env: EnvView, rng: random.Random, k: int) -> str:
     timer = rng.randint(5, 40)
     cond = f"self.timer >= {timer}"
     if env.layout.components and rng.random() < 0.4:
-        cond += f" or (self.timer >= {max(1, timer // 4)} and {env.condition(rng.randrange(len(env.layout.components)), rng)})"
+        early = env.condition(rng.randrange(len(env.layout.components)), rng)
+        cond += f" or (self.timer >= {max(1, timer // 4)} and {early})"
     return cond
 
 
