@@ -293,3 +293,20 @@ def test_mutate_uses_the_parent_digest_for_tables():
     without = ParentInfo(1, source, 0.0)
     notes = [c.note for c in (GEN.mutate(ctx, without, 0.3, rng) for _ in range(30)) if c]
     assert not any("failed episodes went wrong" in n for n in notes)
+
+
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", "LunarLander-v3"])
+def test_crossover_between_families_grafts_phases_and_joins_under_a_split(env_id):
+    kind = "box" if env_id in BOX_ENVS else "discrete"
+    ctx, rng = context(env_id), random.Random(4)
+    machine = ParentInfo(1, family_program(env_id, phase_machine, 0), 0.0)
+    pd = ParentInfo(2, family_program(env_id, FAMILIES[kind][1], 0), 0.0)
+    nonlinear = ParentInfo(3, family_program(env_id, FAMILIES[kind][0], 0), 0.0)
+    grafts = [GEN.crossover(ctx, machine, pd, 1.0, rng) for _ in range(6)]
+    joins = [GEN.crossover(ctx, pd, nonlinear, 1.0, rng) for _ in range(6)]
+    assert any(c is not None and "now acts as #2" in c.note for c in grafts)
+    if kind == "discrete":  # Box programs share their action variable: their terms mix instead
+        assert any(c is not None and "else as #" in c.note for c in joins)
+    for child in [c for c in grafts + joins if c is not None]:
+        assert valid(child.source), child.note
+        acts(child.source, env_id)

@@ -32,12 +32,15 @@ def feature(env: EnvView, rng: random.Random) -> tuple[str, float]:
     i, j = rng.randrange(n), rng.randrange(n)
     a, b = env.layout.ref(comps[i]), env.layout.ref(comps[j])
     sa, sb = comps[i].scale, comps[j].scale
-    kind = rng.choice(("product", "product", "square", "abs", "clipped"))
+    kind = rng.choice(("product", "product", "triple", "square", "abs", "clipped"))
     if kind == "product" and i != j:
         return f"({a} * {b})", sa * sb
+    if kind == "triple":  # e.g. a rate times a rate squared: the kinetic part of an energy term
+        k = rng.randrange(n)
+        return f"({a} * {b} * {env.layout.ref(comps[k])})", sa * sb * comps[k].scale
     if kind == "square" or (kind == "product" and i == j):
-        return f"{a} * abs({a})", sa * sa
-    if kind == "abs":
+        return f"({a} * abs({a}))", sa * sa
+    if kind == "abs" or i == j:
         return f"abs({a})", sa
     ratio = sa / sb
     return f"min(max({a} - {sig(ratio)} * {b}, {sig(-sa)}), {sig(sa)})", sa
@@ -45,7 +48,7 @@ def feature(env: EnvView, rng: random.Random) -> tuple[str, float]:
 
 def nonlinear_sum(env: EnvView, rng: random.Random, t: float, gain: float, bias: float) -> str:
     """A linear part plus one to three weighted nonlinear features."""
-    expr, _ = env.linear(env.pick(rng, t), gain, rng, bias)
+    expr, _ = env.linear(env.pick(rng, t), gain, rng, bias if bias else None)
     for _ in range(rng.randint(1, 2 + int(t))):
         text, size = feature(env, rng)
         w = rng.gauss(0.0, 1.0) * gain / max(size, 1e-6)
@@ -132,12 +135,15 @@ def _box_leaf(env: EnvView, rng: random.Random, t: float) -> list[str]:
     out = []
     for dim, var in enumerate(env.layout.action_vars):
         half, centre = _half_and_centre(env, dim)
-        if rng.random() < 0.5:
+        r = rng.random()
+        if r < 0.35:
             out.append(f"{var} = {sig(env.action_const(dim, rng))}")
+        elif r < 0.6 and len(env.layout.components) <= 12:
+            out.append(f"{var} = {nonlinear_sum(env, rng, t, (0.5 + t) * half, centre)}")
         else:
             n = len(env.layout.components)
             picks = sorted(rng.sample(range(n), rng.randint(1, min(n, 2))))
-            out.append(f"{var} = {env.linear(picks, (0.5 + t) * half, rng, centre)[0]}")
+            out.append(f"{var} = {env.linear(picks, (0.5 + t) * half, rng, centre if centre else None)[0]}")
     return out
 
 

@@ -8,7 +8,11 @@ become possible without naming any environment:
   a single-place list), act on arrival, otherwise step along an axis towards it
   (``if row < target_row: return 1``);
 * a lookup table initialised from such a rule, so the search starts from episodes that
-  reach places instead of random tables that never see a reward.
+  reach places instead of random tables that never see a reward. Where the description
+  publishes the grid (walls, cells to avoid, how often a move slips sideways), the table's
+  moves come from value iteration on that described model instead of straight lines; the
+  search then picks the actions on arrival and repairs what the model got wrong, guided by
+  the episodes (``guided.py``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from scriptrl.generators.offline.decoded import can_seek, place_rules, seeded_ta
 from scriptrl.generators.offline.env_view import EnvView
 from scriptrl.generators.offline.family_ops import op_add_feature, op_grow_tree
 from scriptrl.generators.offline.guided import op_table_guided
-from scriptrl.generators.offline.phase import phase_machine
+from scriptrl.generators.offline.phase import graft_phase, join_under_split, phase_machine
 from scriptrl.generators.offline.scalar_ops import op_change_action, op_perturb, op_table_block, op_table_edit
 from scriptrl.generators.offline.structural_ops import (
     op_add_condition,
@@ -265,8 +265,15 @@ class OfflineMutator:
                 if same:
                     res = mix_constants(env, base, other, temperature, rng)
                     change = "scalar"
+                elif "class Policy" in a.source or "class Policy" in b.source:
+                    if "class Policy" not in base.source:
+                        base, other = other, base
+                    res = graft_phase(env, base, other, rng)
+                    change = "structural"
                 else:
                     res = transplant(env, base, other, rng)
+                    if res is None and attempt % 2:
+                        res = join_under_split(env, base, other, rng)
                     change = "structural"
             except (ValueError, IndexError, KeyError, AttributeError, TypeError, RecursionError):
                 res = None
