@@ -342,7 +342,7 @@ class _EpisodeLoop:
         ep.end, ep.reason = end, (reason[:400] if reason else reason)
         ep.tail = [{"obs": _plain(o), "action": _plain(a)} for o, a in slot.tail]
         if slot.hist is not None:
-            ep.action_summary = {"histogram": list(slot.hist)}
+            ep.action_summary = {**ep.action_summary, "histogram": list(slot.hist)}
         elif slot.cont:
             arr = np.asarray(slot.cont, dtype=np.float64)
             ep.action_summary = {"mean": arr.mean(0).round(4).tolist(), "min": arr.min(0).tolist(), "max": arr.max(0).tolist()}
@@ -433,6 +433,7 @@ class _EpisodeLoop:
                     observer.on_step(Step(s.eid, ep.seed, ep.length - 1, plain_data(s.obs), plain_data(act), float(r),
                                           traces[i] if traces else None), s.env)  # fmt: skip
                 s.tail.append((s.obs, a))
+                _note_visit(ep, s.obs)
                 s.obs = obs
                 if s.hist is not None:
                     s.hist[act - start] += 1
@@ -451,6 +452,20 @@ class _EpisodeLoop:
             if s.ep is None:
                 self._begin(s, new)
         self._dispatch(lane, new)
+
+
+#: Distinct discrete states an episode digest counts visits of (the rest are left out).
+_MAX_VISITED = 512
+
+
+def _note_visit(ep: Episode, obs: Any) -> None:
+    """Count each discrete state the episode acts in (keys in first-visit order), so a generator can
+    tell the states on the way to a success from those before a failure or in a loop."""
+    if isinstance(obs, int | np.integer) and not isinstance(obs, bool):
+        visits = ep.action_summary.setdefault("visits", {})
+        key = str(int(obs))  # JSON object keys are strings, before and after the run store
+        if key in visits or len(visits) < _MAX_VISITED:
+            visits[key] = visits.get(key, 0) + 1
 
 
 def _plain(x: Any) -> Any:

@@ -85,8 +85,13 @@ def run_policy(source: str, env_id: str) -> None:
     ns: dict = {}
     exec(compile(source, "policy.py", "exec"), ns)
     space = context(env_id).action_space
+    act = ns.get("policy")
+    if act is None:  # a phase machine: class Policy with reset(seed) and act(obs)
+        instance = ns["Policy"]()
+        instance.reset(0)
+        act = instance.act
     for obs in observations(env_id):
-        a = ns["policy"](obs)
+        a = act(obs)
         assert action_ok(space, a), f"invalid action {a!r} for {space} from\n{source}"
 
 

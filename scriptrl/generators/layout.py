@@ -9,6 +9,7 @@ from finite space bounds, then a fallback of -1..1.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import keyword
 import math
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
+from scriptrl.envs.description import Decode
 from scriptrl.errors import UserError
 
 #: Names generated programs use for their own variables; component names must not shadow them.
@@ -84,6 +86,10 @@ class EnvLayout:
     box_shape: tuple[int, ...]
     box_low: tuple[float | None, ...]
     box_high: tuple[float | None, ...]
+    #: How a Discrete observation splits into named parts; then ``components`` are those parts.
+    decode: Decode | None = None
+    #: (position, velocity) component positions the description pairs with ``rate_of``.
+    rate_pairs: tuple[tuple[int, int], ...] = ()
 
     @property
     def named(self) -> bool:
@@ -98,6 +104,13 @@ class EnvLayout:
         for c in self.components:
             if c.index == k:
                 return c
+        return None
+
+    def action_named(self, name: str) -> int | None:
+        """The discrete action a description calls ``name``."""
+        for a, n in zip(self.actions, self.action_names, strict=True):
+            if n == name:
+                return a
         return None
 
     def action_legend(self) -> str:
@@ -206,6 +219,9 @@ def build_layout(description, observation_space: spaces.Space, action_space: spa
     use_desc = len(desc_obs) == len(raw)
     taken: set[str] = set()
     comps = []
+    decode = _usable_decode(description, observation_space)
+    if decode is not None:
+        raw = []  # the parts replace the one "state" component
     for k, (access, index, lo, hi, integer) in enumerate(raw):
         d = desc_obs[k] if use_desc else None
         name = d.name if d is not None else (f"obs_{k}" if len(raw) > 1 else "obs_value")
@@ -215,6 +231,9 @@ def build_layout(description, observation_space: spaces.Space, action_space: spa
             lo, hi = (lo, lo + 2.0) if lo is not None else ((hi - 2.0, hi) if hi is not None else (-1.0, 1.0))
         var = identifier(name, taken)
         comps.append(Component(name, var, access, index, float(lo), float(hi), d.unit if d else "", integer))
+    if decode is not None:
+        comps += _decoded_components(decode, taken)
+    pairs = _rate_pairs(desc_obs, comps) if use_desc and decode is None else ()
     n_states = int(observation_space.n) if isinstance(observation_space, spaces.Discrete) else None
     state_meaning = desc_obs[0].meaning if (kind == "discrete" and desc_obs) else ""
 
@@ -239,6 +258,8 @@ def build_layout(description, observation_space: spaces.Space, action_space: spa
             (),
             (),
             (),
+            decode,
+            pairs,
         )
     if isinstance(action_space, spaces.Box):
         shape = tuple(int(d) for d in action_space.shape)
@@ -264,9 +285,41 @@ def build_layout(description, observation_space: spaces.Space, action_space: spa
             shape,
             low,
             high,
+            decode,
+            pairs,
         )
     raise UserError(
         f"the offline generator supports Discrete and Box action spaces, not {type(action_space).__name__}"
+    )
+
+
+def _decoded_components(decode: Decode, taken: set[str]) -> list[Component]:
+    """One integer component per decoded part, read with ``//`` and ``%``."""
+    comps = []
+    for part, expr in zip(decode.parts, decode.expressions("obs"), strict=True):
+        var = identifier(part.name, taken)
+        # Written the way ast.unparse renders it, so rendered programs match it again.
+        expr = ast.unparse(ast.parse(expr, mode="eval")).replace("obs", "{obs}")
+        comps.append(Component(part.name, var, expr, None, 0.0, float(part.size - 1), "", True))
+    return comps
+
+
+def _usable_decode(description, observation_space: spaces.Space) -> Decode | None:
+    """The description's decode table, when it fits this Discrete space exactly."""
+    decode = getattr(description, "decode", None)
+    if decode is None or not isinstance(observation_space, spaces.Discrete):
+        return None
+    if int(observation_space.start) != 0 or decode.n_states != int(observation_space.n):
+        return None
+    return decode
+
+
+def _rate_pairs(desc_obs, comps: list[Component]) -> tuple[tuple[int, int], ...]:
+    pos = {c.name: i for i, c in enumerate(comps)}
+    return tuple(
+        (pos[d.rate_of], i)
+        for i, d in enumerate(desc_obs)
+        if getattr(d, "rate_of", None) is not None and d.rate_of in pos
     )
 
 
