@@ -134,12 +134,12 @@ class OfflineMutator:
         return [
             ("linear", linear_box),
             ("tree", oblique_tree),
-            ("pd", pd_box),
-            ("nonlinear", nonlinear_box),
             ("linear", linear_box),
             ("rules", rules_box),
+            ("linear", linear_box),
+            ("pd", pd_box),
+            ("nonlinear", nonlinear_box),
             ("phases", phase_machine),
-            ("tree", oblique_tree),
         ]
 
     def _finish(self, env: EnvView, body: str) -> str:
