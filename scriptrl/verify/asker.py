@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from scriptrl.actions import encode_observations
 from scriptrl.program import Program
 from scriptrl.sandbox.client import WorkerFailure
 
@@ -52,29 +51,19 @@ class _Asker:
         """Actions (as the worker encoded them) for ``observations``, and seconds per call."""
         worker = self._ensure()
         n = len(observations)
-        obs_header, payload = encode_observations(self.codec, observations)
         ids = list(range(self.next_id, self.next_id + n))
         self.next_id += n
-        header: dict[str, Any] = {"op": "act", "ids": ids}
-        if obs_header is not None:
-            header["obs"] = obs_header
+        new = end = None
         if self.stateful:  # a fresh instance per observation, all reset with the same seed
-            header["new"] = [[i, self.seed] for i in ids]
-            header["end"], self.live_ids = self.live_ids, ids
+            new = [[i, self.seed] for i in ids]
+            end, self.live_ids = self.live_ids, ids
         started = time.perf_counter()
         try:
-            worker.send(header, payload)
-            reply = worker.recv(max(2.0, 4 * self.time_limit * n + 1.0))
+            reply = worker.act(ids, observations, max(2.0, 4 * self.time_limit * n + 1.0), new=new, end=end)
         except WorkerFailure:
             self.worker = None
             raise
-        seconds = time.perf_counter() - started
-        actions = reply.get("a")
-        if not isinstance(actions, list) or len(actions) != n:
-            worker.kill()
-            self.worker = None
-            raise WorkerFailure("protocol: the worker's reply does not hold one action per observation")
-        return actions, seconds / n
+        return reply.actions, (time.perf_counter() - started) / n
 
     def close(self) -> None:
         if self.worker is not None:
