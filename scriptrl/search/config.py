@@ -29,7 +29,7 @@ class TrainConfig:
     children_per_iteration: int = 8
     initial_programs: int = 16
     cheap_episodes: int = 3  # fresh episodes every candidate of a round plays before racing on
-    race_chunk: int = 3  # further episodes per racing step, while a candidate can still win
+    race_chunk: int = 7  # further episodes per racing step (each step is a program start: few, large ones)
     race_episodes: int = 10  # fresh episodes a round draws: the most a candidate plays in it
     confirm_episodes: int = 30  # fresh episodes behind a leader before it may earn holdout
     temperature: str | float | None = "adaptive"

@@ -47,6 +47,7 @@ from scriptrl.search.tuning_rounds import Tuning
 from scriptrl.store import CallRecord, RunStore, policy_header
 
 SEARCH_STAGES = ("cheap", "full")
+CONFIRM_CHUNK = 10  # fresh episodes per confirmation step of a leader
 
 
 @dataclass(frozen=True)
@@ -290,10 +291,10 @@ class Search:
     def _lead(self) -> None:
         """Confirm the population's leader on fresh episodes, then give it holdout if it earned it."""
         leader = self.population.best()
-        for _ in range(4):  # a confirmation can dethrone the leader: confirm the next one too
+        for _ in range(12):  # in chunks: a confirmation that dethrones the leader stops paying for it
             if leader is None or leader.n >= self.cfg.confirm_episodes:
                 break
-            seeds = self.stream.draw(self.cfg.confirm_episodes - leader.n)
+            seeds = self.stream.draw(min(CONFIRM_CHUNK, self.cfg.confirm_episodes - leader.n))
             played = self.bank.play([(leader.id, self._source(leader.id), seeds)], stage="full")[0]
             self.population.add_returns(leader.id, [p.ret for p in played])
             leader = self.population.best()

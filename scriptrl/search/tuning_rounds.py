@@ -90,8 +90,7 @@ class Tuning:
         scores, steps = s.bank.score(sources, seeds)
         s.store.add_event("tune", {"iteration": s.iteration, "campaign": camp.state.number, "generation": generation,
                                    "program": camp.state.program, "evaluations": len(sources), "env_steps": steps,
-                                   "seeds": [seeds[0], len(seeds)], "scores": scores, "why": why,
-                                   "improved": False})  # fmt: skip
+                                   "seeds": [seeds[0], len(seeds)], "scores": scores, "why": why})  # fmt: skip
         self.log[key] = scores
         return scores
 
