@@ -116,9 +116,7 @@ def test_fresh_seeds_per_round_shared_by_its_candidates_and_replayed_on_resume(t
     strip = [(it, h, s, st) for it, _, h, s, st, sp in rows if sp == "train"]
     got = [(it, h, s, st) for it, _, h, s, st, sp in _train_rows(resumed.run_dir) if sp == "train"]
     assert got == strip  # the same programs played the same training seeds, in the same order
-    assert (
-        resumed.env_steps == ref.env_steps
-    )  # (its first leg's end confirmed a leader on holdout: not selection)
+    assert resumed.env_steps == ref.env_steps  # holdout at the first leg's end is no search step
     with sqlite3.connect(Path(ref.run_dir) / "run.sqlite") as db:
         in_sql = db.execute("select sum(env_steps) from evaluations where split = 'train'").fetchone()[0]
         stop = db.execute("select data from events where kind = 'stop'").fetchone()[0]

@@ -16,7 +16,7 @@ episode played is stored with its seed, so a resumed run replays the same rounds
 episodes (and CMA-ES generations) already stored instead of paying for them twice.
 
 Rounds are structural (children of the generators) or tuning (a CMA-ES campaign on a leader's
-constants), split by ``EffortSplit`` following race wins per env step. A slow generator (a
+constants), split by ``EffortSplit`` following the race winners' gains per env step. A slow generator (a
 language model) writes in a background thread; each program is raced as it arrives and the
 evaluators tune constants meanwhile (``search/overlap.py``); such a run is reproducible only as
 far as the model and its timing are.
@@ -41,7 +41,7 @@ from scriptrl.search.config import TrainConfig
 from scriptrl.search.episodes import EpisodeBank, SeedStream
 from scriptrl.search.population import Member, Population, structure_signature
 from scriptrl.search.portfolio import EffortSplit, Portfolio
-from scriptrl.search.racing import Entrant, Outcome, Race, RaceRule
+from scriptrl.search.racing import Entrant, Outcome, Played, Race, RaceRule, paired
 from scriptrl.search.temperature import Temperature
 from scriptrl.search.tuning_rounds import Tuning
 from scriptrl.store import CallRecord, RunStore, policy_header
@@ -83,6 +83,7 @@ class Search:
         self.started = time.monotonic()
         self.stop_reason: str | None = None
         self.idle_rounds = 0  # rounds since the last race win
+        self.gain = 0.0  # summed mean paired gains of race winners over the programs they beat
         self.effort = EffortSplit()
         self.tuning = Tuning(self, tuner_factory)
         self.fruitless: Counter[int] = self.tuning.fruitless
@@ -116,14 +117,14 @@ class Search:
             self.ctx.history.append(self.best_dev)
         kinds = ("structure", "tuning") if self.cfg.tune_every and not self.portfolio.slow else ("structure",)
         kind = self.effort.choose(kinds)
-        before = self.search_env_steps()
+        before, gain_before = self.search_env_steps(), self.gain
         wins = None
         if kind == "tuning":
             wins = self.tuning.round(temp, self.cfg.tune_generations, "scheduled")
         if wins is None:  # structural round (or nothing left to tune)
             kind = "structure"
             wins = self._slow_children(rng, temp) if self.portfolio.slow else self._fast_children(rng, temp)
-        self.effort.credit(kind, wins, self.search_env_steps() - before)
+        self.effort.credit(kind, self.gain - gain_before, self.search_env_steps() - before)
         self._lead()
         if self.cfg.migrate_every and self.iteration % self.cfg.migrate_every == 0:
             moves = self.population.migrate()
@@ -228,7 +229,9 @@ class Search:
             if entrant.opponent is not None:
                 self.portfolio.credit(cand.generator, res.won, cand.call)
             if res.won:
-                wins += entrant.opponent is not None
+                if entrant.opponent is not None:
+                    wins += 1
+                    self.gain += _gain(res, race.played[entrant.opponent])
                 self._place(cand, res)
         if not opp_ids:  # first programs: the best quarter joins too, never one tied with the worst
             ranked = sorted(outcomes.values(), key=lambda o: (-_mean(o), o.pid))
@@ -362,7 +365,8 @@ class Search:
                                "best_dev": self.best_dev, "best_dev_id": self.best_dev_id, "seconds": self.seconds(),
                                "portfolio": self.portfolio.to_state(), "finished": self.stop_reason,
                                "stream": self.stream.position, "effort": self.effort.to_state(),
-                               "idle_rounds": self.idle_rounds, "tuning": self.tuning.to_state()})  # fmt: skip
+                               "idle_rounds": self.idle_rounds, "tuning": self.tuning.to_state(),
+                               "gain": self.gain})  # fmt: skip
 
     def _restore(self) -> bool:
         state = self.store.load_state()
@@ -380,6 +384,7 @@ class Search:
         self.stream.position = int(state.get("stream") or 0)
         self.effort.restore(state.get("effort") or {})
         self.idle_rounds = int(state.get("idle_rounds") or 0)
+        self.gain = float(state.get("gain") or 0.0)
         self.tuning.restore(state.get("tuning") or {})
         self.store.add_event("resume", {"iteration": self.iteration})
         return True
@@ -442,6 +447,11 @@ class _Stored:
     def of(cls, row: dict) -> _Stored:
         mean = row["mean"] if row["mean"] is not None else float("-inf")
         return cls(mean, (row.get("ci_lo") or mean, row.get("ci_hi") or mean))
+
+
+def _gain(res: Outcome, opponent: list[Played]) -> float:
+    diffs, tie = paired(res.episodes, opponent)
+    return 0.0 if tie or not diffs else max(0.0, sum(diffs) / len(diffs))
 
 
 def _mean(o: Outcome) -> float:

@@ -112,10 +112,12 @@ class Portfolio:
 
 class EffortSplit:
     """How a round is spent: structural changes (children of the generators) or constant tuning,
-    following where the improvements came from, measured as race wins per env step.
+    following where the improvements came from: the race winners' mean paired gains (in return
+    units, so both kinds are measured alike) per env step.
 
     Each kind gets at least ``floor`` of the rounds (the other one may start paying later); the
-    rest go to the kind with more wins per step (one win and one round's steps of optimism each).
+    rest go to the kind with more gain per step, each with one average round's gain and steps of
+    optimism so a kind that has not paid yet is not written off after one try.
     """
 
     KINDS = ("structure", "tuning")
@@ -123,7 +125,7 @@ class EffortSplit:
     def __init__(self, floor: float = 0.2) -> None:
         self.floor = floor
         self.rounds: Counter[str] = Counter()
-        self.wins: Counter[str] = Counter()
+        self.wins: Counter[str] = Counter()  # summed gains
         self.steps: Counter[str] = Counter()
 
     def choose(self, allowed: tuple[str, ...] = KINDS) -> str:
@@ -133,12 +135,14 @@ class EffortSplit:
         for k in allowed:
             if self.rounds[k] < self.floor * total:
                 return k
-        typical = max(1, sum(self.steps.values()) // max(1, sum(self.rounds.values())))
-        return max(allowed, key=lambda k: ((self.wins[k] + 1) / (self.steps[k] + typical), -self.KINDS.index(k)))
+        n = max(1, sum(self.rounds.values()))
+        steps0 = max(1.0, sum(self.steps.values()) / n)
+        gain0 = sum(self.wins.values()) / n
+        return max(allowed, key=lambda k: ((self.wins[k] + gain0) / (self.steps[k] + steps0), -self.KINDS.index(k)))
 
-    def credit(self, kind: str, wins: int, steps: int) -> None:
+    def credit(self, kind: str, gain: float, steps: int) -> None:
         self.rounds[kind] += 1
-        self.wins[kind] += wins
+        self.wins[kind] += gain
         self.steps[kind] += steps
 
     def to_state(self) -> dict:
