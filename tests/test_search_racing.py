@@ -135,3 +135,19 @@ def test_init_goes_on_until_the_budget_ends_and_without_one_stops_at_the_target(
     plain = scriptrl.train("CartPole-v1", run_dir=str(tmp_path / "p"), init=str(init), workers=2)
     assert plain.iterations == 0 and plain.stop_reason.startswith("target reached")
     assert not math.isnan(plain.best_holdout)
+
+
+def test_the_effort_split_follows_gain_per_step_and_keeps_a_floor():
+    from scriptrl.search.portfolio import EffortSplit
+
+    split = EffortSplit(floor=0.2)
+    assert split.choose() == "structure"  # untried kinds first
+    split.credit("structure", 0.0, 10_000)
+    assert split.choose() == "tuning"
+    split.credit("tuning", 50.0, 10_000)
+    picks = []
+    for _ in range(20):
+        kind = split.choose()
+        picks.append(kind)
+        split.credit(kind, 50.0 if kind == "tuning" else 1.0, 10_000)
+    assert picks.count("tuning") > picks.count("structure") >= 4  # the floor: at least a fifth of the rounds
