@@ -114,6 +114,18 @@ _JSON_COLUMNS = {
     "events": ("data",),
 }
 _STATE_KEY = "search"
+_TOP_TRAIN = """
+    WITH agg AS (
+        SELECT program_id, SUM(mean * episodes) / SUM(episodes) AS mean, SUM(episodes) AS episodes,
+               SUM(env_steps) AS env_steps, SUM(seconds) AS seconds, MAX(id) AS evaluation_id
+        FROM evaluations WHERE split = ? AND mean IS NOT NULL AND episodes > 0 GROUP BY program_id
+    )
+    SELECT p.*, a.evaluation_id AS evaluation_id, 'train' AS stage, a.episodes AS episodes, a.mean AS mean,
+           NULL AS std, NULL AS ci_lo, NULL AS ci_hi, NULL AS median, a.env_steps AS env_steps, a.seconds AS seconds
+    FROM agg a JOIN programs p ON p.id = a.program_id
+    ORDER BY a.mean DESC, a.episodes DESC, p.id
+    LIMIT ?
+"""
 
 
 # --------------------------------------------------------------------------- JSON
@@ -503,7 +515,11 @@ class RunStore:
         return rows[0] if rows else None
 
     def top_programs(self, split: str = "dev", n: int = 10) -> list[dict]:
-        """Programs ranked by the mean of their best evaluation on ``split``; unscored programs are left out."""
+        """Programs ranked by the mean of their best evaluation on ``split``; unscored programs are left out.
+        On the training stream a program's score is its mean over every episode it played there
+        (a search evaluates it in many small batches on fresh seeds)."""
+        if split == "train":
+            return self._rows("programs", _TOP_TRAIN, (split, int(n)))
         sql = """
             WITH best AS (
                 SELECT e.*, ROW_NUMBER() OVER (PARTITION BY program_id ORDER BY episodes DESC, id DESC) AS rn

@@ -245,6 +245,19 @@ def test_top_programs_ranks_by_best_evaluation(store):
     assert [t["id"] for t in store.top_programs("holdout")] == [ids[3]]
 
 
+def test_on_the_training_stream_a_program_scores_its_mean_over_every_batch(store):
+    a, b = add(store, norm="a"), add(store, norm="b")
+    store.add_evaluation(a, "train", "cheap", make_result((100.0,), seed0=100_000))  # one lucky episode
+    store.add_evaluation(a, "train", "cheap", make_result((0.0, 0.0, 0.0), seed0=100_001))
+    store.add_evaluation(b, "train", "full", make_result((40.0, 40.0), seed0=100_004))
+    top = store.top_programs("train")
+    assert [t["id"] for t in top] == [b, a]
+    assert top[1]["mean"] == 25.0 and top[1]["episodes"] == 4
+    assert store.env_steps(("cheap",)) == 100 and store.env_steps(("cheap", "full"), ("tune",)) == 180
+    store.add_event("tune", {"env_steps": 20})
+    assert store.env_steps(("cheap", "full"), ("tune",)) == 200
+
+
 # ----------------------------------------------------------------- calls, events, state, totals
 
 
