@@ -34,7 +34,7 @@ class TrainConfig:
     confirm_episodes: int = 30  # fresh episodes behind a leader before it may earn holdout
     temperature: str | float | None = "adaptive"
     tune_every: int = 1  # 0: no constant tuning; otherwise tuning rounds follow their wins per step
-    tune_generations: int = 1  # CMA-ES generations per tuning round: its output races at once, the campaign goes on
+    tune_generations: int = 1  # CMA-ES generations per tuning round (its output races at once)
     tune_popsize_factor: float = 1.0  # CMA-ES population: pycma's default for the dimension times this
     stall_rounds: int | None = None  # stop after this many rounds without a win (default: never)
     migrate_every: int = 5
