@@ -58,8 +58,8 @@ class TrainConfig:
         if self.ray_address and self.executor != "ray":
             raise UserError("--ray-address needs --executor ray")
         for name in ("max_iterations", "max_env_steps", "workers", "islands", "island_capacity",
-                     "children_per_iteration", "cheap_episodes", "race_chunk", "race_episodes", "confirm_episodes",
-                     "tune_generations", "stall_rounds"):  # fmt: skip
+                     "children_per_iteration", "cheap_episodes", "race_chunk", "race_episodes",
+                     "confirm_episodes", "tune_generations", "stall_rounds"):  # fmt: skip
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {v})")

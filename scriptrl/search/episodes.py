@@ -69,8 +69,10 @@ class EpisodeBank:
             with self.store.transaction():
                 self.store.add_evaluation(pid, TRAIN_SPLIT, stage, res)
                 self.store.set_program_status(pid, "evaluated")
-            out[k] = [played_from_digest({"seed": e.seed, "return": e.ret, "length": e.length, "tail": e.tail})
-                      for e in res.episodes]  # fmt: skip
+            out[k] = [
+                played_from_digest({"seed": e.seed, "return": e.ret, "length": e.length, "tail": e.tail})
+                for e in res.episodes
+            ]
         return out
 
     def score(self, sources: list[str], seeds: list[int]) -> tuple[list[float], int]:

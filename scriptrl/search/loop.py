@@ -219,7 +219,8 @@ class Search:
         if not entrants:
             return 0
         opp_ids = {e.opponent for e, _ in entrants.values() if e.opponent is not None}
-        race = Race([e for e, _ in entrants.values()], {o: self._source(o) for o in opp_ids}, seeds, self.rule)
+        opponents = {o: self._source(o) for o in opp_ids}
+        race = Race([e for e, _ in entrants.values()], opponents, seeds, self.rule)
         outcomes = race.run(self.bank.play)
         for o in sorted(opp_ids):
             self.population.add_returns(o, [p.ret for p in race.played.get(o, [])])
