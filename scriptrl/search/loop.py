@@ -294,20 +294,34 @@ class Search:
     # --- the leader, the champion, holdout and audit -----------------------------------
     def _lead(self) -> None:
         """Confirm the population's leader on fresh episodes, then give it holdout if it earned it."""
-        leader = self.population.best()
+        leader = self._leader()
         for _ in range(12):  # in chunks: a confirmation that dethrones the leader stops paying for it
             if leader is None or leader.n >= self.cfg.confirm_episodes:
                 break
             seeds = self.stream.draw(min(CONFIRM_CHUNK, self.cfg.confirm_episodes - leader.n))
             played = self.bank.play([(leader.id, self._source(leader.id), seeds)], stage="full")[0]
             self.population.add_returns(leader.id, [p.ret for p in played])
-            leader = self.population.best()
+            leader = self._leader()
         if leader is None or leader.n < self.cfg.confirm_episodes:
             return
         self.best_dev, self.best_dev_id = leader.score, leader.id
         current = self.population.member(self.champion.id) if self.champion else None
         if deserves_holdout(leader, self.champion, current, self.target):
             self._confirm(leader)
+
+    def _leader(self) -> Member | None:
+        """The population's best; but when that is a champion that meets the target on training
+        episodes and not on holdout, the best member not yet seen on holdout (among equals at the
+        target, holdout decides)."""
+        best = self.population.best()
+        c = self.champion
+        if best is None or c is None or best.id != c.id or self.target is None:
+            return best
+        if c.holdout >= self.target or best.score < self.target:
+            return best
+        checked = {e["program_id"] for e in self.store.evaluations(split="holdout")}
+        others = [m for i in self.population.islands for m in i.members if m.id not in checked]
+        return max(others, key=lambda m: (m.score, -m.id), default=best)
 
     def _confirm(self, leader: Member) -> None:
         source = self._source(leader.id)
