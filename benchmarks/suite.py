@@ -177,7 +177,8 @@ def _diagnose(row: dict) -> str:
         if promos and iters is not None:
             bits.append(f"last new champion at iteration {promos[-1]['data'].get('iteration')} of {iters}")
             champ = promos[-1]["data"]
-            bits.append(f"champion dev {champ['dev']:.2f} vs holdout {champ['holdout']:.2f}")
+            # a search's "dev" is its training-stream mean (fresh episodes), a baseline's its dev split
+            bits.append(f"champion selection score {champ['dev']:.2f} vs holdout {champ['holdout']:.2f}")
             ev = store.best_evaluation(int(champ["id"]), "holdout")
             if ev and ev.get("digest"):
                 rets = sorted(d["return"] for d in ev["digest"] if d.get("return") is not None)

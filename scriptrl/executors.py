@@ -10,10 +10,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from scriptrl.envs import ResolvedEnv
 from scriptrl.evaluate import EvalConfig, EvalResult, evaluate, release_spare_workers
@@ -27,6 +28,19 @@ class EvalJob:
     seeds: tuple[int, ...]
     split: str
     name: str = "policy.py"
+
+
+class Executor(Protocol):
+    """What the search needs from wherever evaluations run (``LocalExecutor``, ``RayExecutor``)."""
+
+    workers: int  # evaluations it runs at once
+    on_this_machine: bool  # shares this machine's CPUs (with a local language model, say)
+
+    def map(self, jobs: Sequence[EvalJob]) -> list[EvalResult]:
+        """Results in job order, whatever order they finish in, so runs are reproducible."""
+        ...
+
+    def close(self) -> None: ...
 
 
 def run_job(job: EvalJob, config: EvalConfig) -> EvalResult:
@@ -86,9 +100,6 @@ class LocalExecutor:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
-
-    def iter_map(self, jobs: Sequence[EvalJob]) -> Iterator[EvalResult]:
-        yield from self.map(jobs)
 
     def close(self) -> None:
         release_spare_workers()  # the spare this process kept when it evaluated in-process

@@ -30,7 +30,7 @@ import math
 import os
 import socket
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,8 @@ class RayExecutor:
     for trying the executor but no faster than the local pool.
     """
 
+    on_this_machine = False  # its actors may share this machine, but the search cannot count on it
+
     def __init__(self, workers: int | None = None, address: str | None = None, config: EvalConfig | None = None,
                  ray_init: dict[str, Any] | None = None) -> None:  # fmt: skip
         try:
@@ -271,9 +273,6 @@ class RayExecutor:
                 ray.cancel(ref)
             raise
         return results  # type: ignore[return-value]
-
-    def iter_map(self, jobs: Sequence[EvalJob]) -> Iterator[EvalResult]:
-        yield from self.map(jobs)
 
     def ping(self) -> float:
         """Seconds for one empty call to every actor and back: the per-call overhead."""

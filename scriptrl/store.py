@@ -114,19 +114,33 @@ _JSON_COLUMNS = {
     "events": ("data",),
 }
 _STATE_KEY = "search"
+_TOP_TRAIN = """
+    WITH agg AS (
+        SELECT program_id, SUM(mean * episodes) / SUM(episodes) AS mean, SUM(episodes) AS episodes,
+               SUM(env_steps) AS env_steps, SUM(seconds) AS seconds, MAX(id) AS evaluation_id
+        FROM evaluations WHERE split = ? AND mean IS NOT NULL AND episodes > 0 GROUP BY program_id
+    )
+    SELECT p.*, a.evaluation_id AS evaluation_id, 'train' AS stage, a.episodes AS episodes, a.mean AS mean,
+           NULL AS std, NULL AS ci_lo, NULL AS ci_hi, NULL AS median, a.env_steps AS env_steps, a.seconds AS seconds
+    FROM agg a JOIN programs p ON p.id = a.program_id
+    ORDER BY a.mean DESC, a.episodes DESC, p.id
+    LIMIT ?
+"""
 
 
 # --------------------------------------------------------------------------- JSON
 
 
 def policy_header(env, champion: Mapping[str, Any], splits: Mapping[str, Sequence[int]], audit: float | None,
-                  written_by: str, method: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  written_by: str, method: Mapping[str, Any] | None = None,
+                  dev_label: str | None = None) -> dict[str, Any]:
     """The comment block on top of best_policy.py: what scored what on which seeds, and who wrote
-    it; ``env`` is a resolved environment, ``splits`` the run's dev/holdout/audit seed ranges."""
+    it; ``env`` is a resolved environment, ``splits`` the run's dev/holdout/audit seed ranges.
+    ``dev_label`` names the selection score when it is not the dev split (the training stream)."""
     dev, hold, aud = splits["dev"], splits["holdout"], splits["audit"]
     h: dict[str, Any] = {"env": env.label(), "gymnasium": env.gymnasium_version, "program id": champion.get("id")}
     h.update(method or {})
-    h[f"dev mean (seeds {dev[0]}-{dev[1] - 1})"] = round(champion.get("dev", 0.0), 3)
+    h[dev_label or f"dev mean (seeds {dev[0]}-{dev[1] - 1})"] = round(champion.get("dev", 0.0), 3)
     h[f"holdout mean (seeds {hold[0]}-{hold[1] - 1})"] = round(champion.get("holdout", 0.0), 3)
     h["holdout 95% CI"] = [round(x, 3) for x in champion.get("ci95", [])]
     if audit is not None:
@@ -190,6 +204,22 @@ def _one_line(value: Any) -> str:
     else:
         text = dumps(value) if isinstance(value, Mapping | list | tuple) else str(value)
     return " ".join(text.replace("\x00", " ").splitlines()).strip()
+
+
+@dataclasses.dataclass(frozen=True)
+class CallRecord:
+    """One generator call as the calls table keeps it (offline calls have no tokens, cost or model)."""
+
+    generator: str
+    latency_s: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    model: str | None = None
+    program_id: int | None = None
+    ok: bool = True
+    error: str | None = None
+    temperature: float | None = None
 
 
 # --------------------------------------------------------------------------- the store
@@ -485,7 +515,11 @@ class RunStore:
         return rows[0] if rows else None
 
     def top_programs(self, split: str = "dev", n: int = 10) -> list[dict]:
-        """Programs ranked by the mean of their best evaluation on ``split``; unscored programs are left out."""
+        """Programs ranked by the mean of their best evaluation on ``split``; unscored programs are left out.
+        On the training stream a program's score is its mean over every episode it played there
+        (a search evaluates it in many small batches on fresh seeds)."""
+        if split == "train":
+            return self._rows("programs", _TOP_TRAIN, (split, int(n)))
         sql = """
             WITH best AS (
                 SELECT e.*, ROW_NUMBER() OVER (PARTITION BY program_id ORDER BY episodes DESC, id DESC) AS rn
@@ -503,26 +537,14 @@ class RunStore:
 
     # ----------------------------------------------------------------- calls, events, state
 
-    def add_call(
-        self,
-        generator: str,
-        latency_s: float,
-        prompt_tokens: int = 0,
-        completion_tokens: int = 0,
-        cost_usd: float = 0.0,
-        model: str | None = None,
-        program_id: int | None = None,
-        ok: bool = True,
-        error: str | None = None,
-        temperature: float | None = None,
-    ) -> int:
+    def add_call(self, call: CallRecord) -> int:
         """Every generator call, failed ones too: cost and latency are part of what a run is judged on."""
         return self._write(
             "INSERT INTO calls (created, generator, model, program_id, latency_s, prompt_tokens, completion_tokens,"
             " cost_usd, ok, error, temperature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_now(), generator, model, None if program_id is None else int(program_id), _real(latency_s) or 0.0,
-             int(prompt_tokens), int(completion_tokens), _real(cost_usd) or 0.0, int(bool(ok)), error,
-             _real(temperature)),
+            (_now(), call.generator, call.model, None if call.program_id is None else int(call.program_id),
+             _real(call.latency_s) or 0.0, int(call.prompt_tokens), int(call.completion_tokens),
+             _real(call.cost_usd) or 0.0, int(bool(call.ok)), call.error, _real(call.temperature)),
         )  # fmt: skip
 
     def calls(self) -> list[dict]:
@@ -569,6 +591,21 @@ class RunStore:
                     (SELECT COALESCE(SUM(cost_usd), 0.0) FROM calls) AS cost_usd"""
             ).fetchone()
         return dict(row)
+
+    def env_steps(self, stages: Sequence[str], event_kinds: Sequence[str] = ()) -> int:
+        """Env steps of the evaluations in ``stages`` plus those that events of ``event_kinds`` report
+        (``data.env_steps``), summed by SQLite: a budget check must not decode every row."""
+        marks = ",".join("?" * len(stages)) or "NULL"
+        kinds = ",".join("?" * len(event_kinds)) or "NULL"
+        with self._lock:
+            row = self._db().execute(
+                f"""SELECT
+                    (SELECT COALESCE(SUM(env_steps), 0) FROM evaluations WHERE stage IN ({marks})),
+                    (SELECT COALESCE(SUM(CAST(json_extract(data, '$.env_steps') AS INTEGER)), 0)
+                     FROM events WHERE kind IN ({kinds}))""",
+                (*stages, *event_kinds),
+            ).fetchone()
+        return int(row[0]) + int(row[1])
 
     def meta(self) -> dict[str, str]:
         with self._lock:
@@ -719,7 +756,7 @@ def run_status(store: RunStore) -> str:
 def run_summary(store: RunStore) -> dict:
     """One line of ``scriptrl runs``: what was learned, on what, at what cost."""
     totals = store.totals()
-    dev = store.top_programs("dev", 1)
+    dev = store.top_programs("train", 1) or store.top_programs("dev", 1)  # selection: the training stream
     holdout = store.top_programs("holdout", 1)
     return {
         "run_dir": str(store.run_dir),

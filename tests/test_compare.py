@@ -8,7 +8,7 @@ import time
 import pytest
 
 from scriptrl.compare import compare, markdown_table, run_curve, run_row
-from scriptrl.store import RunStore
+from scriptrl.store import CallRecord, RunStore
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -39,7 +39,7 @@ def make_search_run(path, tokens: int = 0, cost: float = 0.0):
         s.add_evaluation(b, "holdout", "holdout", _result(480.0, 1000, list(range(1000, 1050)), half=5.0))
         s.add_event("promotion", {"iteration": 1, "id": b, "dev": 490.0, "holdout": 480.0, "ci95": [475.0, 485.0]})
         s.add_evaluation(b, "audit", "audit", _result(470.0, 1000, list(range(2000, 2050))))
-        s.add_call("llm", 1.0, prompt_tokens=tokens, completion_tokens=tokens, cost_usd=cost, program_id=b)
+        s.add_call(CallRecord("llm", 1.0, prompt_tokens=tokens, completion_tokens=tokens, cost_usd=cost, program_id=b))
         s.save_state({"seconds": 12.5, "iteration": 1})
         s.add_event("stop", {"reason": "target reached"})
     return path

@@ -113,7 +113,7 @@ def test_a_run_with_a_slow_generator_tunes_while_it_writes(tmp_path):
     from scriptrl.store import RunStore
 
     cfg = TrainConfig(env="CartPole-v1", run_dir=str(tmp_path / "run"), max_iterations=2, initial_programs=4,
-                      children_per_iteration=3, tune_every=0, target=10_000, workers=2, tune_budget=8).check()  # fmt: skip
+                      children_per_iteration=3, tune_every=0, target=10_000, workers=2).check()  # fmt: skip
     gen = SlowMutator(0.4)
     store = RunStore.create(cfg.run_dir, cfg.to_dict())
     executor = LocalExecutor(cfg.workers)

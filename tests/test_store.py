@@ -18,7 +18,7 @@ from rich.console import Console
 from scriptrl.errors import UserError
 from scriptrl.evaluate import Episode, EvalResult
 from scriptrl.report.runs_view import print_runs, print_show
-from scriptrl.store import SCHEMA_VERSION, RunStore, list_runs
+from scriptrl.store import SCHEMA_VERSION, CallRecord, RunStore, list_runs
 
 CONFIG = {"env": "CartPole-v1", "generator": "mutate", "seed": 7, "budget": {"programs": 100}}
 SRC = "def policy(obs):\n    return 1 if obs[2] > 0 else 0\n"
@@ -250,14 +250,27 @@ def test_top_programs_ranks_by_best_evaluation(store):
     assert [t["id"] for t in store.top_programs("holdout")] == [ids[3]]
 
 
+def test_on_the_training_stream_a_program_scores_its_mean_over_every_batch(store):
+    a, b = add(store, norm="a"), add(store, norm="b")
+    store.add_evaluation(a, "train", "cheap", make_result((100.0,), seed0=100_000))  # one lucky episode
+    store.add_evaluation(a, "train", "cheap", make_result((0.0, 0.0, 0.0), seed0=100_001))
+    store.add_evaluation(b, "train", "full", make_result((40.0, 40.0), seed0=100_004))
+    top = store.top_programs("train")
+    assert [t["id"] for t in top] == [b, a]
+    assert top[1]["mean"] == 25.0 and top[1]["episodes"] == 4
+    assert store.env_steps(("cheap",)) == 100 and store.env_steps(("cheap", "full"), ("tune",)) == 180
+    store.add_event("tune", {"env_steps": 20})
+    assert store.env_steps(("cheap", "full"), ("tune",)) == 200
+
+
 # ----------------------------------------------------------------- calls, events, state, totals
 
 
 def test_calls_events_state_totals(store):
     pid = add(store)
-    c1 = store.add_call("llm", 1.5, prompt_tokens=100, completion_tokens=50, cost_usd=0.01, model="m",
-                        program_id=pid, temperature=0.9)  # fmt: skip
-    store.add_call("llm", 0.5, ok=False, error="timeout")
+    c1 = store.add_call(CallRecord("llm", 1.5, prompt_tokens=100, completion_tokens=50, cost_usd=0.01, model="m",
+                        program_id=pid, temperature=0.9))  # fmt: skip
+    store.add_call(CallRecord("llm", 0.5, ok=False, error="timeout"))
     calls = store.calls()
     assert calls[0]["id"] == c1 and calls[0]["ok"] is True and calls[0]["model"] == "m"
     assert calls[0]["program_id"] == pid and calls[0]["temperature"] == 0.9 and calls[0]["latency_s"] == 1.5
@@ -432,7 +445,7 @@ def test_best_policy_failure_keeps_the_old_file_and_no_temp(store, monkeypatch):
 CHILD = r"""
 import sys
 from pathlib import Path
-from scriptrl.store import RunStore
+from scriptrl.store import CallRecord, RunStore
 run = Path(sys.argv[1])
 store = RunStore.open(run) if (run / "run.sqlite").exists() else RunStore.create(run, {"env": "CartPole-v1"})
 state = store.load_state() or {"next_iteration": 0, "last": None}
@@ -444,7 +457,7 @@ while True:
                                 "mutate", "step", 0.5, i % 3, i, note="x" * 2000)
         store.add_evaluation(pid, "dev", "cheap", {"mean": float(i), "std": 0.0, "seeds": [0], "env_steps": 10,
                                                    "seconds": 0.01, "failures": [], "isolation": {}})
-        store.add_call("mutate", 0.01, prompt_tokens=10)
+        store.add_call(CallRecord("mutate", 0.01, prompt_tokens=10))
         state = {"next_iteration": i + 1, "last": pid}
         store.save_state(state)
     print(pid, flush=True)
@@ -514,7 +527,7 @@ def populate(run: Path, env: str = "CartPole-v1", best: float = 475.5) -> RunSto
     s.add_evaluation(a, "dev", "full", make_result((best - 1, best + 1)))
     s.add_evaluation(b, "dev", "full", make_result((9.0, 11.0)))
     s.add_evaluation(a, "holdout", "holdout", make_result((best - 10, best - 10), split="holdout"))
-    s.add_call("llm-mutate", 2.0, 1200, 300, 0.0123, model="some-model")
+    s.add_call(CallRecord("llm-mutate", 2.0, 1200, 300, 0.0123, model="some-model"))
     return s
 
 

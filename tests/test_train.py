@@ -60,7 +60,8 @@ def test_init_program_seeds_the_search(tmp_path):
 def _snapshot(db_path: Path) -> tuple[list, list]:
     with sqlite3.connect(db_path) as db:
         progs = db.execute("select id, norm_hash, source, parents from programs order by id").fetchall()
-        evals = db.execute("select id, program_id, split, stage, mean, env_steps from evaluations order by id").fetchall()
+        evals = db.execute("select id, program_id, split, stage, mean, env_steps, seeds from evaluations order by id"
+                           ).fetchall()  # fmt: skip
     return progs, evals
 
 
@@ -74,7 +75,7 @@ def test_kill_9_then_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_p
     proc = subprocess.Popen([sys.executable, "-m", "scriptrl", "train", *args, "--run-dir", str(run)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     db = run / "run.sqlite"
-    _wait_for_full_evaluations(proc, db, 3)  # kill once the search is past its initial population
+    _wait_for_evaluations(proc, db, 40)  # kill once the search is past its initial population
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     before_progs, before_evals = _snapshot(db)
@@ -88,8 +89,8 @@ def test_kill_9_then_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_p
     assert after_evals[: len(before_evals)] == before_evals
     hashes = [p[1] for p in after_progs]
     assert len(hashes) == len(set(hashes))  # no program stored twice
-    keys = [(e[1], e[2], e[3]) for e in after_evals]
-    assert len(keys) == len(set(keys))  # no evaluation recorded twice
+    keys = [(e[1], e[2], e[3], e[6]) for e in after_evals]
+    assert len(keys) == len(set(keys))  # no program played the same seeds twice
     for key in ("best_dev", "best_holdout", "best_audit", "iterations"):
         assert summary[key] == ref_summary[key], key
     with sqlite3.connect(db) as c:
@@ -104,7 +105,7 @@ def test_killing_only_the_main_process_leaves_no_evaluators_behind(tmp_path):
                              "--target", "1000", "--workers", "2", "--run-dir", str(tmp_path / "run"), "--json"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     group = proc.pid
-    _wait_for_full_evaluations(proc, tmp_path / "run" / "run.sqlite", 2)  # until the pool is evaluating
+    _wait_for_evaluations(proc, tmp_path / "run" / "run.sqlite", 2)  # until the pool is evaluating
     members = [int(d) for d in os.listdir("/proc") if d.isdigit() and _pgid(int(d)) == group]
     assert len(members) > 2  # the main process, its pool and sandbox workers
     os.kill(proc.pid, signal.SIGKILL)
@@ -121,15 +122,15 @@ def test_killing_only_the_main_process_leaves_no_evaluators_behind(tmp_path):
         pytest.fail("evaluator processes outlived the killed run")
 
 
-def _wait_for_full_evaluations(proc: subprocess.Popen, db: Path, n: int) -> None:
-    """Wait until a running `scriptrl train` has stored ``n`` full evaluations; it must still run."""
+def _wait_for_evaluations(proc: subprocess.Popen, db: Path, n: int) -> None:
+    """Wait until a running `scriptrl train` has stored ``n`` training-stream evaluations; it must still run."""
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
         if db.exists():
             try:
                 with sqlite3.connect(db) as c:
-                    if c.execute("select count(*) from evaluations where stage='full'").fetchone()[0] >= n:
+                    if c.execute("select count(*) from evaluations where split='train'").fetchone()[0] >= n:
                         break
             except sqlite3.Error:
                 pass

@@ -10,6 +10,7 @@ CMA-ES tuner and (later) language-model generators all fit this one protocol.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -96,11 +97,21 @@ class GenContext:
 
 @runtime_checkable
 class Generator(Protocol):
-    """A source of candidate programs. Everything must be deterministic given ``rng``."""
+    """A source of candidate programs. Everything must be deterministic given ``rng``.
+
+    Every member the search uses is declared here; ``GeneratorBase`` gives the defaults of the
+    optional ones (a fast generator with no side channel), so the search never probes.
+    """
 
     name: str
+    slow: bool  # seconds per program (a language model): the search tunes constants while it writes
+    local_threads: int  # CPU threads it uses on this machine (an embedded model server)
 
     def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]: ...
+
+    def initial_stream(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> Iterator[Candidate]:
+        """The first programs one at a time, so a slow generator's first ones are evaluated early."""
+        ...
 
     def mutate(
         self, ctx: GenContext, parent: ParentInfo, temperature: float, rng: random.Random
@@ -109,3 +120,65 @@ class Generator(Protocol):
     def crossover(
         self, ctx: GenContext, a: ParentInfo, b: ParentInfo, temperature: float, rng: random.Random
     ) -> Candidate | None: ...
+
+    def drain_calls(self) -> list[tuple[str, GeneratorCall]]:
+        """Calls made since the last drain that produced no candidate (they still cost)."""
+        ...
+
+    def drain_events(self) -> list[tuple[str, dict]]:
+        """Notices for the run's timeline since the last drain (e.g. a fallback to another model)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the generator holds (an embedded model server); called once at the end."""
+        ...
+
+
+class GeneratorBase:
+    """The defaults of ``Generator``'s optional members; a generator subclasses it and writes
+    ``name``, ``initial``, ``mutate`` and ``crossover``."""
+
+    name = "generator"
+    slow = False
+    local_threads = 0
+
+    def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]:
+        raise NotImplementedError
+
+    def initial_stream(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> Iterator[Candidate]:
+        yield from self.initial(ctx, n, temperature, rng)
+
+    def drain_calls(self) -> list[tuple[str, GeneratorCall]]:
+        return []
+
+    def drain_events(self) -> list[tuple[str, dict]]:
+        return []
+
+    def close(self) -> None:
+        return None
+
+
+class _Completed(GeneratorBase):
+    """A generator written before ``GeneratorBase`` (e.g. one from outside this package), with the
+    defaults filled in once, where it joins a portfolio."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.name = str(inner.name)  # type: ignore[attr-defined]
+        for member in ("initial", "initial_stream", "mutate", "crossover", "drain_calls", "drain_events", "close"):
+            if hasattr(inner, member):
+                setattr(self, member, getattr(inner, member))
+
+
+    @property  # type: ignore[override]
+    def slow(self) -> bool:
+        return bool(getattr(self.inner, "slow", False))
+
+    @property  # type: ignore[override]
+    def local_threads(self) -> int:  # a model server may start after the portfolio is built
+        return int(getattr(self.inner, "local_threads", 0) or 0)
+
+
+def complete(gen: object) -> Generator:
+    """``gen`` with every ``Generator`` member: itself when it subclasses ``GeneratorBase``."""
+    return gen if isinstance(gen, GeneratorBase) else _Completed(gen)  # type: ignore[return-value]

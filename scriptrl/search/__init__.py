@@ -24,7 +24,7 @@ class TrainResult:
     best_dev: float | None
     best_holdout: float | None
     best_audit: float | None
-    env_steps: int  # search steps: cheap, full dev and tuning evaluations
+    env_steps: int  # search steps: races, confirmations and tuning, on the training stream
     eval_env_steps: int  # holdout and audit evaluations (confirming, never selecting)
     seconds: float
     iterations: int
@@ -142,7 +142,7 @@ def train(env: str | None = None, *, resume: str | Path | None = None, progress=
         return _result(search)
     finally:
         for gen in portfolio.generators.values() if portfolio else ():
-            getattr(gen, "close", lambda: None)()  # an embedded model server stops with its run
+            gen.close()  # an embedded model server stops with its run
         if own_executor:
             executor.close()
         store.close()
@@ -151,19 +151,18 @@ def train(env: str | None = None, *, resume: str | Path | None = None, progress=
 def _result(search) -> TrainResult:
     store = search.store
     totals = store.totals()
-    champ = search.champion or {}
-    pid = champ.get("id")
-    evals = store.evaluations()
+    champ = search.champion
+    pid = champ.id if champ else None
     return TrainResult(
         run_dir=Path(store.run_dir),
         env_id=search.env.id,
         best_program_id=pid,
         best_source=store.program(pid)["source"] if pid is not None else None,
-        best_dev=champ.get("dev"),
-        best_holdout=champ.get("holdout"),
-        best_audit=champ.get("audit"),
+        best_dev=champ.dev if champ else None,
+        best_holdout=champ.holdout if champ else None,
+        best_audit=champ.audit if champ else None,
         env_steps=search.search_env_steps(),
-        eval_env_steps=sum(e["env_steps"] or 0 for e in evals if e["stage"] in ("holdout", "audit")),
+        eval_env_steps=store.env_steps(("holdout", "audit")),
         seconds=round(search.seconds(), 3),
         iterations=search.iteration,
         stop_reason=search.stop_reason or "",

@@ -29,12 +29,15 @@ class TrainConfig:
     island_capacity: int = 6
     children_per_iteration: int = 8
     initial_programs: int = 16
-    cheap_episodes: int = 3
-    race_chunk: int = 5  # dev episodes per racing round of a full evaluation
-    promote_margin: float = 0.0  # full dev only when cheap score >= parent's dev - margin * |parent|
+    cheap_episodes: int = 3  # fresh episodes every candidate of a round plays before racing on
+    race_chunk: int = 7  # further episodes per racing step (each step is a program start: few, large ones)
+    race_episodes: int = 10  # fresh episodes a round draws: the most a candidate plays in it
+    confirm_episodes: int = 30  # fresh episodes behind a leader before it may earn holdout
     temperature: str | float | None = "adaptive"
-    tune_every: int = 4  # iterations between constant-tuning rounds
-    tune_budget: int = 24  # program evaluations per tuning round
+    tune_every: int = 1  # 0: no constant tuning; otherwise tuning rounds follow their wins per step
+    tune_generations: int = 1  # CMA-ES generations per tuning round (its output races at once)
+    tune_popsize_factor: float = 1.0  # CMA-ES population: pycma's default for the dimension times this
+    stall_rounds: int | None = None  # stop after this many rounds without a win (default: never)
     migrate_every: int = 5
     dev: tuple[int, int] = seeds.DEV
     holdout: tuple[int, int] = seeds.HOLDOUT
@@ -56,7 +59,8 @@ class TrainConfig:
         if self.ray_address and self.executor != "ray":
             raise UserError("--ray-address needs --executor ray")
         for name in ("max_iterations", "max_env_steps", "workers", "islands", "island_capacity",
-                     "children_per_iteration", "cheap_episodes"):  # fmt: skip
+                     "children_per_iteration", "cheap_episodes", "race_chunk", "race_episodes",
+                     "confirm_episodes", "tune_generations", "stall_rounds"):  # fmt: skip
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {v})")
@@ -68,8 +72,10 @@ class TrainConfig:
             raise UserError("--api-key-env takes the NAME of an environment variable, e.g. OPENROUTER_API_KEY, "
                             "never the key itself")  # fmt: skip
         self.splits()  # disjoint, non-empty ranges
-        if self.cheap_episodes > self.dev[1] - self.dev[0]:
-            raise UserError("--cheap-episodes cannot exceed the dev split size")
+        if self.cheap_episodes > self.race_episodes:
+            raise UserError("--cheap-episodes cannot exceed --race-episodes (the episodes a round draws)")
+        if self.tune_every < 0 or self.tune_popsize_factor <= 0:
+            raise UserError("--tune-every must be 0 or more and --tune-popsize-factor positive")
         return self
 
     def splits(self) -> seeds.SeedSplits:

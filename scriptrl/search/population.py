@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,9 +30,28 @@ def structure_signature(source: str) -> str:
 
 @dataclass
 class Member:
+    """A program in the population. Its score is the mean return over every fresh training-stream
+    episode it has played (``n`` of them), so a lucky first race is diluted as it plays on."""
+
     id: int
     score: float
     niche: str
+    n: int = 0
+    total: float = 0.0
+    sq: float = 0.0  # sum of squared returns, for the variance of the mean
+
+    def add(self, returns: list[float]) -> None:
+        self.n += len(returns)
+        self.total += sum(returns)
+        self.sq += sum(r * r for r in returns)
+        if self.n:
+            self.score = self.total / self.n
+
+    def variance_of_mean(self) -> float:
+        if self.n < 2:
+            return math.inf
+        var = max(0.0, (self.sq - self.total * self.total / self.n) / (self.n - 1))
+        return var / self.n
 
 
 @dataclass
@@ -77,6 +97,19 @@ class Population:
     def empty(cls, n_islands: int, capacity: int) -> Population:
         return cls([Island() for _ in range(n_islands)], capacity)
 
+    def member(self, pid: int) -> Member | None:
+        """Every copy of a program (migration copies it) shares one record in ``members``."""
+        return next((m for i in self.islands for m in i.members if m.id == pid), None)
+
+    def add_returns(self, pid: int, returns: list[float]) -> None:
+        """Fresh episodes a member played; a migrated copy restored as its own object gets them too."""
+        seen: set[int] = set()
+        for island in self.islands:
+            for m in island.members:
+                if m.id == pid and id(m) not in seen:
+                    seen.add(id(m))
+                    m.add(returns)
+
     def best(self) -> Member | None:
         return max((b for i in self.islands if (b := i.best())), key=lambda m: (m.score, -m.id), default=None)
 
@@ -95,7 +128,7 @@ class Population:
             if b is None:
                 continue
             dest = (idx + 1) % len(self.islands)
-            if self.islands[dest].offer(Member(b.id, b.score, b.niche), self.capacity):
+            if self.islands[dest].offer(b, self.capacity):  # the same record: its episodes count once
                 moves.append((b.id, dest))
         return moves
 
@@ -104,9 +137,11 @@ class Population:
 
     def to_state(self) -> dict:
         return {"capacity": self.capacity,
-                "islands": [[[m.id, m.score, m.niche] for m in i.members] for i in self.islands]}  # fmt: skip
+                "islands": [[[m.id, m.score, m.niche, m.n, m.total, m.sq] for m in i.members]
+                            for i in self.islands]}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: dict) -> Population:
-        islands = [Island([Member(int(a), float(b), str(c)) for a, b, c in members]) for members in state["islands"]]
+        islands = [Island([Member(int(m[0]), float(m[1]), str(m[2]), *m[3:]) for m in members])
+                   for members in state["islands"]]  # fmt: skip
         return cls(islands, int(state["capacity"]))

@@ -14,7 +14,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 
-from scriptrl.generators.base import Candidate, GenContext, Generator, GeneratorCall
+from scriptrl.generators.base import Candidate, GenContext, Generator, GeneratorCall, complete
 
 #: What one unit of cost is worth: a child's evaluation takes on the order of a second.
 SECONDS_PER_UNIT = 2.0
@@ -31,7 +31,7 @@ class Portfolio:
     def __init__(self, generators: list[Generator], crossover_rate: float = 0.25) -> None:
         if not generators:
             raise ValueError("a portfolio needs at least one generator")
-        self.generators = {g.name: g for g in generators}
+        self.generators: dict[str, Generator] = {g.name: g for g in map(complete, generators)}
         self.crossover_rate = crossover_rate
         self.tries: Counter[str] = Counter()
         self.wins: Counter[str] = Counter()
@@ -66,12 +66,12 @@ class Portfolio:
     def slow(self) -> bool:
         """Whether a generator takes seconds per program (a language model): the search then
         tunes constants while it writes instead of waiting for whole batches."""
-        return any(getattr(g, "slow", False) for g in self.generators.values())
+        return any(g.slow for g in self.generators.values())
 
     @property
     def local_threads(self) -> int:
         """CPU threads a model inside this process uses (the embedded llama.cpp server)."""
-        return sum(int(getattr(g, "local_threads", 0) or 0) for g in self.generators.values())
+        return sum(g.local_threads for g in self.generators.values())
 
     def _shares(self, n: int) -> list[tuple[Generator, int]]:
         gens = list(self.generators.values())
@@ -87,11 +87,9 @@ class Portfolio:
     def initial_stream(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> Iterator[Candidate]:
         """The first programs one at a time, fast generators first, so there is something to
         evaluate and tune while a slow one writes the rest."""
-        shares = sorted(self._shares(n), key=lambda gs: bool(getattr(gs[0], "slow", False)))
-        for g, share in shares:
+        for g, share in sorted(self._shares(n), key=lambda gs: gs[0].slow):
             if share:
-                stream = getattr(g, "initial_stream", None)
-                yield from stream(ctx, share, temperature, rng) if stream else g.initial(ctx, share, temperature, rng)
+                yield from g.initial_stream(ctx, share, temperature, rng)
 
     def credit(self, arm: str, success: bool, call: GeneratorCall | None = None) -> None:
         self.tries[arm] += 1
@@ -110,3 +108,47 @@ class Portfolio:
         self.tries = Counter(state.get("tries", {}))
         self.wins = Counter(state.get("wins", {}))
         self.cost = Counter(state.get("cost", {}))
+
+
+class EffortSplit:
+    """How a round is spent: structural changes (children of the generators) or constant tuning,
+    following where the improvements came from: the race winners' mean paired gains (in return
+    units, so both kinds are measured alike) per env step.
+
+    Each kind gets at least ``floor`` of the rounds (the other one may start paying later); the
+    rest go to the kind with more gain per step, each with one average round's gain and steps of
+    optimism so a kind that has not paid yet is not written off after one try.
+    """
+
+    KINDS = ("structure", "tuning")
+
+    def __init__(self, floor: float = 0.2) -> None:
+        self.floor = floor
+        self.rounds: Counter[str] = Counter()
+        self.wins: Counter[str] = Counter()  # summed gains
+        self.steps: Counter[str] = Counter()
+
+    def choose(self, allowed: tuple[str, ...] = KINDS) -> str:
+        if len(allowed) == 1:
+            return allowed[0]
+        total = sum(self.rounds[k] for k in allowed) + 1
+        for k in allowed:
+            if self.rounds[k] < self.floor * total:
+                return k
+        n = max(1, sum(self.rounds.values()))
+        steps0 = max(1.0, sum(self.steps.values()) / n)
+        gain0 = sum(self.wins.values()) / n
+        return max(allowed, key=lambda k: ((self.wins[k] + gain0) / (self.steps[k] + steps0), -self.KINDS.index(k)))
+
+    def credit(self, kind: str, gain: float, steps: int) -> None:
+        self.rounds[kind] += 1
+        self.wins[kind] += gain
+        self.steps[kind] += steps
+
+    def to_state(self) -> dict:
+        return {"rounds": dict(self.rounds), "wins": dict(self.wins), "steps": dict(self.steps)}
+
+    def restore(self, state: dict) -> None:
+        self.rounds = Counter(state.get("rounds", {}))
+        self.wins = Counter(state.get("wins", {}))
+        self.steps = Counter(state.get("steps", {}))

@@ -1,0 +1,77 @@
+"""Why a search stops, and what its stop event says when it stops short of the target.
+
+Stops: the target (a champion's holdout reaches it; with ``--init`` and a budget given the search
+goes on until the budget ends, since the user's program may already meet the target), a budget
+(iterations, env steps, seconds, cost), a stall (``stall_rounds`` rounds without a race win;
+off unless asked for), or no valid program at all. Short of the target, the stop event also
+carries a verdict: ``overfitting`` when the champion's training-stream mean is above its holdout
+beyond the 95 % CI, else ``stalled`` when the last rounds found nothing, else ``out of budget``
+while it was still improving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scriptrl.search.champion import Champion, overfitting_gap
+from scriptrl.search.config import TrainConfig
+
+#: Rounds without a win after which a budget stop is called "stalled" rather than "out of budget".
+STALL_VERDICT_ROUNDS = 20
+
+
+@dataclass(frozen=True)
+class Stop:
+    kind: str  # target | budget | stalled | empty
+    reason: str
+
+
+def has_budget(cfg: TrainConfig) -> bool:
+    return any(v is not None for v in (cfg.max_iterations, cfg.max_env_steps, cfg.max_seconds, cfg.max_cost))
+
+
+def check(cfg: TrainConfig, *, champion: Champion | None, target: float | None, iteration: int, env_steps: int,
+          seconds: float, cost: float, population: int, idle_rounds: int, mid_iteration: bool = False) -> Stop | None:  # fmt: skip
+    at_target = champion is not None and target is not None and champion.holdout >= target
+    if at_target and not (cfg.init and has_budget(cfg)):
+        assert champion is not None
+        return Stop("target", f"target reached: holdout {champion.holdout:.2f} >= {target:g}")
+    if not mid_iteration and cfg.max_iterations is not None and iteration >= cfg.max_iterations:
+        return Stop("budget", f"iteration budget reached ({cfg.max_iterations})")
+    if cfg.max_env_steps is not None and env_steps >= cfg.max_env_steps:
+        return Stop("budget", f"env-step budget reached ({cfg.max_env_steps:,})")
+    if cfg.max_seconds is not None and seconds >= cfg.max_seconds:
+        return Stop("budget", f"time budget reached ({cfg.max_seconds:g} s)")
+    if cfg.max_cost is not None and cost >= cfg.max_cost:
+        return Stop("budget", f"cost budget reached (${cfg.max_cost:g})")
+    if not mid_iteration and cfg.stall_rounds and idle_rounds >= cfg.stall_rounds:
+        return Stop("stalled", f"stalled: no improvement in the last {idle_rounds} rounds")
+    if not mid_iteration and population == 0:
+        return Stop("empty", "no valid program survived evaluation")
+    return None
+
+
+def verdict(stop: Stop, champion: Champion | None, target: float | None, idle_rounds: int) -> dict:
+    """What the stop event records beside the reason: whether and why the run fell short."""
+    out: dict = {"kind": stop.kind, "idle_rounds": idle_rounds}
+    if champion is not None:
+        gap, beyond = overfitting_gap(champion)
+        out.update(training=champion.dev, holdout=champion.holdout, gap=gap, gap_beyond_ci=beyond)
+    short = target is not None and (champion is None or champion.holdout < target)
+    if not short or stop.kind in ("target", "empty"):
+        out["short_of_target"] = False
+        return out
+    out["short_of_target"] = True
+    if out.get("gap_beyond_ci"):
+        out["why"] = "overfitting: training-stream mean above holdout beyond the 95 % CI"
+    elif stop.kind == "stalled" or idle_rounds >= STALL_VERDICT_ROUNDS:
+        out["why"] = f"stalled: no improvement in the last {idle_rounds} rounds"
+    else:
+        out["why"] = "out of budget while still improving"
+    return out
+
+
+def describe(stop: Stop, info: dict, target: float | None) -> str:
+    if not info.get("short_of_target"):
+        return stop.reason
+    return f"{stop.reason}; short of the target {target:g}: {info['why']}"

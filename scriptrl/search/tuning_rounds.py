@@ -1,0 +1,132 @@
+"""Tuning rounds of the search: which program's constants are tuned, and what the ES's output races.
+
+One campaign at a time (``search/tuning_campaign.py``), on the best program whose campaigns have
+found nothing fewest times (``Population.next_to_tune``). It goes on across rounds while that
+niche (the program's structure) is still the one to tune; a campaign that ends (budget spent or
+restarts exhausted) without a win counts against its program, so the next one goes to a runner-up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from scriptrl.generators.base import Candidate
+from scriptrl.program import Program
+from scriptrl.search.population import structure_signature
+from scriptrl.search.tuning_campaign import Campaign, CampaignState, cma_module
+
+if TYPE_CHECKING:
+    from scriptrl.search.loop import Search
+
+
+class Tuning:
+    def __init__(self, search: Search, factory: Any = None) -> None:
+        self.search = search
+        self.factory = factory  # a ConstantSearch class (tests inject one); default: search/cmaes.py
+        cma = cma_module()
+        self.settings = cma.CmaSettings(popsize_factor=search.cfg.tune_popsize_factor)
+        self.campaign: Campaign | None = None
+        self.count = 0
+        self.fruitless: Counter[int] = Counter()
+        self.log: dict[tuple[int, int], list[float]] = {}  # (campaign, generation) -> stored scores
+
+    def round(self, temperature: float, generations: int, why: str) -> int | None:
+        """A few generations of the current campaign, then its candidates race the incumbent;
+        the number of race wins, or None when no program has constants left to tune."""
+        camp = self._campaign()
+        if camp is None:
+            return None
+        for _ in range(generations):
+            if camp.stopped is not None:
+                break
+            camp.generation(lambda sources, gen: self._score(camp, sources, gen, why))
+        wins = self._race(camp, temperature)
+        if camp.stopped is not None:
+            self.search.store.add_event("tune_end", {"iteration": self.search.iteration, "campaign": camp.state.number,
+                                                     "program": camp.state.program, "why": camp.stopped,
+                                                     "wins": camp.state.wins, "generations": camp.state.told})  # fmt: skip
+            if camp.state.wins == 0:
+                self.fruitless[camp.state.program] += 1
+            self.campaign = None
+        return wins
+
+    def _campaign(self) -> Campaign | None:
+        pop = self.search.population
+        for _ in range(4):
+            target = pop.next_to_tune(self.fruitless)
+            if target is None:
+                return None
+            camp = self.campaign
+            if (
+                camp is not None
+                and camp.stopped is None
+                and (target.id == camp.state.incumbent or structure_signature(camp.source) == target.niche)
+            ):
+                return camp
+            self.count += 1
+            state = CampaignState(self.count, target.id, target.id)
+            camp = self._build(state)
+            if camp.stopped is None:
+                self.campaign = camp
+                return camp
+            self.fruitless[target.id] += 1000  # nothing to tune in it
+        return None
+
+    def _build(self, state: CampaignState) -> Campaign:
+        s = self.search
+        return Campaign(
+            state, s.store.program(state.program)["source"], s.ctx, s.cfg.seed, self.settings, self.factory
+        )
+
+    def _score(self, camp: Campaign, sources: list[str], generation: int, why: str) -> list[float]:
+        """A generation on its own fresh seeds, shared by all of it; stored scores after a crash."""
+        s = self.search
+        seeds = s.stream.draw(self.settings.episodes_per_generation)
+        key = (camp.state.number, generation)
+        if key in self.log:
+            return self.log[key]
+        scores, steps = s.bank.score(sources, seeds)
+        s.store.add_event("tune", {"iteration": s.iteration, "campaign": camp.state.number, "generation": generation,
+                                   "program": camp.state.program, "evaluations": len(sources), "env_steps": steps,
+                                   "seeds": [seeds[0], len(seeds)], "scores": scores, "why": why})  # fmt: skip
+        self.log[key] = scores
+        return scores
+
+    def _race(self, camp: Campaign, temperature: float) -> int:
+        s = self.search
+        inc = camp.state.incumbent
+        note = f"CMA-ES on {camp.n_constants} constants of program {camp.state.program}, generation {camp.state.told}"
+        cands = [
+            Candidate(src, (inc,), "cma.tune", "scalar", temperature, note=note) for src in camp.candidates()
+        ]
+        if not cands:
+            return 0
+        wins = s._consider(cands, dict.fromkeys(range(len(cands)), inc), s.stream.draw(s.rule.episodes))
+        if wins:
+            camp.state.wins += wins
+            placed = [m for c in cands if (pid := s.store.find_by_norm_hash(Program(c.source).normalized_hash))
+                      is not None and (m := s.population.member(pid)) is not None]  # fmt: skip
+            if placed:
+                camp.state.incumbent = max(placed, key=lambda m: m.score).id
+        return wins
+
+    def to_state(self) -> dict:
+        return {"count": self.count, "fruitless": {str(k): v for k, v in self.fruitless.items()},
+                "campaign": self.campaign.state.to_dict() if self.campaign else None}  # fmt: skip
+
+    def restore(self, state: dict) -> None:
+        self.count = int(state.get("count") or 0)
+        self.fruitless = Counter({int(k): v for k, v in (state.get("fruitless") or {}).items()})
+        self.search.fruitless = self.fruitless
+        for e in self.search.store.events("tune"):
+            d = e["data"]
+            if "campaign" in d:
+                self.log[(d["campaign"], d["generation"])] = [
+                    -math.inf if v is None else v for v in d["scores"]
+                ]
+        if state.get("campaign"):
+            camp = self._build(CampaignState.from_dict(state["campaign"]))
+            camp.replay([self.log[(camp.state.number, g)] for g in range(camp.state.told)])
+            self.campaign = camp
