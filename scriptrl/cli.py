@@ -60,10 +60,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     program, env = _load_policy(args)
     seeds = SeedSplits().seeds(args.split, args.episodes)
-    # With --allow-module-state the file passed every other static check above, so the
-    # evaluator's own copy of the checks (which refuses module state) is not run again.
     config = EvalConfig(unsafe_in_process=args.unsafe_in_process, episode_timeout=args.episode_timeout,
-                        static_checks=not args.allow_module_state)  # fmt: skip
+                        allow_module_state=args.allow_module_state)  # fmt: skip
     result = evaluate(program, env, seeds, config, split=args.split)
     failed = bool(result.episodes) and all(ep.end == "failure" for ep in result.episodes)
     if args.json:
@@ -121,8 +119,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = {k: getattr(args, k) for k in ("generator", "run_dir", "init", "target", "max_iterations",
                "max_env_steps", "max_seconds", "max_cost", "seed", "workers", "temperature", "model",
                "base_url", "task", "executor", "ray_address", "api_key_env", "llm_timeout", "llm_concurrency",
-               "llm_max_tokens")}  # fmt: skip
+               "llm_max_tokens", "allow_module_state")}  # fmt: skip
     options["imports"] = tuple(args.imports or ())
+    options["env_options"] = _env_options(args)
     if args.resume and args.env:
         raise UserError("give either ENV_ID or --resume RUN_DIR, not both")
     quiet = args.json or not sys.stdout.isatty()
@@ -226,7 +225,7 @@ def _load_policy(args: argparse.Namespace):
     if allow_state:
         for warning in program.module_state():
             sys.stderr.write(f"scriptrl: warning (--allow-module-state): {warning}\n")
-    env = resolve_env(args.env, imports=args.imports or ())
+    env = resolve_env(args.env, imports=args.imports or (), options=_env_options(args))
     if env.notice:
         sys.stderr.write(f"scriptrl: {env.notice}\n")
     return program, env
@@ -349,9 +348,23 @@ def _policy_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("policy", help="Python file defining policy(obs) or class Policy")
     p.add_argument("--env", required=True, help="gymnasium id, or package.module:ClassName")
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE", help="import MODULE first (it may register env ids)")
+    _env_option_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--unsafe-in-process", action="store_true",
                    help="run a TRUSTED file in this process, with no sandbox (for debugging your own code)")  # fmt: skip
+
+
+def _env_options(args: argparse.Namespace) -> dict:
+    from scriptrl.envs import options
+
+    return options.gather(getattr(args, "env_options_file", None), getattr(args, "env_option", None) or ())
+
+
+def _env_option_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env-option", action="append", metavar="KEY=VALUE",
+                   help="a make-time option of the environment (JSON value; dotted keys nest: config.lanes_count=4)")  # fmt: skip
+    p.add_argument("--env-options", dest="env_options_file", metavar="FILE.toml",
+                   help="make-time options of the environment from a TOML file (--env-option wins)")  # fmt: skip
 
 
 def _allow_module_state_argument(p: argparse.ArgumentParser) -> None:
@@ -371,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("policy", help="Python file defining policy(obs) or class Policy")
     p.add_argument("--env", required=True, help="gymnasium id, or package.module:ClassName")
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE", help="import MODULE first (it may register env ids)")
+    _env_option_arguments(p)
     p.add_argument("--split", default="holdout", choices=["dev", "holdout", "audit"])
     p.add_argument("--episodes", type=_positive_int, help="number of episodes (default: the whole split)")
     p.add_argument("--episode-timeout", type=_positive_float, default=120.0, help="wall seconds per episode")
@@ -408,6 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-concurrency", type=_positive_int, metavar="N", help="model requests in flight at once")
     p.add_argument("--llm-max-tokens", type=_positive_int, metavar="N", help="most tokens a model reply may have")
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE")
+    _env_option_arguments(p)
+    _allow_module_state_argument(p)
     p.add_argument("--json", action="store_true", help="last line of stdout: a JSON summary")
     p.set_defaults(func=cmd_train)
 

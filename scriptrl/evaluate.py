@@ -52,6 +52,7 @@ class EvalConfig:
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     unsafe_in_process: bool = False  # run trusted code in this process (no isolation)
     static_checks: bool = True  # filter clear errors before starting a worker
+    allow_module_state: bool = False  # accept module-level state (the user asked, with a warning)
     import_guard: bool = True  # runtime allow-list for imports inside the worker
     warm_spare: bool = False  # spawn mode: keep one started worker ready for the next evaluation (search loops)
     fork_server: bool = True  # fork each worker from a pre-imported zygote; False spawns one (debugging)
@@ -173,7 +174,11 @@ def evaluate(
     isolation: dict[str, str] = {}
     env_steps = 0
 
-    problems = check_source(prog.source, prog.name) if config.static_checks else []
+    problems = (
+        check_source(prog.source, prog.name, allow_module_state=config.allow_module_state)
+        if config.static_checks
+        else []
+    )
     if problems:
         for ep in episodes:
             ep.end, ep.reason = "failure", "rejected before running: " + problems[0]

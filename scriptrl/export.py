@@ -34,7 +34,7 @@ def champion_id(store: RunStore) -> int | None:
         m = _HEADER_ID.search(best.read_text(encoding="utf-8", errors="replace")[:4000])
         if m:
             return int(m.group(1))
-    for split in ("holdout", "dev"):
+    for split in ("holdout", store.selection_split()):
         top = store.top_programs(split, 1)
         if top:
             return int(top[0]["id"])
@@ -83,7 +83,7 @@ def policy_card(store: RunStore, pid: int) -> dict[str, str]:
     prog = store.program(pid)
     holdout = store.best_evaluation(pid, "holdout")
     audit = store.best_evaluation(pid, "audit")
-    dev = store.best_evaluation(pid, "dev")
+    dev = store.selection_score(pid)
     any_eval = holdout or audit or dev or {}
     env = any_eval.get("env_id") or config_value(cfg, "env", "env_id") or "unknown"
     lineage = lineage_ids(store, pid)

@@ -514,6 +514,22 @@ class RunStore:
         )
         return rows[0] if rows else None
 
+    def selection_split(self) -> str:
+        """The split this run selected programs on: the training stream for searches since fresh
+        episodes per round, the fixed dev split for older runs and for baselines."""
+        with self._lock:
+            row = self._db().execute("SELECT 1 FROM evaluations WHERE split = 'train' LIMIT 1").fetchone()
+        return "train" if row else "dev"
+
+    def selection_score(self, program_id: int) -> dict | None:
+        """A program's score where the run selected it: on the training stream its episode-weighted
+        mean over every batch it played (no interval: the batches ran on different seeds), else its
+        best dev evaluation."""
+        if self.selection_split() == "dev":
+            return self.best_evaluation(program_id, "dev")
+        rows = [r for r in self.top_programs("train", 1_000_000) if r["id"] == int(program_id)]
+        return rows[0] if rows else None
+
     def top_programs(self, split: str = "dev", n: int = 10) -> list[dict]:
         """Programs ranked by the mean of their best evaluation on ``split``; unscored programs are left out.
         On the training stream a program's score is its mean over every episode it played there

@@ -327,7 +327,9 @@ def problem(source: str, allowed_undefined: set[str] | frozenset[str] = frozense
 
     ``allowed_undefined`` holds what the parent already reads unbound (``undefined_names`` of
     the parent): a child is refused only for reads it added."""
-    problems = check_source(source)
+    # Module-level state is the search's call (--allow-module-state), checked where it records
+    # a program; a generator only refuses what no run could accept.
+    problems = check_source(source, allow_module_state=True)
     if problems:
         return problems[0]
     try:

@@ -156,29 +156,3 @@ class GeneratorBase:
 
     def close(self) -> None:
         return None
-
-
-class _Completed(GeneratorBase):
-    """A generator written before ``GeneratorBase`` (e.g. one from outside this package), with the
-    defaults filled in once, where it joins a portfolio."""
-
-    def __init__(self, inner: object) -> None:
-        self.inner = inner
-        self.name = str(inner.name)  # type: ignore[attr-defined]
-        for member in ("initial", "initial_stream", "mutate", "crossover", "drain_calls", "drain_events", "close"):
-            if hasattr(inner, member):
-                setattr(self, member, getattr(inner, member))
-
-
-    @property  # type: ignore[override]
-    def slow(self) -> bool:
-        return bool(getattr(self.inner, "slow", False))
-
-    @property  # type: ignore[override]
-    def local_threads(self) -> int:  # a model server may start after the portfolio is built
-        return int(getattr(self.inner, "local_threads", 0) or 0)
-
-
-def complete(gen: object) -> Generator:
-    """``gen`` with every ``Generator`` member: itself when it subclasses ``GeneratorBase``."""
-    return gen if isinstance(gen, GeneratorBase) else _Completed(gen)  # type: ignore[return-value]

@@ -89,7 +89,8 @@ def learning_curve(store: RunStore, label: str) -> Curve:
     # training interaction, in the order they were recorded.
     timeline = [(e["created"], e["id"], "eval", e) for e in evals] + [(ev["created"], ev["id"], "event", ev) for ev in events]
     timeline.sort(key=lambda t: (t[0], t[2] == "event", t[1]))
-    dev_rows = [e for e in evals if e["split"] == "dev" and e["mean"] is not None]
+    selecting = store.selection_split()
+    dev_rows = [e for e in evals if e["split"] == selecting and e["mean"] is not None]
     full_dev = [e for e in dev_rows if e["stage"] != "cheap"] or dev_rows
     full_ids = {e["id"] for e in full_dev}
     steps = 0
@@ -239,10 +240,9 @@ def _versions() -> list[tuple[str, str]]:
 
 
 def _score_row(store: RunStore, pid: int) -> tuple[str, float | None]:
-    full = [e for e in store.evaluations(program_id=pid, split="dev") if e["mean"] is not None]
-    if not full:
+    best = store.selection_score(pid)
+    if best is None or best["mean"] is None:
         return "-", None
-    best = max(full, key=lambda e: (e["episodes"], e["id"]))
     return f"{best['mean']:.2f} ({best['stage']}, {best['episodes']} ep.)", best["mean"]
 
 
@@ -340,13 +340,15 @@ def _protocol(store: RunStore, champ: int | None) -> dict:
     notices = sorted({e["notice"] for e in evals if e.get("notice")})
     isolation = {}
     if champ is not None:
-        row = store.best_evaluation(champ, "holdout") or store.best_evaluation(champ, "dev")
+        row = store.best_evaluation(champ, "holdout") or store.selection_score(champ)
         isolation = (row or {}).get("isolation") or {}
     return {
         "splits": [
-            ("dev", rng("dev", seeds.DEV), f"selects programs: the first {cfg.get('cheap_episodes', 3)} seeds score every child"
-                                         " cheaply, promising children race through the rest"),
-            ("holdout", rng("holdout", seeds.HOLDOUT), "confirms a new dev champion; the score reported"),
+            ("training stream", f"{seeds.TRAIN_START}-", "selects programs: every round draws fresh episodes, shared by "
+                                "its candidates and the parent they must beat; winners confirmed on more fresh episodes")
+            if store.selection_split() == "train" else
+            ("dev", rng("dev", seeds.DEV), "selects programs: children race through the dev seeds"),
+            ("holdout", rng("holdout", seeds.HOLDOUT), "confirms a new champion; the score reported"),
             ("audit", rng("audit", seeds.AUDIT), "evaluated once at the end; never selects anything"),
         ],
         "envs": envs,
@@ -395,7 +397,7 @@ def build_report(run_dir: str | Path, baselines: list[str | Path] = ()) -> str:
             "programs": len(store.programs()),
             "evaluations": len(store.evaluations()),
             "champion": champ,
-            "dev": _ci(store.best_evaluation(champ, "dev")) if champ is not None else "-",
+            "dev": _ci(store.selection_score(champ)) if champ is not None else "-",
             "holdout": _ci(store.best_evaluation(champ, "holdout")) if champ is not None else "-",
             "audit": _ci(store.best_evaluation(champ, "audit")) if champ is not None else "-",
             "target": _num(cfg.get("target")),

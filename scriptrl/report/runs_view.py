@@ -80,7 +80,7 @@ def show_data(run_dir: Path, n: int = 10) -> dict:
     """Everything `show` prints, as plain data (the --json form, and what the table is built from)."""
     with _open(run_dir) as store:
         config = store.config
-        top = store.top_programs("dev", n)
+        top = store.top_programs(store.selection_split(), n)
         for row in top:
             hold = store.best_evaluation(row["id"], "holdout")
             row["holdout_mean"] = hold["mean"] if hold else None

@@ -81,10 +81,16 @@ def build_executor(cfg: TrainConfig, workers: int | None = None):
     if cfg.executor == "ray":
         from scriptrl.executors_ray import RayExecutor
 
-        return RayExecutor(workers, cfg.ray_address)
+        return RayExecutor(workers, cfg.ray_address, config=_eval_config(cfg))
     from scriptrl.executors import LocalExecutor
 
-    return LocalExecutor(cfg.workers)
+    return LocalExecutor(cfg.workers, config=_eval_config(cfg))
+
+
+def _eval_config(cfg: TrainConfig):
+    from scriptrl.evaluate import EvalConfig
+
+    return EvalConfig(allow_module_state=cfg.allow_module_state)
 
 
 def train(env: str | None = None, *, resume: str | Path | None = None, progress=None, executor=None,
@@ -117,11 +123,11 @@ def train(env: str | None = None, *, resume: str | Path | None = None, progress=
         cfg = TrainConfig(env=env, **{k: v for k, v in options.items() if v is not None}).check()
         from scriptrl.envs import resolve_env
 
-        resolve_env(cfg.env, imports=cfg.imports)  # fail on a bad id before creating a run folder
+        resolve_env(cfg.env, imports=cfg.imports, options=cfg.env_options)  # fail on a bad id before creating a run folder
         if cfg.init:
             from scriptrl.program import Program
 
-            Program.from_file(cfg.init).validate()
+            Program.from_file(cfg.init).validate(allow_module_state=cfg.allow_module_state)
         cfg.run_dir = str(Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg.env))
         store = RunStore.create(cfg.run_dir, cfg.to_dict())
     own_executor = executor is None

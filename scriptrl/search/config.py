@@ -15,6 +15,9 @@ class TrainConfig:
     generator: str = "offline"  # offline | llm | auto
     run_dir: str | None = None
     init: str | None = None  # a person's own program to start from
+    # make-time options of the environment (scriptrl/envs/options.py), stored so every worker
+    # and a resumed run build the same environment
+    env_options: dict = field(default_factory=dict)
     allow_module_state: bool = False  # accept (with a warning) programs keeping state at module level
     target: float | None = None  # default: the environment's solved threshold
     max_iterations: int | None = None

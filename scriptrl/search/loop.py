@@ -66,7 +66,7 @@ class Search:
     def __init__(self, cfg: TrainConfig, store: RunStore, executor: Executor, portfolio: Portfolio,
                  progress: Callable[[dict], None] | None = None, tuner_factory=None) -> None:  # fmt: skip
         self.cfg, self.store, self.executor, self.portfolio = cfg, store, executor, portfolio
-        self.env = resolve_env(cfg.env, imports=cfg.imports)
+        self.env = resolve_env(cfg.env, imports=cfg.imports, options=cfg.env_options)
         self.ctx = GenContext.for_env(self.env)
         self.target = cfg.target if cfg.target is not None else self.env.solved_threshold
         self.progress = progress
@@ -262,7 +262,7 @@ class Search:
                 self.store.add_call(_call_record(c.generator, call, existing, c.temperature))
             row = self.store.program(existing)
             return existing if row["status"] != "invalid" and row["iteration"] == self.iteration else None
-        problems = check_source(c.source)
+        problems = check_source(c.source, allow_module_state=self.cfg.allow_module_state)
         with self.store.transaction():
             pid = self.store.add_program(
                 c.source, prog.normalized_hash, c.parents, c.generator, c.change, c.temperature,
@@ -438,7 +438,7 @@ class Search:
         return cands
 
     def _user_init(self) -> Candidate:
-        return Candidate(Program.from_file(self.cfg.init).validate().source, (), "user.init", "init",
+        return Candidate(Program.from_file(self.cfg.init).validate(allow_module_state=self.cfg.allow_module_state).source, (), "user.init", "init",
                          self.temperature.value, note=f"from {self.cfg.init}")  # fmt: skip
 
     def _width_beside_model(self) -> int | None:

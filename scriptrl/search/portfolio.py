@@ -14,7 +14,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 
-from scriptrl.generators.base import Candidate, GenContext, Generator, GeneratorCall, complete
+from scriptrl.generators.base import Candidate, GenContext, Generator, GeneratorCall
 
 #: What one unit of cost is worth: a child's evaluation takes on the order of a second.
 SECONDS_PER_UNIT = 2.0
@@ -31,7 +31,7 @@ class Portfolio:
     def __init__(self, generators: list[Generator], crossover_rate: float = 0.25) -> None:
         if not generators:
             raise ValueError("a portfolio needs at least one generator")
-        self.generators: dict[str, Generator] = {g.name: g for g in map(complete, generators)}
+        self.generators: dict[str, Generator] = {g.name: g for g in generators}
         self.crossover_rate = crossover_rate
         self.tries: Counter[str] = Counter()
         self.wins: Counter[str] = Counter()

@@ -22,15 +22,7 @@ from typing import Any
 
 from scriptrl.generators.base import GenContext
 from scriptrl.generators.tuning import MAX_TUNED, ConstantTuner, extract_constants, with_constants
-
-
-def cma_module() -> Any:
-    """``scriptrl.search.cmaes`` (ask/tell CMA-ES); the stand-in until that module is merged."""
-    try:
-        from scriptrl.search import cmaes  # type: ignore[attr-defined]
-    except ImportError:
-        from scriptrl.search import cmaes_standin as cmaes
-    return cmaes
+from scriptrl.search.cmaes import ConstantSearch
 
 
 @dataclass
@@ -69,7 +61,7 @@ class Campaign:
         ]
         self.es = None
         if self.chosen:
-            es_class = factory or cma_module().ConstantSearch
+            es_class = factory or ConstantSearch
             self.es = es_class(x0, scales, seed=hash_seed(seed, state.number), settings=settings)
 
     @property

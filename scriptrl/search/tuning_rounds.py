@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from scriptrl.generators.base import Candidate
 from scriptrl.program import Program
+from scriptrl.search.cmaes import CmaSettings
 from scriptrl.search.population import structure_signature
-from scriptrl.search.tuning_campaign import Campaign, CampaignState, cma_module
+from scriptrl.search.tuning_campaign import Campaign, CampaignState
 
 if TYPE_CHECKING:
     from scriptrl.search.loop import Search
@@ -25,8 +26,7 @@ class Tuning:
     def __init__(self, search: Search, factory: Any = None) -> None:
         self.search = search
         self.factory = factory  # a ConstantSearch class (tests inject one); default: search/cmaes.py
-        cma = cma_module()
-        self.settings = cma.CmaSettings(popsize_factor=search.cfg.tune_popsize_factor)
+        self.settings = CmaSettings(popsize_factor=search.cfg.tune_popsize_factor)
         self.campaign: Campaign | None = None
         self.count = 0
         self.fruitless: Counter[int] = Counter()

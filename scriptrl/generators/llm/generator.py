@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from scriptrl.generators.base import Candidate, GenContext, GeneratorCall, ParentInfo
+from scriptrl.generators.base import Candidate, GenContext, GeneratorBase, GeneratorCall, ParentInfo
 from scriptrl.generators.llm import prompts
 from scriptrl.generators.llm.backends import CallError, Redactor, Reply, with_retries
 from scriptrl.generators.llm.pricing import FREE, Price, PriceTable
@@ -33,7 +33,7 @@ from scriptrl.generators.llm.settings import LLMSettings
 from scriptrl.generators.offline import OfflineMutator
 
 
-class LLMGenerator:
+class LLMGenerator(GeneratorBase):
     name = "llm"
     slow = True  # seconds per program: the search tunes constants while it writes
 

@@ -9,7 +9,14 @@ import time
 from collections.abc import Callable
 
 from scriptrl.generators import astutil as au
-from scriptrl.generators.base import Candidate, GenContext, GeneratorCall, ParentInfo, clamp_temperature
+from scriptrl.generators.base import (
+    Candidate,
+    GenContext,
+    GeneratorBase,
+    GeneratorCall,
+    ParentInfo,
+    clamp_temperature,
+)
 from scriptrl.generators.layout import layout_for
 from scriptrl.generators.offline.controllers import (
     nonlinear_box,
@@ -72,7 +79,7 @@ def _drop_unused_reads(an: au.Analysis) -> None:
     ]
 
 
-class OfflineMutator:
+class OfflineMutator(GeneratorBase):
     """Templates, AST mutation and crossover; needs no model. Deterministic given ``rng``."""
 
     name = "offline"
