@@ -103,12 +103,21 @@ class Run:
         self.monitor_steps += used
         if self.reached_200 is None and best25 >= 200:
             self.reached_200 = self.steps
-        row = {"generation": search.generations, "restarts": search.restarts, "steps": self.steps,
-               "seconds": round(time.perf_counter() - self.t0, 1), "generation_best": search.history[-1].best,
-               "best_so_far_25": best25, "mean_25": mean25}  # fmt: skip
+        row = {
+            "generation": search.generations,
+            "restarts": search.restarts,
+            "steps": self.steps,
+            "seconds": round(time.perf_counter() - self.t0, 1),
+            "generation_best": search.history[-1].best,
+            "best_so_far_25": best25,
+            "mean_25": mean25,
+        }
         self.rows.append(row)
-        print(f"{row['generation']:>4} {row['restarts']:>7} {self.steps:>10} {row['seconds']:>8} "
-              f"{row['generation_best']:>9.1f} {best25:>8.1f} {mean25:>8.1f}", flush=True)  # fmt: skip
+        print(
+            f"{row['generation']:>4} {row['restarts']:>7} {self.steps:>10} {row['seconds']:>8} "
+            f"{row['generation_best']:>9.1f} {best25:>8.1f} {mean25:>8.1f}",
+            flush=True,
+        )
 
     def loop(self) -> None:
         while self.search.stopped is None and not self.out_of_budget():
@@ -119,13 +128,29 @@ class Run:
 
     def summary(self, h_best: float, h_mean: float) -> dict:
         a = self.args
-        meta = {"env": ENV_ID, "constants": self.search.n, "popsize": a.popsize, "episodes": a.episodes,
-                "seed": a.seed, "workers": a.workers, "max_steps": a.max_steps, "max_seconds": a.max_seconds,
-                "python": platform.python_version(), "load_end": os.getloadavg()}  # fmt: skip
-        return {"meta": meta, "rows": self.rows, "steps": self.steps, "monitor_steps": self.monitor_steps,
-                "seconds": round(time.perf_counter() - self.t0, 1), "steps_to_200_best25": self.reached_200,
-                "holdout_mean_vector": h_mean, "holdout_best_candidate": h_best,
-                "search": self.search.state()}  # fmt: skip
+        meta = {
+            "env": ENV_ID,
+            "constants": self.search.n,
+            "popsize": a.popsize,
+            "episodes": a.episodes,
+            "seed": a.seed,
+            "workers": a.workers,
+            "max_steps": a.max_steps,
+            "max_seconds": a.max_seconds,
+            "python": platform.python_version(),
+            "load_end": os.getloadavg(),
+        }
+        return {
+            "meta": meta,
+            "rows": self.rows,
+            "steps": self.steps,
+            "monitor_steps": self.monitor_steps,
+            "seconds": round(time.perf_counter() - self.t0, 1),
+            "steps_to_200_best25": self.reached_200,
+            "holdout_mean_vector": h_mean,
+            "holdout_best_candidate": h_best,
+            "search": self.search.state(),
+        }
 
 
 def main() -> None:
@@ -138,8 +163,10 @@ def main() -> None:
     settings = CmaSettings(popsize=args.popsize, episodes_per_generation=args.episodes)
     search = ConstantSearch(x0, [1.0] * len(x0), seed=args.seed, settings=settings, max_evaluations=10**9)
     run = Run(args, source, search, LocalExecutor(args.workers), resolve_env(ENV_ID))
-    print(f"{len(x0)} constants, popsize {args.popsize}, {args.episodes} fresh episodes per generation, "
-          f"load {os.getloadavg()}")  # fmt: skip
+    print(
+        f"{len(x0)} constants, popsize {args.popsize}, {args.episodes} fresh episodes per generation, "
+        f"load {os.getloadavg()}"
+    )
     print(
         f"{'gen':>4} {'restart':>7} {'steps':>10} {'seconds':>8} {'gen best':>9} {'best25':>8} {'mean25':>8}"
     )
@@ -149,9 +176,11 @@ def main() -> None:
     finally:
         run.executor.close()
     out = run.summary(h_best, h_mean)
-    print(f"holdout {run.splits.label('holdout')}: ES mean {h_mean:.1f}, best candidate {h_best:.1f}; "
-          f"{run.steps} search steps (+{run.monitor_steps} monitoring), {out['seconds']:.0f} s, "
-          f"best-so-far >= 200 on 25 episodes at {run.reached_200} steps; load {os.getloadavg()}")  # fmt: skip
+    print(
+        f"holdout {run.splits.label('holdout')}: ES mean {h_mean:.1f}, best candidate {h_best:.1f}; "
+        f"{run.steps} search steps (+{run.monitor_steps} monitoring), {out['seconds']:.0f} s, "
+        f"best-so-far >= 200 on 25 episodes at {run.reached_200} steps; load {os.getloadavg()}"
+    )
     Path(args.out).write_text(json.dumps(out, indent=2))
 
 

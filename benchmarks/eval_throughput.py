@@ -41,8 +41,8 @@ POLICIES = {
     # Trivial policies: the point is evaluator overhead, not control quality.
     "CartPole-v1": "def policy(obs):\n    return 1 if obs[2] + 0.5 * obs[3] > 0 else 0\n",
     "LunarLander-v3": "def policy(obs):\n    if obs[3] < -0.05:\n        return 2\n"
-                      "    return 1 if obs[4] < -0.05 else (3 if obs[4] > 0.05 else 0)\n",
-}  # fmt: skip
+    "    return 1 if obs[4] < -0.05 else (3 if obs[4] > 0.05 else 0)\n",
+}
 METHODS = {
     "fork-server": EvalConfig(),
     "spawn": EvalConfig(fork_server=False, warm_spare=True),
@@ -118,8 +118,9 @@ def startup(config: EvalConfig, n: int) -> tuple[float, float]:
     zygote_cpu, own_cpu = _cpu_ms(zygote), time.process_time()
     for k, source in enumerate(fresh_programs(n)):
         t0 = time.perf_counter()
-        worker = open_worker(source, f"p{k}.py", codec, k, allowed_imports=["math", "numpy"],
-                             fork_server=config.fork_server)  # fmt: skip
+        worker = open_worker(
+            source, f"p{k}.py", codec, k, allowed_imports=["math", "numpy"], fork_server=config.fork_server
+        )
         times.append(time.perf_counter() - t0)
         worker_cpu += _cpu_ms(worker.pid)
         worker.close()
@@ -150,10 +151,16 @@ def measure(env_id: str, source: str, method: str, config: EvalConfig, args: arg
             fresh.append(p / s)
     wall, cpu = startup(config, args.startups) if env_id == "CartPole-v1" else (None, None)
     return {
-        "env": env_id, "method": method, "episodes": args.episodes, "steady_episodes": len(long_seeds),
-        "startup_ms": wall, "startup_cpu_ms": cpu,
-        "one_eval_ratio": med(cold), "steady_ratio": med(steady), "ten_fresh_ratio": med(fresh) if fresh else None,
-    }  # fmt: skip
+        "env": env_id,
+        "method": method,
+        "episodes": args.episodes,
+        "steady_episodes": len(long_seeds),
+        "startup_ms": wall,
+        "startup_cpu_ms": cpu,
+        "one_eval_ratio": med(cold),
+        "steady_ratio": med(steady),
+        "ten_fresh_ratio": med(fresh) if fresh else None,
+    }
 
 
 def main() -> None:
@@ -180,9 +187,11 @@ def main() -> None:
         f"{'env':<16}{'method':<13}{'start-up ms':>12}{'(cpu ms)':>9}{'one eval':>10}{'steady':>8}{'ten fresh':>11}"
     )
     for r in rows:
-        print(f"{r['env']:<16}{r['method']:<13}{fmt(r['startup_ms'], '.1f'):>12}{fmt(r['startup_cpu_ms'], '.1f'):>9}"
-              f"{r['one_eval_ratio']:>10.2f}"
-              f"{r['steady_ratio']:>8.2f}{fmt(r['ten_fresh_ratio'], '.2f'):>11}")  # fmt: skip
+        print(
+            f"{r['env']:<16}{r['method']:<13}{fmt(r['startup_ms'], '.1f'):>12}{fmt(r['startup_cpu_ms'], '.1f'):>9}"
+            f"{r['one_eval_ratio']:>10.2f}"
+            f"{r['steady_ratio']:>8.2f}{fmt(r['ten_fresh_ratio'], '.2f'):>11}"
+        )
     meta = {
         "python": platform.python_version(),
         "machine": platform.machine(),

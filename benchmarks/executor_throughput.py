@@ -37,7 +37,7 @@ from scriptrl.executors_ray import RayExecutor, result_to_wire
 # Competent policies, so episodes run as long as in a real search (a trivial LunarLander
 # policy crashes in ~80 steps and the benchmark would time sandbox start-ups instead).
 CARTPOLE = "def policy(obs):\n    return 1 if obs[2] + {k:.3f} * obs[3] + 0.01 * obs[1] > 0 else 0\n"
-LUNAR = '''def policy(s):
+LUNAR = """def policy(s):
     angle_targ = max(-0.4, min(0.4, s[0] * 0.5 + s[2] * 1.0))
     hover_targ = {k:.3f} * abs(s[0])
     angle_todo = (angle_targ - s[4]) * 0.5 - s[5] * 1.0
@@ -52,7 +52,7 @@ LUNAR = '''def policy(s):
     if angle_todo > 0.05:
         return 1
     return 0
-'''
+"""
 ENVS = {"CartPole-v1": (CARTPOLE, 0.45, 0.01), "LunarLander-v3": (LUNAR, 0.50, 0.005)}
 SECTION = "## Executors: local pool vs Ray"
 BEGIN, END = "<!-- executors:begin -->", "<!-- executors:end -->"
@@ -86,7 +86,9 @@ def measure_overhead(samples: int = 200, jobs: int = 64) -> dict:
     """One Ray call, empty and with one evaluation that does no work (a program the static
     check rejects: no sandbox, no environment steps), against the same job in this process."""
     env = resolve_env("CartPole-v1")
-    trivial = [EvalJob(f"import os  # {i}\ndef policy(obs):\n    return 0\n", env, (0,), "dev") for i in range(jobs)]
+    trivial = [
+        EvalJob(f"import os  # {i}\ndef policy(obs):\n    return 0\n", env, (0,), "dev") for i in range(jobs)
+    ]
     cfg = LocalExecutor(1).config
     t0 = time.perf_counter()
     for j in trivial:
@@ -154,10 +156,17 @@ def cpu_split(jobs: list[EvalJob]) -> dict:
         w.kill()
     startup = (_cpu(resource.RUSAGE_CHILDREN) - c1) / 8
     steps = sum(r.env_steps for r in results)
-    return {"programs": len(jobs), "steps": steps, "wall_s": wall, "evaluator_cpu_s": evaluator,
-            "sandbox_cpu_s": sandbox, "startup_cpu_s_per_program": startup,
-            "startup_cpu_s": startup * len(jobs), "policy_cpu_s": max(0.0, sandbox - startup * len(jobs)),
-            "cores": (evaluator + sandbox) / wall}  # fmt: skip
+    return {
+        "programs": len(jobs),
+        "steps": steps,
+        "wall_s": wall,
+        "evaluator_cpu_s": evaluator,
+        "sandbox_cpu_s": sandbox,
+        "startup_cpu_s_per_program": startup,
+        "startup_cpu_s": startup * len(jobs),
+        "policy_cpu_s": max(0.0, sandbox - startup * len(jobs)),
+        "cores": (evaluator + sandbox) / wall,
+    }
 
 
 def _workload(text: str) -> tuple[int, int]:
@@ -167,11 +176,17 @@ def _workload(text: str) -> tuple[int, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workloads", default="16x10,8x50", type=lambda t: [_workload(w) for w in t.split(",")],
-                    help="PROGRAMSxEPISODES per map() call, comma-separated (default: a search batch "
-                         "and a holdout-sized evaluation)")  # fmt: skip
+    ap.add_argument(
+        "--workloads",
+        default="16x10,8x50",
+        type=lambda t: [_workload(w) for w in t.split(",")],
+        help="PROGRAMSxEPISODES per map() call, comma-separated (default: a search batch "
+        "and a holdout-sized evaluation)",
+    )
     ap.add_argument("--rounds", type=int, default=3, help="rounds; medians reported")
-    ap.add_argument("--ray-address", help="a running Ray cluster (default: a private one with this machine's CPUs)")
+    ap.add_argument(
+        "--ray-address", help="a running Ray cluster (default: a private one with this machine's CPUs)"
+    )
     ap.add_argument("--out", default="benchmarks/executor_throughput.json")
     ap.add_argument("--results-md", default="benchmarks/RESULTS.md", help="'' to leave it alone")
     ap.add_argument("--render", metavar="JSON", help="only rewrite the RESULTS.md section from a saved JSON")
@@ -186,7 +201,9 @@ def main() -> None:
     if args.ray_address:
         ray.init(address=args.ray_address, log_to_driver=False, logging_level="WARNING")
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        ray.init(
+            num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level="WARNING"
+        )
     started = time.time()
     load_before = os.getloadavg()
     overhead = measure_overhead()
@@ -203,7 +220,7 @@ def main() -> None:
             reference = None
             for kind in ("local", "ray"):
                 rates = {}
-                for workers in ((1, 2) if rnd % 2 == 0 else (2, 1)):
+                for workers in (1, 2) if rnd % 2 == 0 else (2, 1):
                     ex = build(kind, workers)
                     try:
                         ex.map(jobs[: 2 * workers])  # start processes/actors and their warm spares
@@ -216,8 +233,11 @@ def main() -> None:
                     steps_per_map[case] = steps
                     rates[workers] = steps / dt
                     runs.setdefault((*case, kind, workers), []).append(steps / dt)
-                    print(f"round {rnd + 1} {env_id:<15} {programs}x{episodes:<3} {kind:<5} x{workers}: "
-                          f"{steps / dt:>9,.0f} steps/s ({dt:.2f} s)", flush=True)  # fmt: skip
+                    print(
+                        f"round {rnd + 1} {env_id:<15} {programs}x{episodes:<3} {kind:<5} x{workers}: "
+                        f"{steps / dt:>9,.0f} steps/s ({dt:.2f} s)",
+                        flush=True,
+                    )
                 speedups.setdefault((*case, kind), []).append(rates[2] / rates[1])
     split = {(env_id, *w): cpu_split(make_jobs(env_id, *w)) for env_id, w in cases}
     loads.append(os.getloadavg()[0])
@@ -228,11 +248,22 @@ def main() -> None:
         case = (env_id, programs, episodes)
         for kind in ("local", "ray"):
             one, two = statistics.median(runs[(*case, kind, 1)]), statistics.median(runs[(*case, kind, 2)])
-            rows.append({"env": env_id, "programs": programs, "episodes": episodes, "executor": kind,
-                         "steps_per_map": steps_per_map[case], "steps_per_s_1": one, "steps_per_s_2": two,
-                         "speedup_median_of_rounds": statistics.median(speedups[(*case, kind)]),
-                         "speedups": speedups[(*case, kind)], "rates_1": runs[(*case, kind, 1)],
-                         "rates_2": runs[(*case, kind, 2)], "cpu_split_one_worker": split[case]})  # fmt: skip
+            rows.append(
+                {
+                    "env": env_id,
+                    "programs": programs,
+                    "episodes": episodes,
+                    "executor": kind,
+                    "steps_per_map": steps_per_map[case],
+                    "steps_per_s_1": one,
+                    "steps_per_s_2": two,
+                    "speedup_median_of_rounds": statistics.median(speedups[(*case, kind)]),
+                    "speedups": speedups[(*case, kind)],
+                    "rates_1": runs[(*case, kind, 1)],
+                    "rates_2": runs[(*case, kind, 2)],
+                    "cpu_split_one_worker": split[case],
+                }
+            )
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "python": platform.python_version(),
@@ -248,11 +279,15 @@ def main() -> None:
         "git": _git(),
     }
     print()
-    print(f"{'env':<16}{'workload':<10}{'executor':<10}{'1 worker':>12}{'2 workers':>12}{'speed-up':>10}{'ceiling':>9}")
+    print(
+        f"{'env':<16}{'workload':<10}{'executor':<10}{'1 worker':>12}{'2 workers':>12}{'speed-up':>10}{'ceiling':>9}"
+    )
     for r in rows:
-        print(f"{r['env']:<16}{r['programs']}x{r['episodes']:<7}{r['executor']:<10}{r['steps_per_s_1']:>12,.0f}"
-              f"{r['steps_per_s_2']:>12,.0f}{r['speedup_median_of_rounds']:>9.2f}x"
-              f"{ceiling(r['cpu_split_one_worker']):>8.2f}x")  # fmt: skip
+        print(
+            f"{r['env']:<16}{r['programs']}x{r['episodes']:<7}{r['executor']:<10}{r['steps_per_s_1']:>12,.0f}"
+            f"{r['steps_per_s_2']:>12,.0f}{r['speedup_median_of_rounds']:>9.2f}x"
+            f"{ceiling(r['cpu_split_one_worker']):>8.2f}x"
+        )
     print("overhead:", json.dumps({k: round(v, 3) for k, v in overhead.items()}))
     Path(args.out).write_text(json.dumps({"meta": meta, "overhead": overhead, "rows": rows}, indent=2))
     print(f"wrote {args.out}")
@@ -273,8 +308,12 @@ def ceiling(c: dict) -> float:
 
 def _git() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], capture_output=True, text=True
+        ).stdout.strip()
         return rev + (" + uncommitted changes" if dirty else "")
     except OSError:
         return "unknown"
@@ -303,10 +342,12 @@ def markdown(meta: dict, overhead: dict, rows: list[dict]) -> str:
         goal = ""
         if r["env"] == "LunarLander-v3":
             goal = "met (>= 1.8x)" if r["speedup_median_of_rounds"] >= 1.8 else "missed (< 1.8x)"
-        lines.append(f"| {r['env']} | {r['programs']} x {r['episodes']} | {r['executor']} | {r['steps_per_map']:,} | "
-                     f"{r['steps_per_s_1']:,.0f} | {r['steps_per_s_2']:,.0f} | {r['speedup_median_of_rounds']:.2f}x "
-                     f"({', '.join(f'{s:.2f}' for s in r['speedups'])}) | {ceiling(r['cpu_split_one_worker']):.2f}x "
-                     f"| {goal} |")  # fmt: skip
+        lines.append(
+            f"| {r['env']} | {r['programs']} x {r['episodes']} | {r['executor']} | {r['steps_per_map']:,} | "
+            f"{r['steps_per_s_1']:,.0f} | {r['steps_per_s_2']:,.0f} | {r['speedup_median_of_rounds']:.2f}x "
+            f"({', '.join(f'{s:.2f}' for s in r['speedups'])}) | {ceiling(r['cpu_split_one_worker']):.2f}x "
+            f"| {goal} |"
+        )
     lines += [
         "",
         "Speed-up: the median of the per-round ratios (each round's two runs are seconds apart), "
@@ -325,9 +366,11 @@ def markdown(meta: dict, overhead: dict, rows: list[dict]) -> str:
             continue
         c = r["cpu_split_one_worker"]
         k = 1000 / c["steps"]
-        lines.append(f"| {r['env']} | {r['programs']} x {r['episodes']} | {c['evaluator_cpu_s'] * k:.3f} | "
-                     f"{c['policy_cpu_s'] * k:.3f} | {c['startup_cpu_s'] * k:.3f} "
-                     f"({1000 * c['startup_cpu_s_per_program']:.0f} ms) | {c['cores']:.2f} | {ceiling(c):.2f}x |")  # fmt: skip
+        lines.append(
+            f"| {r['env']} | {r['programs']} x {r['episodes']} | {c['evaluator_cpu_s'] * k:.3f} | "
+            f"{c['policy_cpu_s'] * k:.3f} | {c['startup_cpu_s'] * k:.3f} "
+            f"({1000 * c['startup_cpu_s_per_program']:.0f} ms) | {c['cores']:.2f} | {ceiling(c):.2f}x |"
+        )
     lines += [
         "",
         "One worker is more than one process: its sandbox worker computes one lane's actions while the "

@@ -36,12 +36,19 @@ SUITE = {
 def steps_to_goal(run_dir: Path, goal: float) -> int | None:
     """Search env steps spent before the first promotion whose holdout met the goal."""
     with sqlite3.connect(run_dir / "run.sqlite") as db:
-        promos = db.execute("select id, created, data from events where kind='promotion' order by id").fetchall()
+        promos = db.execute(
+            "select id, created, data from events where kind='promotion' order by id"
+        ).fetchall()
         for _, created, data in promos:
             if json.loads(data).get("holdout", float("-inf")) >= goal:
-                steps = db.execute("select coalesce(sum(env_steps),0) from evaluations where stage in ('cheap','full')"
-                                   " and created <= ?", (created,)).fetchone()[0]  # fmt: skip
-                tune = db.execute("select data from events where kind='tune' and created <= ?", (created,)).fetchall()
+                steps = db.execute(
+                    "select coalesce(sum(env_steps),0) from evaluations where stage in ('cheap','full')"
+                    " and created <= ?",
+                    (created,),
+                ).fetchone()[0]
+                tune = db.execute(
+                    "select data from events where kind='tune' and created <= ?", (created,)
+                ).fetchall()
                 return int(steps) + sum(json.loads(d).get("env_steps", 0) for (d,) in tune)
     return None
 
@@ -59,18 +66,44 @@ def main() -> None:
         goal, budget = SUITE[env]
         for seed in (int(s) for s in args.seeds.split(",")):
             t0 = time.perf_counter()
-            run = scriptrl.train(env, run_dir=str(root / f"{env}-{seed}"), seed=seed, target=goal,
-                                 max_seconds=budget * args.scale)  # fmt: skip
-            row = {"env": env, "seed": seed, "goal": goal, "holdout": run.best_holdout, "audit": run.best_audit,
-                   "dev": run.best_dev, "search_env_steps": run.env_steps, "eval_env_steps": run.eval_env_steps,
-                   "steps_to_goal": steps_to_goal(run.run_dir, goal), "wall_s": round(time.perf_counter() - t0, 1),
-                   "iterations": run.iterations, "stop": run.stop_reason, "best_source": run.best_source}  # fmt: skip
+            run = scriptrl.train(
+                env,
+                run_dir=str(root / f"{env}-{seed}"),
+                seed=seed,
+                target=goal,
+                max_seconds=budget * args.scale,
+            )
+            row = {
+                "env": env,
+                "seed": seed,
+                "goal": goal,
+                "holdout": run.best_holdout,
+                "audit": run.best_audit,
+                "dev": run.best_dev,
+                "search_env_steps": run.env_steps,
+                "eval_env_steps": run.eval_env_steps,
+                "steps_to_goal": steps_to_goal(run.run_dir, goal),
+                "wall_s": round(time.perf_counter() - t0, 1),
+                "iterations": run.iterations,
+                "stop": run.stop_reason,
+                "best_source": run.best_source,
+            }
             rows.append(row)
-            print(f"{env:<18} seed {seed}  holdout {row['holdout']!s:>9}  steps {row['search_env_steps']:>9,}"
-                  f"  to goal {row['steps_to_goal']!s:>9}  {row['wall_s']:>6}s  {row['stop']}", flush=True)  # fmt: skip
-    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-            "gymnasium": gym.__version__, "scriptrl": scriptrl.__version__, "date": time.strftime("%Y-%m-%d"),
-            "scale": args.scale, "load_at_end": os.getloadavg()}  # fmt: skip
+            print(
+                f"{env:<18} seed {seed}  holdout {row['holdout']!s:>9}  steps {row['search_env_steps']:>9,}"
+                f"  to goal {row['steps_to_goal']!s:>9}  {row['wall_s']:>6}s  {row['stop']}",
+                flush=True,
+            )
+    meta = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "gymnasium": gym.__version__,
+        "scriptrl": scriptrl.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "scale": args.scale,
+        "load_at_end": os.getloadavg(),
+    }
     Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     print(f"wrote {args.out} (run folders under {root})")
 

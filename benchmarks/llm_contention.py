@@ -46,19 +46,35 @@ def main() -> None:
     url = server.start()
 
     def call(k: int) -> dict:
-        parent = ParentInfo(1, f"def policy(obs):\n    return 1 if {k / 100} * obs[2] + 0.2 * obs[3] > 0.0 else 0\n",
-                            100.0 + k, None)  # fmt: skip
+        parent = ParentInfo(
+            1,
+            f"def policy(obs):\n    return 1 if {k / 100} * obs[2] + 0.2 * obs[3] > 0.0 else 0\n",
+            100.0 + k,
+            None,
+        )
         messages, _ = prompts.mutate_prompt(ctx, parent, 0.7, None)
-        body = {"model": args.model, "messages": messages.as_openai(), "max_tokens": 120, "temperature": 0.7,
-                "seed": k}  # fmt: skip
-        req = urllib.request.Request(url + "/chat/completions", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+        body = {
+            "model": args.model,
+            "messages": messages.as_openai(),
+            "max_tokens": 120,
+            "temperature": 0.7,
+            "seed": k,
+        }
+        req = urllib.request.Request(
+            url + "/chat/completions",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         t0 = time.monotonic()
         reply = json.loads(urllib.request.urlopen(req, timeout=900).read())
         t = reply["timings"]
-        return {"seconds": round(time.monotonic() - t0, 2), "prompt_tokens": t["prompt_n"],
-                "prompt_per_s": round(t["prompt_per_second"], 1), "generated": t["predicted_n"],
-                "generated_per_s": round(t["predicted_per_second"], 1)}  # fmt: skip
+        return {
+            "seconds": round(time.monotonic() - t0, 2),
+            "prompt_tokens": t["prompt_n"],
+            "prompt_per_s": round(t["prompt_per_second"], 1),
+            "generated": t["predicted_n"],
+            "generated_per_s": round(t["predicted_per_second"], 1),
+        }
 
     loadavg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     rows = []
@@ -81,9 +97,14 @@ def main() -> None:
                 stop.set()
                 thread.join()
                 executor.close()
-            rows.append({"busy_evaluators": workers, "calls": calls,
-                         "generated_per_s": statistics.median(c["generated_per_s"] for c in calls),
-                         "prompt_per_s": statistics.median(c["prompt_per_s"] for c in calls)})  # fmt: skip
+            rows.append(
+                {
+                    "busy_evaluators": workers,
+                    "calls": calls,
+                    "generated_per_s": statistics.median(c["generated_per_s"] for c in calls),
+                    "prompt_per_s": statistics.median(c["prompt_per_s"] for c in calls),
+                }
+            )
     finally:
         server.close()
     alone = rows[0]["generated_per_s"]
@@ -91,8 +112,10 @@ def main() -> None:
     print("| busy evaluators | prompt tokens/s | generated tokens/s | slowdown (generation) |")
     print("|---|---|---|---|")
     for r in rows:
-        print(f"| {r['busy_evaluators']} | {r['prompt_per_s']:.1f} | {r['generated_per_s']:.1f} | "
-              f"{alone / r['generated_per_s']:.2f}x |")  # fmt: skip
+        print(
+            f"| {r['busy_evaluators']} | {r['prompt_per_s']:.1f} | {r['generated_per_s']:.1f} | "
+            f"{alone / r['generated_per_s']:.2f}x |"
+        )
     args.out.write_text(json.dumps({"model": args.model, "loadavg": loadavg, "rows": rows}, indent=1))
 
 

@@ -37,10 +37,34 @@ BEGIN, END = "<!-- llm-learning:begin -->", "<!-- llm-learning:end -->"
 def command(method: str, env: str, seed: int, run_dir: Path, seconds: float, model: str) -> list[str]:
     cli = [sys.executable, "-m", "scriptrl"]
     if method == "ppo":
-        return [*cli, "baseline", env, "--algo", "ppo", "--run-dir", str(run_dir), "--max-seconds", f"{seconds:g}",
-                "--seed", str(seed), "--json"]  # fmt: skip
-    cmd = [*cli, "train", env, "--generator", method, "--run-dir", str(run_dir), "--max-seconds", f"{seconds:g}",
-           "--seed", str(seed), "--json"]  # fmt: skip
+        return [
+            *cli,
+            "baseline",
+            env,
+            "--algo",
+            "ppo",
+            "--run-dir",
+            str(run_dir),
+            "--max-seconds",
+            f"{seconds:g}",
+            "--seed",
+            str(seed),
+            "--json",
+        ]
+    cmd = [
+        *cli,
+        "train",
+        env,
+        "--generator",
+        method,
+        "--run-dir",
+        str(run_dir),
+        "--max-seconds",
+        f"{seconds:g}",
+        "--seed",
+        str(seed),
+        "--json",
+    ]
     return cmd + (["--model", model] if method == "llm" else [])
 
 
@@ -55,14 +79,38 @@ def run_one(method: str, env: str, seed: int, runs: Path, seconds: float, model:
     wall = time.monotonic() - t0
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     summary = json.loads(lines[-1]) if lines else {}
-    row = {"env": env, "method": method, "seed": seed, "rc": proc.returncode, "process_wall_s": round(wall, 1),
-           "cmd": " ".join(cmd[2:]), "run_dir": str(run_dir)}  # fmt: skip
+    row = {
+        "env": env,
+        "method": method,
+        "seed": seed,
+        "rc": proc.returncode,
+        "process_wall_s": round(wall, 1),
+        "cmd": " ".join(cmd[2:]),
+        "run_dir": str(run_dir),
+    }
     if run_dir.exists() and (run_dir / "run.sqlite").exists():
         r = run_row(run_dir)
-        row.update({k: r[k] for k in ("holdout", "threshold", "steps_to_threshold", "seconds_to_threshold",
-                                      "env_steps", "seconds")})  # fmt: skip
-    row.update({"calls": _model_calls(run_dir, summary), "prompt_tokens": summary.get("prompt_tokens", 0),
-                "completion_tokens": summary.get("completion_tokens", 0), "stop": summary.get("stop_reason")})  # fmt: skip
+        row.update(
+            {
+                k: r[k]
+                for k in (
+                    "holdout",
+                    "threshold",
+                    "steps_to_threshold",
+                    "seconds_to_threshold",
+                    "env_steps",
+                    "seconds",
+                )
+            }
+        )
+    row.update(
+        {
+            "calls": _model_calls(run_dir, summary),
+            "prompt_tokens": summary.get("prompt_tokens", 0),
+            "completion_tokens": summary.get("completion_tokens", 0),
+            "stop": summary.get("stop_reason"),
+        }
+    )
     return row
 
 
@@ -88,51 +136,78 @@ def _f(x, spec: str = ",.0f") -> str:
     return "-" if x is None else format(x, spec)
 
 
-def table(rows: list[dict], envs: list[str], methods: list[str], model: str, loadavg: str, scale: float) -> list[str]:
-    out = [f"### Language-model learning ({time.strftime('%Y-%m-%d')})", "",
-           f"Command: `python benchmarks/llm_learning.py` (model {model}, embedded llama.cpp server, 1 thread; "
-           f"searches with 2 evaluator workers; budget per run: "
-           + ", ".join(f"{e} {BUDGET[e] * scale:g} s" for e in envs) + "; one run at a time).",
-           f"Machine: {os.cpu_count()} cores; load average when the benchmark started: {loadavg} "
-           "(other work shares this machine: absolute times drift).",
-           "Env steps: a search counts its dev and tuning episodes; PPO its training steps. "
-           "\"To threshold\": the first champion whose holdout mean reached the solved threshold. "
-           "Seconds to threshold are search seconds (after the model has loaded); process wall includes loading.",
-           "", "| env | method | seed | holdout | to threshold: env steps | to threshold: s | process wall s | "
-           "env steps | model calls | prompt tokens | completion tokens | stopped |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+def table(
+    rows: list[dict], envs: list[str], methods: list[str], model: str, loadavg: str, scale: float
+) -> list[str]:
+    out = [
+        f"### Language-model learning ({time.strftime('%Y-%m-%d')})",
+        "",
+        f"Command: `python benchmarks/llm_learning.py` (model {model}, embedded llama.cpp server, 1 thread; "
+        f"searches with 2 evaluator workers; budget per run: "
+        + ", ".join(f"{e} {BUDGET[e] * scale:g} s" for e in envs)
+        + "; one run at a time).",
+        f"Machine: {os.cpu_count()} cores; load average when the benchmark started: {loadavg} "
+        "(other work shares this machine: absolute times drift).",
+        "Env steps: a search counts its dev and tuning episodes; PPO its training steps. "
+        '"To threshold": the first champion whose holdout mean reached the solved threshold. '
+        "Seconds to threshold are search seconds (after the model has loaded); process wall includes loading.",
+        "",
+        "| env | method | seed | holdout | to threshold: env steps | to threshold: s | process wall s | "
+        "env steps | model calls | prompt tokens | completion tokens | stopped |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        out.append(f"| {r['env']} | {r['method']} | {r['seed']} | {_f(r.get('holdout'), '.2f')} | "
-                   f"{_f(r.get('steps_to_threshold')) if r.get('steps_to_threshold') is not None else 'not reached'} | "
-                   f"{_f(r.get('seconds_to_threshold'), '.1f')} | {r['process_wall_s']:.1f} | {_f(r.get('env_steps'))} | "
-                   f"{r['calls']} | {r['prompt_tokens']:,} | {r['completion_tokens']:,} | {r.get('stop') or 'rc ' + str(r['rc'])} |")  # fmt: skip
-    out += ["", "Medians over seeds:", "",
-            "| env | method | solved | holdout | env steps to threshold | s to threshold | model calls | tokens |",
-            "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        out.append(
+            f"| {r['env']} | {r['method']} | {r['seed']} | {_f(r.get('holdout'), '.2f')} | "
+            f"{_f(r.get('steps_to_threshold')) if r.get('steps_to_threshold') is not None else 'not reached'} | "
+            f"{_f(r.get('seconds_to_threshold'), '.1f')} | {r['process_wall_s']:.1f} | {_f(r.get('env_steps'))} | "
+            f"{r['calls']} | {r['prompt_tokens']:,} | {r['completion_tokens']:,} | {r.get('stop') or 'rc ' + str(r['rc'])} |"
+        )
+    out += [
+        "",
+        "Medians over seeds:",
+        "",
+        "| env | method | solved | holdout | env steps to threshold | s to threshold | model calls | tokens |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for env in envs:
         for m in methods:
             rs = [r for r in rows if r["env"] == env and r["method"] == m]
             if not rs:
                 continue
             solved = sum(r.get("steps_to_threshold") is not None for r in rs)
-            out.append(f"| {env} | {m} | {solved}/{len(rs)} | {_f(_median([r.get('holdout') for r in rs]), '.2f')} | "
-                       f"{_f(_median([r.get('steps_to_threshold') for r in rs]))} | "
-                       f"{_f(_median([r.get('seconds_to_threshold') for r in rs]), '.1f')} | "
-                       f"{_f(_median([r['calls'] for r in rs]))} | "
-                       f"{_f(_median([r['prompt_tokens'] + r['completion_tokens'] for r in rs]))} |")  # fmt: skip
-    out += ["", "Goal: CartPole-v1 solved on holdout in under 60 s wall on 2 cores, in fewer env steps than PPO.", ""]
+            out.append(
+                f"| {env} | {m} | {solved}/{len(rs)} | {_f(_median([r.get('holdout') for r in rs]), '.2f')} | "
+                f"{_f(_median([r.get('steps_to_threshold') for r in rs]))} | "
+                f"{_f(_median([r.get('seconds_to_threshold') for r in rs]), '.1f')} | "
+                f"{_f(_median([r['calls'] for r in rs]))} | "
+                f"{_f(_median([r['prompt_tokens'] + r['completion_tokens'] for r in rs]))} |"
+            )
+    out += [
+        "",
+        "Goal: CartPole-v1 solved on holdout in under 60 s wall on 2 cores, in fewer env steps than PPO.",
+        "",
+    ]
     llm = [r for r in rows if r["env"] == "CartPole-v1" and r["method"] == "llm"]
     ppo = [r for r in rows if r["env"] == "CartPole-v1" and r["method"] == "ppo"]
     if llm:
-        fast = [r for r in llm if r.get("seconds_to_threshold") is not None and r["process_wall_s"] < GOAL_SECONDS]
+        fast = [
+            r for r in llm if r.get("seconds_to_threshold") is not None and r["process_wall_s"] < GOAL_SECONDS
+        ]
         ppo_steps = _median([r.get("steps_to_threshold") for r in ppo]) if ppo else None
         llm_steps = _median([r.get("steps_to_threshold") for r in llm])
-        out.append(f"- under 60 s (process wall, model load included): {len(fast)}/{len(llm)} seeds: "
-                   f"{'met' if len(fast) == len(llm) else 'not met'}.")  # fmt: skip
+        out.append(
+            f"- under 60 s (process wall, model load included): {len(fast)}/{len(llm)} seeds: "
+            f"{'met' if len(fast) == len(llm) else 'not met'}."
+        )
         if ppo:
-            verdict = ("met" if llm_steps is not None and (ppo_steps is None or llm_steps < ppo_steps) else "not met")
-            out.append(f"- fewer env steps than PPO: median {_f(llm_steps)} vs PPO {_f(ppo_steps) if ppo_steps else 'never'}"
-                       f" ({verdict}).")  # fmt: skip
+            verdict = (
+                "met" if llm_steps is not None and (ppo_steps is None or llm_steps < ppo_steps) else "not met"
+            )
+            out.append(
+                f"- fewer env steps than PPO: median {_f(llm_steps)} vs PPO {_f(ppo_steps) if ppo_steps else 'never'}"
+                f" ({verdict})."
+            )
     return out
 
 
@@ -154,11 +229,16 @@ def main() -> None:
     ap.add_argument("--methods", default="llm,offline,ppo")
     ap.add_argument("--model", default="qwen2.5-coder-1.5b")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every wall-second budget")
-    ap.add_argument("--runs", type=Path, help="folder for the run folders (default runs/llm-learning-TIMESTAMP)")
+    ap.add_argument(
+        "--runs", type=Path, help="folder for the run folders (default runs/llm-learning-TIMESTAMP)"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "llm_learning.json")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
-    ap.add_argument("--retable", action="store_true",
-                    help="rewrite the table from --out and the run folders it names, running nothing")  # fmt: skip
+    ap.add_argument(
+        "--retable",
+        action="store_true",
+        help="rewrite the table from --out and the run folders it names, running nothing",
+    )
     args = ap.parse_args()
     envs, methods = args.envs.split(","), args.methods.split(",")
     if args.retable:
@@ -182,7 +262,9 @@ def main() -> None:
                 row = run_one(m, env, seed, runs, BUDGET[env] * args.scale, args.model)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-                args.out.write_text(json.dumps({"rows": rows, "loadavg": loadavg, "model": args.model}, indent=1))
+                args.out.write_text(
+                    json.dumps({"rows": rows, "loadavg": loadavg, "model": args.model}, indent=1)
+                )
                 # after every run, so an interrupted benchmark still leaves its figures
                 write_results(args.results, table(rows, envs, methods, args.model, loadavg, args.scale))
     print("\n".join(table(rows, envs, methods, args.model, loadavg, args.scale)))

@@ -50,14 +50,28 @@ SUITES = {
 }
 #: Holdout goals from issue 6 (CartPole: the reference figure, a perfect 500). Every learner
 #: is stopped when its confirmed holdout score reaches the goal, none earlier.
-GOALS = {"CartPole-v1": 500.0, "LunarLander-v3": 280.0, "FrozenLake8x8-v1": 0.88, "Taxi-v4": 7.9,
-         "MountainCar-v0": -105.0, "Acrobot-v1": -85.0, "BipedalWalker-v3": 300.0}  # fmt: skip
+GOALS = {
+    "CartPole-v1": 500.0,
+    "LunarLander-v3": 280.0,
+    "FrozenLake8x8-v1": 0.88,
+    "Taxi-v4": 7.9,
+    "MountainCar-v0": -105.0,
+    "Acrobot-v1": -85.0,
+    "BipedalWalker-v3": 300.0,
+}
 #: "Solved" for the env-steps-to-threshold column: the environment's solved threshold, except
 #: Taxi, whose 8.0 lies above what the optimal policy scores on the holdout seeds (7.70): there
 #: the optimum's own holdout score is the threshold.
 THRESHOLDS = {"Taxi-v4": 7.7}
 TABULAR = ("FrozenLake8x8-v1", "Taxi-v4")
-DISCRETE_ACTIONS = {"CartPole-v1", "LunarLander-v3", "FrozenLake8x8-v1", "Taxi-v4", "MountainCar-v0", "Acrobot-v1"}
+DISCRETE_ACTIONS = {
+    "CartPole-v1",
+    "LunarLander-v3",
+    "FrozenLake8x8-v1",
+    "Taxi-v4",
+    "MountainCar-v0",
+    "Acrobot-v1",
+}
 
 FULL_BUDGET = {"seconds": 300, "jobs": 2}
 QUICK_BUDGET = {"seconds": 45, "jobs": 2, "baseline_steps": 20000}
@@ -81,33 +95,68 @@ def _llm_available() -> bool:
     return True
 
 
-def learner_jobs(envs: list[str], budget: dict, runs_root: Path, quick: bool,
-                 skip_llm: bool = False) -> tuple[list[dict], list[str]]:  # fmt: skip
+def learner_jobs(
+    envs: list[str], budget: dict, runs_root: Path, quick: bool, skip_llm: bool = False
+) -> tuple[list[dict], list[str]]:
     """The commands to run, and notes on what was left out and why."""
     jobs: list[dict] = []
     notes: list[str] = []
     has_llm = _llm_available() and not quick and not skip_llm
     if quick:
-        notes.append("scriptrl with the embedded model: left out of --quick (a smoke run must not depend on a model).")
+        notes.append(
+            "scriptrl with the embedded model: left out of --quick (a smoke run must not depend on a model)."
+        )
     elif skip_llm:
         notes.append("scriptrl with the embedded model: left out (--skip-llm).")
     elif not has_llm:
-        notes.append("scriptrl with the embedded model: skipped, `scriptrl.generators.llm` is not usable in this "
-                     "version (no `build_llm_generators`).")  # fmt: skip
+        notes.append(
+            "scriptrl with the embedded model: skipped, `scriptrl.generators.llm` is not usable in this "
+            "version (no `build_llm_generators`)."
+        )
     secs = str(budget["seconds"])
     for env in envs:
         goal = str(GOALS[env])
         methods = ["offline"] + (["llm"] if has_llm else [])
         for gen in methods:
             run = runs_root / f"{env}-scriptrl-{gen}"
-            cmd = [*_cli(), "train", env, "--generator", gen, "--run-dir", str(run), "--max-seconds", secs,
-                   "--target", goal, "--seed", "0", "--workers", "1", "--json"]  # fmt: skip
+            cmd = [
+                *_cli(),
+                "train",
+                env,
+                "--generator",
+                gen,
+                "--run-dir",
+                str(run),
+                "--max-seconds",
+                secs,
+                "--target",
+                goal,
+                "--seed",
+                "0",
+                "--workers",
+                "1",
+                "--json",
+            ]
             jobs.append({"env": env, "method": f"scriptrl {gen}", "run_dir": run, "cmd": cmd})
         algos = ["ppo"] + (["dqn"] if env in DISCRETE_ACTIONS else [])
         for algo in algos:
             run = runs_root / f"{env}-{algo}"
-            cmd = [*_cli(), "baseline", env, "--algo", algo, "--run-dir", str(run), "--max-seconds", secs,
-                   "--target", goal, "--seed", "0", "--json"]  # fmt: skip
+            cmd = [
+                *_cli(),
+                "baseline",
+                env,
+                "--algo",
+                algo,
+                "--run-dir",
+                str(run),
+                "--max-seconds",
+                secs,
+                "--target",
+                goal,
+                "--seed",
+                "0",
+                "--json",
+            ]
             if quick:
                 cmd += ["--max-env-steps", str(budget["baseline_steps"])]
             jobs.append({"env": env, "method": algo.upper(), "run_dir": run, "cmd": cmd})
@@ -133,7 +182,11 @@ def _versions() -> dict[str, str]:
 
     import scriptrl
 
-    v = {"python": platform.python_version(), "scriptrl": scriptrl.__version__, "gymnasium": gymnasium.__version__}
+    v = {
+        "python": platform.python_version(),
+        "scriptrl": scriptrl.__version__,
+        "gymnasium": gymnasium.__version__,
+    }
     try:
         import stable_baselines3
         import torch
@@ -142,7 +195,9 @@ def _versions() -> dict[str, str]:
     except ImportError:
         v["stable-baselines3"] = v["torch"] = "not installed"
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
         dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
         v["git"] = rev.stdout.strip() + (" + uncommitted changes" if dirty.stdout.strip() else "")
     except OSError:
@@ -153,11 +208,15 @@ def _versions() -> dict[str, str]:
 def _limit_rows(limits: dict[str, dict]) -> list[str]:
     out = []
     for env, r in limits.items():
-        for kind, label in (("time_aware", "value iteration, may use the step count (true optimum)"),
-                            ("stationary", "value iteration, best stationary policy(obs)")):  # fmt: skip
+        for kind, label in (
+            ("time_aware", "value iteration, may use the step count (true optimum)"),
+            ("stationary", "value iteration, best stationary policy(obs)"),
+        ):
             expect = r["optimum"] if kind == "time_aware" else r["stationary"]
-            out.append(f"| {env} | {label} | {r[f'{kind}_holdout']:.2f} ± {r[f'{kind}_holdout_ci']:.2f} | "
-                       f"{r[f'{kind}_audit']:.2f} | expected return {expect:.4f} (exact, {r['horizon']}-step limit) |")  # fmt: skip
+            out.append(
+                f"| {env} | {label} | {r[f'{kind}_holdout']:.2f} ± {r[f'{kind}_holdout_ci']:.2f} | "
+                f"{r[f'{kind}_audit']:.2f} | expected return {expect:.4f} (exact, {r['horizon']}-step limit) |"
+            )
     return out
 
 
@@ -185,17 +244,24 @@ def _diagnose(row: dict) -> str:
                 ends: dict[str, int] = {}
                 for d in ev["digest"]:
                     ends[str(d.get("end"))] = ends.get(str(d.get("end")), 0) + 1
-                bits.append("holdout episodes " + ", ".join(f"{k} {v}" for k, v in sorted(ends.items()))
-                            + f"; worst returns {', '.join(f'{x:.1f}' for x in rets[:3])}")  # fmt: skip
+                bits.append(
+                    "holdout episodes "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(ends.items()))
+                    + f"; worst returns {', '.join(f'{x:.1f}' for x in rets[:3])}"
+                )
         elif not promos:
             bits.append("no program was ever confirmed on holdout")
         return "; ".join(bits)
 
 
 def goals_section(rows: list[dict], envs: list[str]) -> list[str]:
-    out = ["", "#### Goals", "",
-           "| env | goal (holdout) | scriptrl | verdict | scriptrl steps to threshold vs PPO / DQN |",
-           "|---|---|---|---|---|"]  # fmt: skip
+    out = [
+        "",
+        "#### Goals",
+        "",
+        "| env | goal (holdout) | scriptrl | verdict | scriptrl steps to threshold vs PPO / DQN |",
+        "|---|---|---|---|---|",
+    ]
     misses = []
     for env in envs:
         ours = [r for r in rows if r["env"] == env and r["kind"] == "scriptrl"]
@@ -225,12 +291,19 @@ def goals_section(rows: list[dict], envs: list[str]) -> list[str]:
                 comp.append(f"{other}: ahead ({s:,} vs never)")
             else:
                 comp.append(f"{other}: {'ahead' if s < bs else 'behind'} ({s:,} vs {bs:,})")
-        out.append(f"| {env} | ≥ {goal:g} | {'-' if score is None else f'{score:.2f}'} | {verdict} | "
-                   f"{'; '.join(comp) or '-'} |")  # fmt: skip
+        out.append(
+            f"| {env} | ≥ {goal:g} | {'-' if score is None else f'{score:.2f}'} | {verdict} | "
+            f"{'; '.join(comp) or '-'} |"
+        )
         if verdict != "met":
             misses.append(f"- **{env}** ({verdict}): {_diagnose(r)}")
     if misses:
-        out += ["", "Where a goal was missed, what the search got stuck on (read from its run folder):", "", *misses]
+        out += [
+            "",
+            "Where a goal was missed, what the search got stuck on (read from its run folder):",
+            "",
+            *misses,
+        ]
     return out
 
 
@@ -250,8 +323,12 @@ def write_section(results: Path, name: str, body: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="scriptrl benchmark suite (writes benchmarks/RESULTS.md)")
     ap.add_argument("--suite", choices=["seed", "weng", "all"], default="all")
-    ap.add_argument("--quick", action="store_true", help="smoke run: CartPole with small budgets, the tabular limits")
-    ap.add_argument("--skip-llm", action="store_true", help="leave out the embedded-model learners (saves ~25 min)")
+    ap.add_argument(
+        "--quick", action="store_true", help="smoke run: CartPole with small budgets, the tabular limits"
+    )
+    ap.add_argument(
+        "--skip-llm", action="store_true", help="leave out the embedded-model learners (saves ~25 min)"
+    )
     ap.add_argument("--seconds", type=float, help="wall-time budget per learner (default 300, --quick 45)")
     ap.add_argument("--jobs", type=int, help="learners run at once (default 2: one per core)")
     ap.add_argument("--runs-root", type=Path, help="where run folders go (default runs/suite-TIMESTAMP)")
@@ -267,7 +344,11 @@ def main(argv: list[str] | None = None) -> int:
         budget["seconds"] = args.seconds
     if args.jobs:
         budget["jobs"] = args.jobs
-    envs = QUICK_ENVS if args.quick else (SUITES["seed"] + SUITES["weng"] if args.suite == "all" else SUITES[args.suite])
+    envs = (
+        QUICK_ENVS
+        if args.quick
+        else (SUITES["seed"] + SUITES["weng"] if args.suite == "all" else SUITES[args.suite])
+    )
     tabular = [e for e in (TABULAR if args.quick else envs) if e in TABULAR]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     runs_root = (args.runs_root or ROOT / "runs" / f"suite-{'quick-' if args.quick else ''}{stamp}").resolve()
@@ -275,8 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     jobs, notes = learner_jobs(envs, budget, runs_root, args.quick, args.skip_llm)
-    sys.stderr.write(f"suite: {len(jobs)} learners, {budget['jobs']} at a time, {budget['seconds']:g} s each; "
-                     f"runs in {runs_root}\n")  # fmt: skip
+    sys.stderr.write(
+        f"suite: {len(jobs)} learners, {budget['jobs']} at a time, {budget['seconds']:g} s each; "
+        f"runs in {runs_root}\n"
+    )
 
     done: list[dict] = []
     with cf.ThreadPoolExecutor(max_workers=budget["jobs"]) as pool:
@@ -331,15 +414,28 @@ def main(argv: list[str] | None = None) -> int:
         markdown_table(rows) if rows else "(no learner finished)",
     ]
     if limits:
-        body += ["", "Physical limits (value iteration on `env.unwrapped.P`, scored by the same evaluator):", "",
-                 "| env | policy | holdout ± 95% CI | audit | note |", "|---|---|---|---|---|", *_limit_rows(limits)]  # fmt: skip
+        body += [
+            "",
+            "Physical limits (value iteration on `env.unwrapped.P`, scored by the same evaluator):",
+            "",
+            "| env | policy | holdout ± 95% CI | audit | note |",
+            "|---|---|---|---|---|",
+            *_limit_rows(limits),
+        ]
     body += goals_section(rows, envs)
     if notes:
         body += ["", "Notes:", "", *[f"- {n}" for n in notes]]
     body += ["", "Commands, one per learner:", "", "```"]
     body += ["scriptrl " + shlex.join(j["cmd"][3:]).replace(str(runs_root) + "/", "RUNS/") for j in jobs]
-    body += ["```", f"(RUNS = {runs_root.relative_to(ROOT) if runs_root.is_relative_to(ROOT) else runs_root}"
-             + (f"; curves of every run: RUNS/{curves.name}, or `scriptrl compare RUNS/*/ -o curves.png`)" if curves else ")")]
+    body += [
+        "```",
+        f"(RUNS = {runs_root.relative_to(ROOT) if runs_root.is_relative_to(ROOT) else runs_root}"
+        + (
+            f"; curves of every run: RUNS/{curves.name}, or `scriptrl compare RUNS/*/ -o curves.png`)"
+            if curves
+            else ")"
+        ),
+    ]
     write_section(args.results, name, body)
     sys.stdout.write("\n".join(body) + "\n")
     # a model that cannot be had on this machine is a skip (noted above), not a broken suite

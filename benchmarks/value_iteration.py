@@ -45,7 +45,9 @@ def tabular_model(env_id: str):
                         term[s, a, s2] += p
                     else:
                         trans[s, a, s2] += p
-        isd = np.asarray(base.initial_state_distrib if hasattr(base, "initial_state_distrib") else base.isd, dtype=float)
+        isd = np.asarray(
+            base.initial_state_distrib if hasattr(base, "initial_state_distrib") else base.isd, dtype=float
+        )
         horizon = renv.max_episode_steps or env.spec.max_episode_steps
         return renv, trans, reward, isd, int(horizon)
     finally:
@@ -95,23 +97,27 @@ def best_stationary(trans, reward, isd, horizon: int):
 
 
 def stationary_source(env_id: str, pi, value: float, gamma: float) -> str:
-    return (f'"""Best stationary policy for {env_id} by value iteration on the true model (discount {gamma:g}),\n'
-            f'kept for its exact expected return within the time limit: {value:.4f}."""\n\n'
-            f"ACTIONS = {[int(a) for a in pi]!r}\n\n\n"
-            "def policy(obs):\n    return ACTIONS[obs]\n")  # fmt: skip
+    return (
+        f'"""Best stationary policy for {env_id} by value iteration on the true model (discount {gamma:g}),\n'
+        f'kept for its exact expected return within the time limit: {value:.4f}."""\n\n'
+        f"ACTIONS = {[int(a) for a in pi]!r}\n\n\n"
+        "def policy(obs):\n    return ACTIONS[obs]\n"
+    )
 
 
 def time_aware_source(env_id: str, actions, value: float, horizon: int) -> str:
     rows = ["".join(str(int(a)) for a in actions[k]) for k in range(1, horizon + 1)]
-    return (f'"""Optimal policy for {env_id} given the step count: finite-horizon value iteration on the\n'
-            f'true model over its {horizon}-step limit; expected return {value:.4f} (the true optimum)."""\n\n'
-            f"# row k-1: the action in each state with k steps left\nPLAN = {rows!r}\n\n\n"
-            "class Policy:\n"
-            "    def reset(self, seed):\n        self.t = 0\n\n"
-            "    def act(self, obs):\n"
-            f"        left = max(1, {horizon} - self.t)\n"
-            "        self.t += 1\n"
-            "        return int(PLAN[left - 1][obs])\n")  # fmt: skip
+    return (
+        f'"""Optimal policy for {env_id} given the step count: finite-horizon value iteration on the\n'
+        f'true model over its {horizon}-step limit; expected return {value:.4f} (the true optimum)."""\n\n'
+        f"# row k-1: the action in each state with k steps left\nPLAN = {rows!r}\n\n\n"
+        "class Policy:\n"
+        "    def reset(self, seed):\n        self.t = 0\n\n"
+        "    def act(self, obs):\n"
+        f"        left = max(1, {horizon} - self.t)\n"
+        "        self.t += 1\n"
+        "        return int(PLAN[left - 1][obs])\n"
+    )
 
 
 def physical_limit(env_id: str, evaluate_splits: bool = True) -> dict:
@@ -120,9 +126,17 @@ def physical_limit(env_id: str, evaluate_splits: bool = True) -> dict:
     values, actions = finite_horizon(trans, reward, horizon)
     optimum = float(isd @ values[horizon])
     pi, stat_value, gamma = best_stationary(trans, reward, isd, horizon)
-    out = {"env": renv.id, "horizon": horizon, "optimum": optimum, "stationary": stat_value, "gamma": gamma,
-           "sources": {"stationary": stationary_source(renv.id, pi, stat_value, gamma),
-                       "time_aware": time_aware_source(renv.id, actions, optimum, horizon)}}  # fmt: skip
+    out = {
+        "env": renv.id,
+        "horizon": horizon,
+        "optimum": optimum,
+        "stationary": stat_value,
+        "gamma": gamma,
+        "sources": {
+            "stationary": stationary_source(renv.id, pi, stat_value, gamma),
+            "time_aware": time_aware_source(renv.id, actions, optimum, horizon),
+        },
+    }
     if evaluate_splits:
         from scriptrl.evaluate import SeedSplits, evaluate
 

@@ -73,7 +73,10 @@ def make_checker(space: spaces.Space) -> Checker:
                 if not math.isfinite(x):
                     return None, f"invalid action: component {i} is {x!r}, not a finite number"
                 if x < lo_i or x > hi_i:
-                    return None, f"invalid action: component {i} = {x:g} is outside [{lo_i:g}, {hi_i:g}] (clip it)"
+                    return (
+                        None,
+                        f"invalid action: component {i} = {x:g} is outside [{lo_i:g}, {hi_i:g}] (clip it)",
+                    )
             return np.asarray(v, dtype=dtype).reshape(shape), None
 
         return box
@@ -81,7 +84,10 @@ def make_checker(space: spaces.Space) -> Checker:
 
         def multi(a: Any) -> tuple[Any, str | None]:
             if not isinstance(a, dict) or a.get("t") != "arr" or a.get("k") not in ("i", "u", "b"):
-                return None, f"invalid action: got {_describe(a)}, expected an integer array of shape {space.shape}"
+                return (
+                    None,
+                    f"invalid action: got {_describe(a)}, expected an integer array of shape {space.shape}",
+                )
             try:
                 arr = np.asarray(a["v"], dtype=space.dtype).reshape(a["s"])
             except (ValueError, TypeError, KeyError):

@@ -45,9 +45,19 @@ class DiffReport:
         return asdict(self)
 
 
-def behaviour_diff(a: Program, b: Program, renv: ResolvedEnv, *, episodes: int = 20, samples: int = 2000,
-                   ranges: tuple = (), prove: bool = True, max_seconds: float = 60.0, unsafe: bool = False,
-                   seed: int = 0) -> DiffReport:  # fmt: skip
+def behaviour_diff(
+    a: Program,
+    b: Program,
+    renv: ResolvedEnv,
+    *,
+    episodes: int = 20,
+    samples: int = 2000,
+    ranges: tuple = (),
+    prove: bool = True,
+    max_seconds: float = 60.0,
+    unsafe: bool = False,
+    seed: int = 0,
+) -> DiffReport:
     """Where, how often and at what score cost two versions of a policy differ."""
     from scriptrl.prove.properties import observation_box
 
@@ -62,8 +72,14 @@ def behaviour_diff(a: Program, b: Program, renv: ResolvedEnv, *, episodes: int =
         box = [x.to_dict() for x in observation_box(space, renv.description, tuple(ranges))]
     except UserError as e:
         box, notes = [], [f"no observation box: {e}"]
-    proof = _prove_difference(a, b, renv, space, box, max_seconds, unsafe) if prove and box else \
-        {"verdict": "SKIPPED", "detail": "no proof asked for (--no-prove)" if box else "no observation box"}  # fmt: skip
+    proof = (
+        _prove_difference(a, b, renv, space, box, max_seconds, unsafe)
+        if prove and box
+        else {
+            "verdict": "SKIPPED",
+            "detail": "no proof asked for (--no-prove)" if box else "no observation box",
+        }
+    )
     observations = _box_samples(space, box, samples, seed)
     acts_a, acts_b = ask_both(a, b, renv, observations, unsafe)
     sampled = _disagreements(observations, acts_a, acts_b)
@@ -77,8 +93,9 @@ def behaviour_diff(a: Program, b: Program, renv: ResolvedEnv, *, episodes: int =
     return DiffReport(a.name, b.name, renv.label(), proof, box, sampled, holdout, score, notes)
 
 
-def _prove_difference(a: Program, b: Program, renv: ResolvedEnv, space: Any, box: list[dict], max_seconds: float,
-                      unsafe: bool) -> dict:  # fmt: skip
+def _prove_difference(
+    a: Program, b: Program, renv: ResolvedEnv, space: Any, box: list[dict], max_seconds: float, unsafe: bool
+) -> dict:
     from gymnasium import spaces
 
     try:
@@ -87,9 +104,16 @@ def _prove_difference(a: Program, b: Program, renv: ResolvedEnv, space: Any, box
         require_z3()
     except UserError as e:
         return {"verdict": "UNKNOWN", "detail": str(e)}
-    job = {"source": a.source, "other": b.source, "kind": "discrete" if isinstance(space, spaces.Discrete) else "box",
-           "integer": bool(box and np.dtype(space.dtype).kind in "iu"), "max_nodes": MAX_NODES, "seconds": max_seconds,
-           "per_check": min(PER_CHECK, max_seconds), "boxes": [box]}  # fmt: skip
+    job = {
+        "source": a.source,
+        "other": b.source,
+        "kind": "discrete" if isinstance(space, spaces.Discrete) else "box",
+        "integer": bool(box and np.dtype(space.dtype).kind in "iu"),
+        "max_nodes": MAX_NODES,
+        "seconds": max_seconds,
+        "per_check": min(PER_CHECK, max_seconds),
+        "boxes": [box],
+    }
     answer = run_solver(job, max_seconds)
     if "verdict" not in answer:
         return {"verdict": "UNKNOWN", "detail": str(answer.get("program", "the solver gave no answer"))}
@@ -144,10 +168,15 @@ def _same(x: Any, y: Any) -> bool:
 
 def _disagreements(observations: list, acts_a: list, acts_b: list) -> dict:
     differ = [i for i, (x, y) in enumerate(zip(acts_a, acts_b, strict=True)) if not _same(x, y)]
-    return {"observations": len(observations), "disagree": len(differ),
-            "rate": len(differ) / len(observations) if observations else 0.0,
-            "examples": [{"observation": _plain(observations[i]), "action_a": acts_a[i], "action_b": acts_b[i]}
-                         for i in differ[:MAX_EXAMPLES]]}  # fmt: skip
+    return {
+        "observations": len(observations),
+        "disagree": len(differ),
+        "rate": len(differ) / len(observations) if observations else 0.0,
+        "examples": [
+            {"observation": _plain(observations[i]), "action_a": acts_a[i], "action_b": acts_b[i]}
+            for i in differ[:MAX_EXAMPLES]
+        ],
+    }
 
 
 def _holdout_disagreement(a: Program, b: Program, renv: ResolvedEnv, seeds: list[int], unsafe: bool) -> dict:
@@ -169,9 +198,16 @@ def _paired_scores(a: Program, b: Program, renv: ResolvedEnv, seeds: list[int], 
     ra, rb = score(a, renv, seeds, unsafe), score(b, renv, seeds, unsafe)
     diffs = [y - x for x, y in zip(ra.returns, rb.returns, strict=True)]
     lo, hi = confidence_interval(diffs)
-    return {"a_mean": ra.mean, "a_ci95": list(ra.ci95), "b_mean": rb.mean, "b_ci95": list(rb.ci95),
-            "b_minus_a": statistics.fmean(diffs), "b_minus_a_ci95": [lo, hi], "seeds": [seeds[0], seeds[-1]],
-            "failures": {"a": len(ra.failures), "b": len(rb.failures)}}  # fmt: skip
+    return {
+        "a_mean": ra.mean,
+        "a_ci95": list(ra.ci95),
+        "b_mean": rb.mean,
+        "b_ci95": list(rb.ci95),
+        "b_minus_a": statistics.fmean(diffs),
+        "b_minus_a_ci95": [lo, hi],
+        "seeds": [seeds[0], seeds[-1]],
+        "failures": {"a": len(ra.failures), "b": len(rb.failures)},
+    }
 
 
 def _space(renv: ResolvedEnv) -> Any:
@@ -252,18 +288,38 @@ def print_diff(report: DiffReport, console: Any = None) -> None:
         p["verdict"], ""
     )
     console.print(Text.assemble(("proof     ", ""), (p["verdict"], style), f": {p['detail']}"))
-    console.print(Text(f"sampled   {s['disagree']:,} of {s['observations']:,} observations drawn in the box differ "
-                       f"({100 * s['rate']:.2f}%)"))  # fmt: skip
-    console.print(Text(f"holdout   B would act differently at {h['disagree']:,} of {h['states']:,} states A visited "
-                       f"({100 * h['rate']:.2f}%), seeds {h['seeds'][0]}-{h['seeds'][1]}"))  # fmt: skip
-    console.print(Text(f"score     A {sc['a_mean']:.2f}, B {sc['b_mean']:.2f}; B - A = {sc['b_minus_a']:+.2f} "
-                       f"(95% CI {sc['b_minus_a_ci95'][0]:+.2f} to {sc['b_minus_a_ci95'][1]:+.2f}, paired over the same seeds)"))  # fmt: skip
+    console.print(
+        Text(
+            f"sampled   {s['disagree']:,} of {s['observations']:,} observations drawn in the box differ "
+            f"({100 * s['rate']:.2f}%)"
+        )
+    )
+    console.print(
+        Text(
+            f"holdout   B would act differently at {h['disagree']:,} of {h['states']:,} states A visited "
+            f"({100 * h['rate']:.2f}%), seeds {h['seeds'][0]}-{h['seeds'][1]}"
+        )
+    )
+    console.print(
+        Text(
+            f"score     A {sc['a_mean']:.2f}, B {sc['b_mean']:.2f}; B - A = {sc['b_minus_a']:+.2f} "
+            f"(95% CI {sc['b_minus_a_ci95'][0]:+.2f} to {sc['b_minus_a_ci95'][1]:+.2f}, paired over the same seeds)"
+        )
+    )
     for ex in (h["examples"] or s["examples"])[:3]:
         console.print(
             Text(f"  e.g. obs={ex['observation']}: A {ex['action_a']!r}, B {ex['action_b']!r}", style="dim")
         )
     if report.box:
-        console.print(Text("box: " + ", ".join(f"obs[{b['component']}] in [{b['low']:g}, {b['high']:g}] ({b['from']})"
-                                               for b in report.box), style="dim"))  # fmt: skip
+        console.print(
+            Text(
+                "box: "
+                + ", ".join(
+                    f"obs[{b['component']}] in [{b['low']:g}, {b['high']:g}] ({b['from']})"
+                    for b in report.box
+                ),
+                style="dim",
+            )
+        )
     for n in report.notes:
         console.print(Text(n, style="dim"))

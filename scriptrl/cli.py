@@ -60,8 +60,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     program, env = _load_policy(args)
     seeds = SeedSplits().seeds(args.split, args.episodes)
-    config = EvalConfig(unsafe_in_process=args.unsafe_in_process, episode_timeout=args.episode_timeout,
-                        allow_module_state=args.allow_module_state)  # fmt: skip
+    config = EvalConfig(
+        unsafe_in_process=args.unsafe_in_process,
+        episode_timeout=args.episode_timeout,
+        allow_module_state=args.allow_module_state,
+    )
     result = evaluate(program, env, seeds, config, split=args.split)
     failed = bool(result.episodes) and all(ep.end == "failure" for ep in result.episodes)
     if args.json:
@@ -74,7 +77,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print_eval_result(result)
         if failed:
             reason = result.failures[0]["reason"] if result.failures else "unknown"
-            sys.stdout.write(f"FAILED: the program failed every episode, so the mean is no score (first: {reason})\n")
+            sys.stdout.write(
+                f"FAILED: the program failed every episode, so the mean is no score (first: {reason})\n"
+            )
     return 1 if failed else 0
 
 
@@ -101,8 +106,14 @@ def cmd_envs(args: argparse.Namespace) -> int:
         table.add_column(col)
     for d in descs:
         obs = f"{len(d.observation)} {d.observation_kind}"
-        table.add_row(d.id, obs, f"{len(d.actions)} {d.action_kind}", str(d.time_limit or "-"),
-                      "-" if d.solved_threshold is None else f"{d.solved_threshold:g}", d.title)  # fmt: skip
+        table.add_row(
+            d.id,
+            obs,
+            f"{len(d.actions)} {d.action_kind}",
+            str(d.time_limit or "-"),
+            "-" if d.solved_threshold is None else f"{d.solved_threshold:g}",
+            d.title,
+        )
     make_console().print(table)
     return 0
 
@@ -116,10 +127,32 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from scriptrl.search import train
 
-    options = {k: getattr(args, k) for k in ("generator", "run_dir", "init", "target", "max_iterations",
-               "max_env_steps", "max_seconds", "max_cost", "seed", "workers", "temperature", "model",
-               "base_url", "task", "executor", "ray_address", "api_key_env", "llm_timeout", "llm_concurrency",
-               "llm_max_tokens", "allow_module_state")}  # fmt: skip
+    options = {
+        k: getattr(args, k)
+        for k in (
+            "generator",
+            "run_dir",
+            "init",
+            "target",
+            "max_iterations",
+            "max_env_steps",
+            "max_seconds",
+            "max_cost",
+            "seed",
+            "workers",
+            "temperature",
+            "model",
+            "base_url",
+            "task",
+            "executor",
+            "ray_address",
+            "api_key_env",
+            "llm_timeout",
+            "llm_concurrency",
+            "llm_max_tokens",
+            "allow_module_state",
+        )
+    }
     options["imports"] = tuple(args.imports or ())
     options["env_options"] = _env_options(args)
     if args.resume and args.env:
@@ -164,16 +197,30 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from scriptrl.baselines.train import print_progress
 
     quiet = args.json or not sys.stderr.isatty()
-    result = train_baseline(args.env, args.algo, run_dir=args.run_dir, max_env_steps=args.max_env_steps,
-                            max_seconds=args.max_seconds, seed=args.seed, target=args.target,
-                            eval_every=args.eval_every, progress=None if quiet else print_progress)  # fmt: skip
+    result = train_baseline(
+        args.env,
+        args.algo,
+        run_dir=args.run_dir,
+        max_env_steps=args.max_env_steps,
+        max_seconds=args.max_seconds,
+        seed=args.seed,
+        target=args.target,
+        eval_every=args.eval_every,
+        progress=None if quiet else print_progress,
+    )
     if args.json:
         print_json(result.summary())
         return 0
     sys.stdout.write(f"stopped: {result.stop_reason}\n")
-    for k, v in (("best dev", result.best_dev), ("best holdout", result.best_holdout), ("audit", result.best_audit)):
+    for k, v in (
+        ("best dev", result.best_dev),
+        ("best holdout", result.best_holdout),
+        ("audit", result.best_audit),
+    ):
         sys.stdout.write(f"{k:>14}: {'-' if v is None else f'{v:.2f}'}\n")
-    sys.stdout.write(f"{'env steps':>14}: {result.env_steps:,} training + {result.eval_env_steps:,} holdout/audit\n")
+    sys.stdout.write(
+        f"{'env steps':>14}: {result.env_steps:,} training + {result.eval_env_steps:,} holdout/audit\n"
+    )
     sys.stdout.write(f"{'wall time':>14}: {result.seconds:.1f} s over {result.iterations} checkpoints\n")
     sys.stdout.write(f"{'run folder':>14}: {result.run_dir}\n{'best policy':>14}: {result.best_policy}\n")
     return 0
@@ -208,8 +255,10 @@ def cmd_model(args: argparse.Namespace) -> int:
     for r in rows:
         flag = "cached" if r["cached"] else "not fetched"
         default = " (default)" if r["default"] else ""
-        sys.stdout.write(f"{r['name']}{default}: {r['params']} {r['quant']}, {r['bytes'] / 1e6:,.0f} MB, {flag}\n"
-                         f"    {r['note']}\n    {r['path']}\n")  # fmt: skip
+        sys.stdout.write(
+            f"{r['name']}{default}: {r['params']} {r['quant']}, {r['bytes'] / 1e6:,.0f} MB, {flag}\n"
+            f"    {r['note']}\n    {r['path']}\n"
+        )
     return 0
 
 
@@ -243,8 +292,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from scriptrl.trace import explain, print_explanation
 
     program, env = _load_policy(args)
-    ex = explain(program, env, seed=args.seed, episodes=args.episodes, log=args.log,
-                 unsafe_in_process=args.unsafe_in_process)  # fmt: skip
+    ex = explain(
+        program,
+        env,
+        seed=args.seed,
+        episodes=args.episodes,
+        log=args.log,
+        unsafe_in_process=args.unsafe_in_process,
+    )
     if args.json:
         print_json(ex.to_dict())
     else:
@@ -262,10 +317,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
     private_hypothesis_storage()
     program, env = _load_policy(args)
     levels = tuple(args.noise) if args.noise else None
-    report = verify(program, env, seed=args.seed, examples=args.examples, time_limit=args.time_limit_ms / 1000.0,
-                    episodes=args.episodes, min_retention=args.min_retention, robustness=not args.no_robustness,
-                    unsafe_in_process=args.unsafe_in_process, gate=args.gate, max_seconds=args.max_seconds,
-                    **({"noise_levels": levels} if levels else {}))  # fmt: skip
+    report = verify(
+        program,
+        env,
+        seed=args.seed,
+        examples=args.examples,
+        time_limit=args.time_limit_ms / 1000.0,
+        episodes=args.episodes,
+        min_retention=args.min_retention,
+        robustness=not args.no_robustness,
+        unsafe_in_process=args.unsafe_in_process,
+        gate=args.gate,
+        max_seconds=args.max_seconds,
+        **({"noise_levels": levels} if levels else {}),
+    )
     if args.json:
         print_json(report.to_dict())
     else:
@@ -312,9 +377,17 @@ def cmd_diff(args: argparse.Namespace) -> int:
         b.validate()
     if a.name == b.name:
         b = Program(b.source, name=f"{b.name} (B)")
-    report = behaviour_diff(a, b, env, episodes=args.episodes, samples=args.samples, ranges=ranges,
-                            prove=not args.no_prove, max_seconds=args.prove_seconds,
-                            unsafe=args.unsafe_in_process)  # fmt: skip
+    report = behaviour_diff(
+        a,
+        b,
+        env,
+        episodes=args.episodes,
+        samples=args.samples,
+        ranges=ranges,
+        prove=not args.no_prove,
+        max_seconds=args.prove_seconds,
+        unsafe=args.unsafe_in_process,
+    )
     if args.json:
         print_json(report.to_dict())
     else:
@@ -325,7 +398,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from scriptrl.export import export_policy
 
-    out = export_policy(args.run_dir, args.output, program_id=args.program, shield=args.shield, fallback=args.fallback)
+    out = export_policy(
+        args.run_dir, args.output, program_id=args.program, shield=args.shield, fallback=args.fallback
+    )
     sys.stdout.write(f"{out}\n")
     return 0
 
@@ -334,24 +409,42 @@ def cmd_render(args: argparse.Namespace) -> int:
     from scriptrl.render import render_episode
 
     program, env = _load_policy(args)
-    info = render_episode(program, env, args.output, seed=args.seed, every=args.every, scale=args.scale,
-                          unsafe_in_process=args.unsafe_in_process)  # fmt: skip
+    info = render_episode(
+        program,
+        env,
+        args.output,
+        seed=args.seed,
+        every=args.every,
+        scale=args.scale,
+        unsafe_in_process=args.unsafe_in_process,
+    )
     if args.json:
         print_json(info)
     else:
-        sys.stdout.write(f"{info['path']}: {info['frames']} frames, return {info['return']:.2f} over {info['length']} steps"
-                         f" ({info['end']}{': ' + info['reason'] if info['reason'] else ''})\n")  # fmt: skip
+        sys.stdout.write(
+            f"{info['path']}: {info['frames']} frames, return {info['return']:.2f} over {info['length']} steps"
+            f" ({info['end']}{': ' + info['reason'] if info['reason'] else ''})\n"
+        )
     return 0
 
 
 def _policy_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("policy", help="Python file defining policy(obs) or class Policy")
     p.add_argument("--env", required=True, help="gymnasium id, or package.module:ClassName")
-    p.add_argument("--import", dest="imports", action="append", metavar="MODULE", help="import MODULE first (it may register env ids)")
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        metavar="MODULE",
+        help="import MODULE first (it may register env ids)",
+    )
     _env_option_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    p.add_argument("--unsafe-in-process", action="store_true",
-                   help="run a TRUSTED file in this process, with no sandbox (for debugging your own code)")  # fmt: skip
+    p.add_argument(
+        "--unsafe-in-process",
+        action="store_true",
+        help="run a TRUSTED file in this process, with no sandbox (for debugging your own code)",
+    )
 
 
 def _env_options(args: argparse.Namespace) -> dict:
@@ -361,20 +454,33 @@ def _env_options(args: argparse.Namespace) -> dict:
 
 
 def _env_option_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env-option", action="append", metavar="KEY=VALUE",
-                   help="a make-time option of the environment (JSON value; dotted keys nest: config.lanes_count=4)")  # fmt: skip
-    p.add_argument("--env-options", dest="env_options_file", metavar="FILE.toml",
-                   help="make-time options of the environment from a TOML file (--env-option wins)")  # fmt: skip
+    p.add_argument(
+        "--env-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a make-time option of the environment (JSON value; dotted keys nest: config.lanes_count=4)",
+    )
+    p.add_argument(
+        "--env-options",
+        dest="env_options_file",
+        metavar="FILE.toml",
+        help="make-time options of the environment from a TOML file (--env-option wins)",
+    )
 
 
 def _allow_module_state_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--allow-module-state", action="store_true",
-                   help="run a program that keeps state at module level between calls, with a warning "
-                   "(its score may depend on which episodes run together; prefer class Policy)")  # fmt: skip
+    p.add_argument(
+        "--allow-module-state",
+        action="store_true",
+        help="run a program that keeps state at module level between calls, with a warning "
+        "(its score may depend on which episodes run together; prefer class Policy)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="scriptrl", description="Reinforcement learning where the policy is a readable Python program.")
+    parser = _Parser(
+        prog="scriptrl", description="Reinforcement learning where the policy is a readable Python program."
+    )
     from scriptrl import __version__
 
     parser.add_argument("--version", action="version", version=f"scriptrl {__version__}")
@@ -383,14 +489,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a policy file in the sandbox on a seed split")
     p.add_argument("policy", help="Python file defining policy(obs) or class Policy")
     p.add_argument("--env", required=True, help="gymnasium id, or package.module:ClassName")
-    p.add_argument("--import", dest="imports", action="append", metavar="MODULE", help="import MODULE first (it may register env ids)")
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        metavar="MODULE",
+        help="import MODULE first (it may register env ids)",
+    )
     _env_option_arguments(p)
     p.add_argument("--split", default="holdout", choices=["dev", "holdout", "audit"])
     p.add_argument("--episodes", type=_positive_int, help="number of episodes (default: the whole split)")
     p.add_argument("--episode-timeout", type=_positive_float, default=120.0, help="wall seconds per episode")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--unsafe-in-process", action="store_true",
-                   help="run a TRUSTED file in this process, with no sandbox (for debugging your own code)")  # fmt: skip
+    p.add_argument(
+        "--unsafe-in-process",
+        action="store_true",
+        help="run a TRUSTED file in this process, with no sandbox (for debugging your own code)",
+    )
     _allow_module_state_argument(p)
     p.set_defaults(func=cmd_eval)
 
@@ -400,27 +515,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="folder for this run (default: runs/ENV-TIMESTAMP)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run after a crash, kill or Ctrl-C")
     p.add_argument("--init", metavar="POLICY.py", help="start the search from your own program")
-    p.add_argument("--target", type=float, help="stop when the holdout mean reaches this (default: solved threshold)")
+    p.add_argument(
+        "--target", type=float, help="stop when the holdout mean reaches this (default: solved threshold)"
+    )
     p.add_argument("--max-iterations", type=_positive_int)
     p.add_argument("--max-env-steps", type=_positive_int)
     p.add_argument("--max-seconds", type=_positive_float)
     p.add_argument("--max-cost", type=_positive_float, help="US dollars of model calls")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=_positive_int,
-                   help="parallel evaluators (default: one per core; with --executor ray, one per cluster CPU)")  # fmt: skip
-    p.add_argument("--executor", choices=["local", "ray"],
-                   help="local: a process pool on this machine (default); ray: a Ray cluster (pip install 'scriptrl[ray]')")  # fmt: skip
-    p.add_argument("--ray-address", metavar="HOST:PORT", help="a running Ray head (`ray start --head` prints it)")
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="parallel evaluators (default: one per core; with --executor ray, one per cluster CPU)",
+    )
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        help="local: a process pool on this machine (default); ray: a Ray cluster (pip install 'scriptrl[ray]')",
+    )
+    p.add_argument(
+        "--ray-address", metavar="HOST:PORT", help="a running Ray head (`ray start --head` prints it)"
+    )
     p.add_argument("--temperature", help="adaptive (default), a number, fixed:T or anneal:HI:LO")
-    p.add_argument("--model", help="llm generator: a local model (`scriptrl model list`), a served model's name "
-                   "with --base-url, or an LLM config file (.toml)")  # fmt: skip
-    p.add_argument("--base-url", help="OpenAI-compatible server URL (llm generator); without it the model runs locally")
+    p.add_argument(
+        "--model",
+        help="llm generator: a local model (`scriptrl model list`), a served model's name "
+        "with --base-url, or an LLM config file (.toml)",
+    )
+    p.add_argument(
+        "--base-url", help="OpenAI-compatible server URL (llm generator); without it the model runs locally"
+    )
     p.add_argument("--task", help="natural-language task description for the first programs (llm generator)")
-    p.add_argument("--api-key-env", metavar="VAR", help="name of the environment variable holding the API key "
-                   "(default OPENAI_API_KEY; the key itself is never stored)")  # fmt: skip
-    p.add_argument("--llm-timeout", type=_positive_float, metavar="SECONDS", help="seconds for one model request")
-    p.add_argument("--llm-concurrency", type=_positive_int, metavar="N", help="model requests in flight at once")
-    p.add_argument("--llm-max-tokens", type=_positive_int, metavar="N", help="most tokens a model reply may have")
+    p.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="name of the environment variable holding the API key "
+        "(default OPENAI_API_KEY; the key itself is never stored)",
+    )
+    p.add_argument(
+        "--llm-timeout", type=_positive_float, metavar="SECONDS", help="seconds for one model request"
+    )
+    p.add_argument(
+        "--llm-concurrency", type=_positive_int, metavar="N", help="model requests in flight at once"
+    )
+    p.add_argument(
+        "--llm-max-tokens", type=_positive_int, metavar="N", help="most tokens a model reply may have"
+    )
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE")
     _env_option_arguments(p)
     _allow_module_state_argument(p)
@@ -438,28 +578,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("baseline", help="train a neural baseline (Stable-Baselines3, zoo hyperparameters) as a run")
+    p = sub.add_parser(
+        "baseline", help="train a neural baseline (Stable-Baselines3, zoo hyperparameters) as a run"
+    )
     p.add_argument("env", metavar="ENV_ID", help="gymnasium id")
     p.add_argument("--algo", default="ppo", choices=["ppo", "dqn", "a2c", "sac"])
     p.add_argument("--run-dir", help="folder for this run (default: runs/ENV-ALGO-TIMESTAMP)")
-    p.add_argument("--max-env-steps", type=_positive_int, help="training steps (default: the zoo's n_timesteps)")
+    p.add_argument(
+        "--max-env-steps", type=_positive_int, help="training steps (default: the zoo's n_timesteps)"
+    )
     p.add_argument("--max-seconds", type=_positive_float, help="seconds of training (measuring not counted)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--target", type=float, help="stop when the holdout mean reaches this (default: solved threshold)")
-    p.add_argument("--eval-every", type=_positive_int, metavar="STEPS", help="training steps between curve points")
+    p.add_argument(
+        "--target", type=float, help="stop when the holdout mean reaches this (default: solved threshold)"
+    )
+    p.add_argument(
+        "--eval-every", type=_positive_int, metavar="STEPS", help="training steps between curve points"
+    )
     p.add_argument("--json", action="store_true", help="last line of stdout: a JSON summary")
     p.set_defaults(func=cmd_baseline)
 
-    p = sub.add_parser("compare", help="side-by-side table of runs (scriptrl and baselines); -o draws their curves")
+    p = sub.add_parser(
+        "compare", help="side-by-side table of runs (scriptrl and baselines); -o draws their curves"
+    )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("-o", "--output", metavar="PLOT.png", help="draw score against env steps and seconds")
-    p.add_argument("--threshold", type=float, help="score that counts as solved (default: the env's solved threshold)")
+    p.add_argument(
+        "--threshold", type=float, help="score that counts as solved (default: the env's solved threshold)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("model", help="local language models for --generator llm: list them, or fetch one")
     p.add_argument("action", choices=["list", "pull"])
-    p.add_argument("name", nargs="?", help="model to pull (default: the default model; see `scriptrl model list`)")
+    p.add_argument(
+        "name", nargs="?", help="model to pull (default: the default model; see `scriptrl model list`)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_model)
 
@@ -476,54 +630,104 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="write one self-contained HTML report of a run")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("-o", "--output", metavar="FILE.html", help="where to write it (default: RUN_DIR/report.html)")
-    p.add_argument("--baseline", dest="baselines", action="append", metavar="RUN_DIR",
-                   help="draw this run's curves on the same axes (repeatable)")  # fmt: skip
+    p.add_argument(
+        "-o", "--output", metavar="FILE.html", help="where to write it (default: RUN_DIR/report.html)"
+    )
+    p.add_argument(
+        "--baseline",
+        dest="baselines",
+        action="append",
+        metavar="RUN_DIR",
+        help="draw this run's curves on the same axes (repeatable)",
+    )
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("explain", help="which lines of a policy ran, and which line and conditions chose each action")
+    p = sub.add_parser(
+        "explain", help="which lines of a policy ran, and which line and conditions chose each action"
+    )
     _policy_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="first episode seed (episodes use SEED, SEED+1, ...)")
     p.add_argument("--episodes", type=_positive_int, default=10)
-    p.add_argument("--log", metavar="decisions.jsonl", help="write every step: observation, action, line, conditions")
+    p.add_argument(
+        "--log", metavar="decisions.jsonl", help="write every step: observation, action, line, conditions"
+    )
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("verify", help="property-based checks of a policy, then a robustness gate, or proofs of stated "
-                       "properties (exit 0 pass/proved, 1 fail/refuted, 3 not finished/unknown)")  # fmt: skip
+    p = sub.add_parser(
+        "verify",
+        help="property-based checks of a policy, then a robustness gate, or proofs of stated "
+        "properties (exit 0 pass/proved, 1 fail/refuted, 3 not finished/unknown)",
+    )
     _policy_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="seed for the generated observations")
     p.add_argument("--examples", type=_positive_int, default=60, help="batches of observations per property")
     p.add_argument("--time-limit-ms", type=_positive_float, default=20.0, help="limit for one policy call")
     p.add_argument("--episodes", type=_positive_int, default=20, help="episodes per robustness condition")
-    p.add_argument("--noise", type=_positive_float, action="append", metavar="FRACTION",
-                   help="observation noise level as a fraction of each component's range (repeatable)")  # fmt: skip
-    p.add_argument("--min-retention", type=float, default=0.75,
-                   help="share of the clean score margin over a random policy to keep (default 0.75; below it is a"
-                        " warning unless --gate)")  # fmt: skip
-    p.add_argument("--gate", action="store_true", help="fail when a robustness condition is below --min-retention")
-    p.add_argument("--max-seconds", type=_positive_float, default=120.0,
-                   help="wall-clock limit for the whole run (default 120); what did not finish is reported")  # fmt: skip
+    p.add_argument(
+        "--noise",
+        type=_positive_float,
+        action="append",
+        metavar="FRACTION",
+        help="observation noise level as a fraction of each component's range (repeatable)",
+    )
+    p.add_argument(
+        "--min-retention",
+        type=float,
+        default=0.75,
+        help="share of the clean score margin over a random policy to keep (default 0.75; below it is a"
+        " warning unless --gate)",
+    )
+    p.add_argument(
+        "--gate", action="store_true", help="fail when a robustness condition is below --min-retention"
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=_positive_float,
+        default=120.0,
+        help="wall-clock limit for the whole run (default 120); what did not finish is reported",
+    )
     p.add_argument("--no-robustness", action="store_true", help="run the property checks only")
-    p.add_argument("--prove", action="append", metavar="EXPR",
-                   help="prove a property over obs and action instead of sampling, e.g. \"action != 2 or obs[0] < 0\""
-                        " (repeatable; exit 0 proved, 1 refuted, 3 unknown)")  # fmt: skip
-    p.add_argument("--properties", metavar="FILE.toml", help="properties to prove: [[property]] name, expr, ranges")
-    p.add_argument("--range", dest="ranges", action="append", metavar="I=LOW:HIGH",
-                   help="prove over obs[I] in [LOW, HIGH] (default: the space's bound, else the description's range)")  # fmt: skip
-    p.add_argument("--prove-seconds", type=_positive_float, default=60.0, help="time limit for the solver (default 60)")
+    p.add_argument(
+        "--prove",
+        action="append",
+        metavar="EXPR",
+        help='prove a property over obs and action instead of sampling, e.g. "action != 2 or obs[0] < 0"'
+        " (repeatable; exit 0 proved, 1 refuted, 3 unknown)",
+    )
+    p.add_argument(
+        "--properties", metavar="FILE.toml", help="properties to prove: [[property]] name, expr, ranges"
+    )
+    p.add_argument(
+        "--range",
+        dest="ranges",
+        action="append",
+        metavar="I=LOW:HIGH",
+        help="prove over obs[I] in [LOW, HIGH] (default: the space's bound, else the description's range)",
+    )
+    p.add_argument(
+        "--prove-seconds", type=_positive_float, default=60.0, help="time limit for the solver (default 60)"
+    )
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("diff", help="where and how often two versions of a policy act differently, and the score change")
+    p = sub.add_parser(
+        "diff", help="where and how often two versions of a policy act differently, and the score change"
+    )
     p.add_argument("policy_a", metavar="A.py")
     p.add_argument("policy_b", metavar="B.py")
     p.add_argument("--env", required=True, metavar="ID")
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE")
     p.add_argument("--episodes", type=_positive_int, default=20, help="holdout episodes (default 20)")
-    p.add_argument("--samples", type=_positive_int, default=2000, help="observations drawn in the box (default 2000)")
-    p.add_argument("--range", dest="ranges", action="append", metavar="I=LOW:HIGH", help="box range for obs[I]")
+    p.add_argument(
+        "--samples", type=_positive_int, default=2000, help="observations drawn in the box (default 2000)"
+    )
+    p.add_argument(
+        "--range", dest="ranges", action="append", metavar="I=LOW:HIGH", help="box range for obs[I]"
+    )
     p.add_argument("--no-prove", action="store_true", help="skip the solver (sampling and holdout only)")
     p.add_argument("--prove-seconds", type=_positive_float, default=60.0, help="time limit for the solver")
-    p.add_argument("--unsafe-in-process", action="store_true", help="run trusted files in this process (no sandbox)")
+    p.add_argument(
+        "--unsafe-in-process", action="store_true", help="run trusted files in this process (no sandbox)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_diff)
 
@@ -531,9 +735,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("-o", "--output", required=True, metavar="policy.py")
     p.add_argument("--program", type=int, metavar="ID", help="export this program instead of the best one")
-    p.add_argument("--shield", metavar="PROPERTIES.toml",
-                   help="wrap the policy in a runtime monitor enforcing these properties (verify --properties format)")  # fmt: skip
-    p.add_argument("--fallback", metavar="ACTION", help="the shield's fallback action (else fallback = ... in the file)")
+    p.add_argument(
+        "--shield",
+        metavar="PROPERTIES.toml",
+        help="wrap the policy in a runtime monitor enforcing these properties (verify --properties format)",
+    )
+    p.add_argument(
+        "--fallback", metavar="ACTION", help="the shield's fallback action (else fallback = ... in the file)"
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("render", help="an animated GIF of one episode of a policy")

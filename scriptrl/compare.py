@@ -31,7 +31,8 @@ SEARCH_STAGES = ("cheap", "full")
 def _active_clock(store: RunStore):
     """Seconds of activity since the run started at any timestamp, leaving out resume gaps."""
     stamps = sorted(
-        [(e["created"], e["kind"]) for e in store.events()] + [(e["created"], "eval") for e in store.evaluations()]
+        [(e["created"], e["kind"]) for e in store.events()]
+        + [(e["created"], "eval") for e in store.evaluations()]
     )
     if not stamps:
         return lambda t: 0.0
@@ -74,7 +75,9 @@ def run_curve(store: RunStore) -> dict[str, list]:
                 points.append((int(d["env_steps"]), float(d["seconds"]), float(d["dev"])))
         for e in store.events("promotion"):
             d = e["data"]
-            promotions.append((int(d.get("env_steps", 0)), float(d.get("seconds", 0.0)), float(d["holdout"]), _half(d)))
+            promotions.append(
+                (int(d.get("env_steps", 0)), float(d.get("seconds", 0.0)), float(d["holdout"]), _half(d))
+            )
         return {"points": points, "promotions": promotions}
     clock = _active_clock(store)
     timeline: list[tuple[float, int, str, Any]] = []
@@ -95,7 +98,14 @@ def run_curve(store: RunStore) -> dict[str, list]:
             points.append((steps, clock(t), best))
         elif kind == "promotion":
             d = value
-            promotions.append((int(d.get("env_steps", steps)), float(d.get("seconds", clock(t))), float(d["holdout"]), _half(d)))
+            promotions.append(
+                (
+                    int(d.get("env_steps", steps)),
+                    float(d.get("seconds", clock(t))),
+                    float(d["holdout"]),
+                    _half(d),
+                )
+            )
     return {"points": points, "promotions": promotions}
 
 
@@ -134,7 +144,11 @@ def run_row(run_dir: str | Path, threshold: float | None = None) -> dict[str, An
         if is_baseline(config):
             stops = store.events("stop")
             env_steps = sum(e["env_steps"] or 0 for e in store.evaluations(split="train"))
-            seconds = stops[-1]["data"].get("seconds") if stops else (curve["points"][-1][1] if curve["points"] else 0.0)
+            seconds = (
+                stops[-1]["data"].get("seconds")
+                if stops
+                else (curve["points"][-1][1] if curve["points"] else 0.0)
+            )
         else:
             env_steps = sum(e["env_steps"] or 0 for e in store.evaluations() if e["stage"] in SEARCH_STAGES)
             env_steps += sum(int(e["data"].get("env_steps", 0)) for e in store.events("tune"))
@@ -196,17 +210,37 @@ def _steps(n: int | None) -> str:
 
 def table_rows(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     """Header and cells, shared by the terminal table and the Markdown one (benchmarks)."""
-    header = ["env", "method", "holdout ± 95% CI", "audit", "threshold", "env steps to threshold",
-              "seconds to threshold", "env steps (total)", "seconds (total)", "tokens", "cost"]  # fmt: skip
+    header = [
+        "env",
+        "method",
+        "holdout ± 95% CI",
+        "audit",
+        "threshold",
+        "env steps to threshold",
+        "seconds to threshold",
+        "env steps (total)",
+        "seconds (total)",
+        "tokens",
+        "cost",
+    ]
     cells = []
     for r in rows:
         thr = r["threshold"]
-        cells.append([
-            str(r["env"]), r["method"], _score(r), _fmt(r["audit"]), "-" if thr is None else f"{thr:g}",
-            _steps(r["steps_to_threshold"]) if thr is not None else "-",
-            _fmt(r["seconds_to_threshold"], ".1f") if r["steps_to_threshold"] is not None else "-",
-            f"{r['env_steps']:,}", f"{r['seconds']:.1f}", f"{r['tokens']:,}", f"${r['cost_usd']:.4f}",
-        ])  # fmt: skip
+        cells.append(
+            [
+                str(r["env"]),
+                r["method"],
+                _score(r),
+                _fmt(r["audit"]),
+                "-" if thr is None else f"{thr:g}",
+                _steps(r["steps_to_threshold"]) if thr is not None else "-",
+                _fmt(r["seconds_to_threshold"], ".1f") if r["steps_to_threshold"] is not None else "-",
+                f"{r['env_steps']:,}",
+                f"{r['seconds']:.1f}",
+                f"{r['tokens']:,}",
+                f"${r['cost_usd']:.4f}",
+            ]
+        )
     return header, cells
 
 
@@ -238,8 +272,11 @@ def print_compare(rows: list[dict], json_output: bool = False) -> None:
         table.add_row(*[Text(c) for c in row], Text(Path(r["run_dir"]).name))
     console = _console()
     console.print(table)
-    console.print("env steps and seconds: a search counts all its dev evaluations and tuning; a baseline its "
-                  "training steps and time only (its measuring left out)", highlight=False)  # fmt: skip
+    console.print(
+        "env steps and seconds: a search counts all its dev evaluations and tuning; a baseline its "
+        "training steps and time only (its measuring left out)",
+        highlight=False,
+    )
 
 
 def plot(rows: list[dict], path: str | Path) -> Path:
@@ -254,7 +291,9 @@ def plot(rows: list[dict], path: str | Path) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UserError("plotting needs matplotlib: pip install matplotlib (or the scriptrl[baselines] extra)") from None
+        raise UserError(
+            "plotting needs matplotlib: pip install matplotlib (or the scriptrl[baselines] extra)"
+        ) from None
     envs: list[str] = []
     for r in rows:
         if str(r["env"]) not in envs:
@@ -271,11 +310,25 @@ def plot(rows: list[dict], path: str | Path) -> Path:
                 name = f"{r['method']} ({Path(r['run_dir']).name})"
                 if pts:
                     xs = [max(p[idx], 1) for p in pts]
-                    ax.plot(xs, [p[2] for p in pts], color=c, label=name, marker=".", markersize=3,
-                            drawstyle="steps-post" if r["kind"] == "scriptrl" else "default")  # fmt: skip
+                    ax.plot(
+                        xs,
+                        [p[2] for p in pts],
+                        color=c,
+                        label=name,
+                        marker=".",
+                        markersize=3,
+                        drawstyle="steps-post" if r["kind"] == "scriptrl" else "default",
+                    )
                 proms = r["curve"]["promotions"]
                 if proms:
-                    ax.scatter([max(p[idx], 1) for p in proms], [p[2] for p in proms], color=c, marker="o", s=18, zorder=3)
+                    ax.scatter(
+                        [max(p[idx], 1) for p in proms],
+                        [p[2] for p in proms],
+                        color=c,
+                        marker="o",
+                        s=18,
+                        zorder=3,
+                    )
             thr = env_rows[0]["threshold"]
             if thr is not None:
                 ax.axhline(thr, color="grey", linestyle="--", linewidth=1, label=f"threshold {thr:g}")

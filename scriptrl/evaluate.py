@@ -54,7 +54,9 @@ class EvalConfig:
     static_checks: bool = True  # filter clear errors before starting a worker
     allow_module_state: bool = False  # accept module-level state (the user asked, with a warning)
     import_guard: bool = True  # runtime allow-list for imports inside the worker
-    warm_spare: bool = False  # spawn mode: keep one started worker ready for the next evaluation (search loops)
+    warm_spare: bool = (
+        False  # spawn mode: keep one started worker ready for the next evaluation (search loops)
+    )
     fork_server: bool = True  # fork each worker from a pre-imported zygote; False spawns one (debugging)
 
 
@@ -115,8 +117,26 @@ class EvalResult:
 
 
 # Two-sided 97.5 % Student t quantiles for small samples; 1.96 beyond.
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
-         10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}  # fmt: skip
+_T975 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    12: 2.179,
+    15: 2.131,
+    20: 2.086,
+    25: 2.060,
+    30: 2.042,
+    40: 2.021,
+    60: 2.000,
+    120: 1.980,
+}
 
 
 def confidence_interval(values: list[float]) -> tuple[float, float]:
@@ -240,14 +260,28 @@ def _cap_failures(renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig
 
 def _begin_worker(config: EvalConfig, traced: bool = False) -> SandboxWorker | InProcessWorker:
     """Begin starting a worker (a fork of the zygote, or a fresh interpreter) while the environments are built."""
-    return new_worker(config.limits, traced=traced, unsafe=config.unsafe_in_process, fork_server=config.fork_server,
-                      warm_spare=config.warm_spare)  # fmt: skip
+    return new_worker(
+        config.limits,
+        traced=traced,
+        unsafe=config.unsafe_in_process,
+        fork_server=config.fork_server,
+        warm_spare=config.warm_spare,
+    )
 
 
-def _start_worker(prog: Program, codec: dict, seed: int, config: EvalConfig, worker=None, traced: bool = False):
+def _start_worker(
+    prog: Program, codec: dict, seed: int, config: EvalConfig, worker=None, traced: bool = False
+):
     allowed = sorted(ALLOWED_IMPORTS) if config.import_guard else None
-    worker = open_worker(prog.source, prog.name, codec, seed, allowed_imports=allowed, limits=config.limits,
-                         worker=worker or _begin_worker(config, traced))  # fmt: skip
+    worker = open_worker(
+        prog.source,
+        prog.name,
+        codec,
+        seed,
+        allowed_imports=allowed,
+        limits=config.limits,
+        worker=worker or _begin_worker(config, traced),
+    )
     return worker, worker.isolation
 
 
@@ -261,8 +295,15 @@ class _EpisodeLoop:
     every reset and decision, in step order: observed runs step all episodes in one lane.
     """
 
-    def __init__(self, prog: Program, renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig,
-                 observer: StepObserver | None = None, traced: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        prog: Program,
+        renv: ResolvedEnv,
+        episodes: list[Episode],
+        config: EvalConfig,
+        observer: StepObserver | None = None,
+        traced: bool = False,
+    ) -> None:
         self.prog, self.renv, self.episodes, self.config = prog, renv, episodes, config
         self.observer, self.traced = observer, traced
         self.worker = _begin_worker(config, traced)  # the worker starts while the environments are built
@@ -274,11 +315,15 @@ class _EpisodeLoop:
         self.codec = observation_codec(probe.observation_space)
         self.check = make_checker(probe.action_space)
         space = probe.action_space
-        self.discrete = (int(space.start), int(space.n)) if hasattr(space, "n") and hasattr(space, "start") else None
+        self.discrete = (
+            (int(space.start), int(space.n)) if hasattr(space, "n") and hasattr(space, "start") else None
+        )
         n_slots = max(1, min(config.max_concurrency, len(episodes)))
         self.slots = [_Slot(probe)] + [_Slot(renv.make()) for _ in range(n_slots - 1)]
         half = (n_slots + 1) // 2
-        self.lanes = [self.slots[:half], self.slots[half:]] if n_slots > 1 and observer is None else [self.slots]
+        self.lanes = (
+            [self.slots[:half], self.slots[half:]] if n_slots > 1 and observer is None else [self.slots]
+        )
         self.pending = deque(range(len(episodes)))
         try:
             self.stateful = prog.entry_kind == "class"
@@ -298,8 +343,9 @@ class _EpisodeLoop:
         raises (ProgramLoadError, WorkerFailure) instead of failing the episodes."""
         try:
             try:
-                self.worker, self.isolation = _start_worker(self.prog, self.codec, self.run_seed, self.config,
-                                                            self.worker, self.traced)  # fmt: skip
+                self.worker, self.isolation = _start_worker(
+                    self.prog, self.codec, self.run_seed, self.config, self.worker, self.traced
+                )
             except (ProgramLoadError, WorkerFailure) as e:
                 if strict_open:
                     raise
@@ -312,8 +358,9 @@ class _EpisodeLoop:
                 try:
                     if send_error is not None:
                         raise send_error
-                    reply = self.worker.reply(len(active), self.config.call_timeout
-                                              + self.config.per_action_timeout * len(active))  # fmt: skip
+                    reply = self.worker.reply(
+                        len(active), self.config.call_timeout + self.config.per_action_timeout * len(active)
+                    )
                 except WorkerFailure as e:
                     if not self._recover(active, e):
                         break
@@ -350,7 +397,11 @@ class _EpisodeLoop:
             ep.action_summary = {**ep.action_summary, "histogram": list(slot.hist)}
         elif slot.cont:
             arr = np.asarray(slot.cont, dtype=np.float64)
-            ep.action_summary = {"mean": arr.mean(0).round(4).tolist(), "min": arr.min(0).tolist(), "max": arr.max(0).tolist()}
+            ep.action_summary = {
+                "mean": arr.mean(0).round(4).tolist(),
+                "min": arr.min(0).tolist(),
+                "max": arr.max(0).tolist(),
+            }
         slot.ep = None
         if self.stateful:
             self.ended_ids.append(slot.eid)
@@ -382,7 +433,9 @@ class _EpisodeLoop:
             ended = list(self.ended_ids)
             self.ended_ids.clear()
         try:
-            self.worker.request([s.eid for s in active], [s.obs for s in active], new if self.stateful else None, ended)
+            self.worker.request(
+                [s.eid for s in active], [s.obs for s in active], new if self.stateful else None, ended
+            )
             self.inflight.append((lane, active, None))
         except WorkerFailure as e:  # surfaces where replies are read, like any other failure
             self.inflight.append((lane, active, e))
@@ -401,8 +454,9 @@ class _EpisodeLoop:
             self._abandon(f"not run: the worker failed {self.restarts} times (last: {e.reason})")
             return False
         try:
-            self.worker, _ = _start_worker(self.prog, self.codec, self.run_seed + self.restarts, self.config,
-                                           traced=self.traced)  # fmt: skip
+            self.worker, _ = _start_worker(
+                self.prog, self.codec, self.run_seed + self.restarts, self.config, traced=self.traced
+            )
         except (WorkerFailure, ProgramLoadError) as e2:
             self._abandon(f"not run: the worker could not be replaced ({e2})")
             return False
@@ -425,8 +479,19 @@ class _EpisodeLoop:
                 if isinstance(a, dict) and a.get("t") == "err":
                     reason = "exception: " + str(a.get("m"))[:400]
                 if observer is not None:
-                    observer.on_step(Step(s.eid, s.ep.seed, s.ep.length, plain_data(s.obs), None, 0.0,
-                                          traces[i] if traces else None, reason), s.env)  # fmt: skip
+                    observer.on_step(
+                        Step(
+                            s.eid,
+                            s.ep.seed,
+                            s.ep.length,
+                            plain_data(s.obs),
+                            None,
+                            0.0,
+                            traces[i] if traces else None,
+                            reason,
+                        ),
+                        s.env,
+                    )
                 self._finish(s, "failure", reason)
             else:
                 obs, r, term, trunc, _ = s.env.step(act)
@@ -435,8 +500,18 @@ class _EpisodeLoop:
                 ep.ret += float(r)
                 ep.length += 1
                 if observer is not None:
-                    observer.on_step(Step(s.eid, ep.seed, ep.length - 1, plain_data(s.obs), plain_data(act), float(r),
-                                          traces[i] if traces else None), s.env)  # fmt: skip
+                    observer.on_step(
+                        Step(
+                            s.eid,
+                            ep.seed,
+                            ep.length - 1,
+                            plain_data(s.obs),
+                            plain_data(act),
+                            float(r),
+                            traces[i] if traces else None,
+                        ),
+                        s.env,
+                    )
                 s.tail.append((s.obs, a))
                 _note_visit(ep, s.obs)
                 s.obs = obs
@@ -449,7 +524,9 @@ class _EpisodeLoop:
                 elif trunc:
                     self._finish(s, "truncated")
                 elif cap is not None and ep.length >= cap:
-                    self._finish(s, "truncated", f"scriptrl's step cap of {cap} (the environment has no time limit)")
+                    self._finish(
+                        s, "truncated", f"scriptrl's step cap of {cap} (the environment has no time limit)"
+                    )
                 elif s.watch is not None and (why := s.watch.update(obs, ep.ret, ep.length)):
                     self._finish(s, "stalled", why)
                 elif now - s.started > timeout:
@@ -486,16 +563,27 @@ def _plain(x: Any) -> Any:
 
 
 def _summarize(prog, renv, split, episodes, isolation, env_steps, seconds) -> EvalResult:
-    return _from_episodes(episodes, split=split, env_id=renv.id, env_label=renv.label(),
-                          gymnasium_version=renv.gymnasium_version, env_steps=env_steps, seconds=seconds,
-                          isolation=isolation, program_sha256=prog.sha256, notice=renv.notice)  # fmt: skip
+    return _from_episodes(
+        episodes,
+        split=split,
+        env_id=renv.id,
+        env_label=renv.label(),
+        gymnasium_version=renv.gymnasium_version,
+        env_steps=env_steps,
+        seconds=seconds,
+        isolation=isolation,
+        program_sha256=prog.sha256,
+        notice=renv.notice,
+    )
 
 
 def _from_episodes(episodes: list[Episode], **fields: Any) -> EvalResult:
     """Statistics are always recomputed from episodes, so merged results stay consistent."""
     returns = [ep.ret for ep in episodes]
     nan = float("nan")
-    failures = [{"seed": ep.seed, "step": ep.length, "reason": ep.reason} for ep in episodes if ep.end == "failure"]
+    failures = [
+        {"seed": ep.seed, "step": ep.length, "reason": ep.reason} for ep in episodes if ep.end == "failure"
+    ]
     return EvalResult(
         seeds=[ep.seed for ep in episodes],
         returns=returns,

@@ -88,8 +88,9 @@ class LocalExecutor:
         for attempt in (1, 2):
             if self._pool is None:
                 ctx = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                                 initargs=(os.getpid(),))  # fmt: skip
+                self._pool = ProcessPoolExecutor(
+                    self.workers, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),)
+                )
             try:
                 return list(self._pool.map(run_job, jobs, [self.config] * len(jobs)))
             except BrokenProcessPool:

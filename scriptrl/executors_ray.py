@@ -47,7 +47,13 @@ _INSTALL_HINT = "the ray executor needs Ray: pip install 'scriptrl[ray]' (on the
 
 
 def job_to_wire(job: EvalJob) -> dict[str, Any]:
-    return {"source": job.source, "name": job.name, "env": job.env, "seeds": list(job.seeds), "split": job.split}
+    return {
+        "source": job.source,
+        "name": job.name,
+        "env": job.env,
+        "seeds": list(job.seeds),
+        "split": job.split,
+    }
 
 
 def job_from_wire(d: dict[str, Any]) -> EvalJob:
@@ -67,8 +73,16 @@ def result_from_wire(d: dict[str, Any]) -> EvalResult:
 
 
 #: The code an actor runs to evaluate (the search and the generators stay on the driver).
-_EVAL_CODE = ("evaluate.py", "executors.py", "executors_ray.py", "actions.py", "program.py", "errors.py",
-              "envs/*.py", "sandbox/*.py")  # fmt: skip
+_EVAL_CODE = (
+    "evaluate.py",
+    "executors.py",
+    "executors_ray.py",
+    "actions.py",
+    "program.py",
+    "errors.py",
+    "envs/*.py",
+    "sandbox/*.py",
+)
 
 
 @functools.cache
@@ -87,8 +101,13 @@ def _node_info() -> dict[str, str]:
 
     import scriptrl
 
-    return {"host": socket.gethostname(), "pid": str(os.getpid()), "scriptrl": scriptrl.__version__,
-            "code": code_digest(), "gymnasium": gymnasium.__version__}  # fmt: skip
+    return {
+        "host": socket.gethostname(),
+        "pid": str(os.getpid()),
+        "scriptrl": scriptrl.__version__,
+        "code": code_digest(),
+        "gymnasium": gymnasium.__version__,
+    }
 
 
 class _Evaluator:
@@ -132,8 +151,10 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as e:
-        raise UserError(f"cannot reach a Ray head at {address} ({e.strerror or e}); start one with "
-                        "`ray start --head` or check --ray-address") from None  # fmt: skip
+        raise UserError(
+            f"cannot reach a Ray head at {address} ({e.strerror or e}); start one with "
+            "`ray start --head` or check --ray-address"
+        ) from None
 
 
 def _auth_hint(exc: BaseException) -> str:
@@ -142,8 +163,10 @@ def _auth_hint(exc: BaseException) -> str:
         chain.append(str(e))
         e = e.__cause__ or e.__context__
     if any("auth" in text.lower() for text in chain):
-        return ("; the cluster uses token authentication: set RAY_AUTH_MODE=token here and make its token "
-                "available (~/.ray/auth_token or RAY_AUTH_TOKEN), see README 'Running on a cluster'")  # fmt: skip
+        return (
+            "; the cluster uses token authentication: set RAY_AUTH_MODE=token here and make its token "
+            "available (~/.ray/auth_token or RAY_AUTH_TOKEN), see README 'Running on a cluster'"
+        )
     return ""
 
 
@@ -157,8 +180,13 @@ class RayExecutor:
 
     on_this_machine = False  # its actors may share this machine, but the search cannot count on it
 
-    def __init__(self, workers: int | None = None, address: str | None = None, config: EvalConfig | None = None,
-                 ray_init: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        workers: int | None = None,
+        address: str | None = None,
+        config: EvalConfig | None = None,
+        ray_init: dict[str, Any] | None = None,
+    ) -> None:
         try:
             import ray
         except ImportError:
@@ -175,7 +203,9 @@ class RayExecutor:
             try:
                 ray.init(address=address, **kwargs)
             except ConnectionError as e:
-                raise UserError(f"cannot connect to the Ray cluster at {address}: {str(e)[:300]}{_auth_hint(e)}") from None
+                raise UserError(
+                    f"cannot connect to the Ray cluster at {address}: {str(e)[:300]}{_auth_hint(e)}"
+                ) from None
         cpus = int(ray.cluster_resources().get("CPU", 0))
         if cpus < 1:
             raise UserError("the Ray cluster has no CPUs to run evaluations on")
@@ -198,7 +228,9 @@ class RayExecutor:
             return
         # SPREAD puts actors on different nodes first, so fewer workers than CPUs still use
         # every machine instead of packing onto one.
-        new = [self._actor_cls.options(scheduling_strategy="SPREAD").remote(self.config) for _ in range(missing)]
+        new = [
+            self._actor_cls.options(scheduling_strategy="SPREAD").remote(self.config) for _ in range(missing)
+        ]
         self.nodes += self._handshake(new)
         self._actors += new
 
@@ -208,7 +240,11 @@ class RayExecutor:
         infos = self._ray.get([a.info.remote() for a in actors])
         mine = _node_info()
         for info in infos:
-            for key, what in (("scriptrl", "scriptrl"), ("code", "scriptrl source digest"), ("gymnasium", "gymnasium")):
+            for key, what in (
+                ("scriptrl", "scriptrl"),
+                ("code", "scriptrl source digest"),
+                ("gymnasium", "gymnasium"),
+            ):
                 if info[key] != mine[key]:
                     for a in actors:
                         self._ray.kill(a)
@@ -228,7 +264,8 @@ class RayExecutor:
         actors = list(self._actors)
         size = batch_size(len(jobs), len(actors))
         queue = deque(
-            [(i, job_to_wire(j)) for i, j in enumerate(jobs[k : k + size], start=k)] for k in range(0, len(jobs), size)
+            [(i, job_to_wire(j)) for i, j in enumerate(jobs[k : k + size], start=k)]
+            for k in range(0, len(jobs), size)
         )
         results: list[EvalResult | None] = [None] * len(jobs)
         inflight: dict[Any, tuple[Any, list]] = {}
@@ -262,7 +299,9 @@ class RayExecutor:
                         actors.remove(a)
                         self._actors.remove(a)
                     if not actors:
-                        raise UserError(f"every Ray evaluator died (last: {str(e).splitlines()[0][:200]})") from None
+                        raise UserError(
+                            f"every Ray evaluator died (last: {str(e).splitlines()[0][:200]})"
+                        ) from None
                     fill()
                     continue
                 for (i, _), wire in zip(batch, out, strict=True):

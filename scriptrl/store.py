@@ -131,14 +131,24 @@ _TOP_TRAIN = """
 # --------------------------------------------------------------------------- JSON
 
 
-def policy_header(env, champion: Mapping[str, Any], splits: Mapping[str, Sequence[int]], audit: float | None,
-                  written_by: str, method: Mapping[str, Any] | None = None,
-                  dev_label: str | None = None) -> dict[str, Any]:
+def policy_header(
+    env,
+    champion: Mapping[str, Any],
+    splits: Mapping[str, Sequence[int]],
+    audit: float | None,
+    written_by: str,
+    method: Mapping[str, Any] | None = None,
+    dev_label: str | None = None,
+) -> dict[str, Any]:
     """The comment block on top of best_policy.py: what scored what on which seeds, and who wrote
     it; ``env`` is a resolved environment, ``splits`` the run's dev/holdout/audit seed ranges.
     ``dev_label`` names the selection score when it is not the dev split (the training stream)."""
     dev, hold, aud = splits["dev"], splits["holdout"], splits["audit"]
-    h: dict[str, Any] = {"env": env.label(), "gymnasium": env.gymnasium_version, "program id": champion.get("id")}
+    h: dict[str, Any] = {
+        "env": env.label(),
+        "gymnasium": env.gymnasium_version,
+        "program id": champion.get("id"),
+    }
     h.update(method or {})
     h[dev_label or f"dev mean (seeds {dev[0]}-{dev[1] - 1})"] = round(champion.get("dev", 0.0), 3)
     h[f"holdout mean (seeds {hold[0]}-{hold[1] - 1})"] = round(champion.get("holdout", 0.0), 3)
@@ -317,13 +327,19 @@ class RunStore:
         run_dir = Path(run_dir).expanduser()
         db = run_dir / DB_NAME
         if not run_dir.is_dir():
-            raise UserError(f"{run_dir} is not a folder (give the --run-dir of an existing run; `scriptrl runs` lists them)")
+            raise UserError(
+                f"{run_dir} is not a folder (give the --run-dir of an existing run; `scriptrl runs` lists them)"
+            )
         if not db.is_file():
-            raise UserError(f"{run_dir} is not a run folder: it has no {DB_NAME} (`scriptrl runs` lists run folders)")
+            raise UserError(
+                f"{run_dir} is not a run folder: it has no {DB_NAME} (`scriptrl runs` lists run folders)"
+            )
         try:
             conn = cls._connect(db, must_exist=True)
         except sqlite3.Error as e:
-            raise UserError(f"{db} cannot be opened as a run database ({e}); restore it or start a new run") from None
+            raise UserError(
+                f"{db} cannot be opened as a run database ({e}); restore it or start a new run"
+            ) from None
         try:
             rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             version = int(rows["schema_version"])
@@ -331,7 +347,9 @@ class RunStore:
             config = json.loads(config_row[0]) if config_row else {}
         except (sqlite3.Error, KeyError, ValueError, TypeError) as e:
             conn.close()
-            raise UserError(f"{db} is not a readable run database ({e}); restore it or start a new run") from None
+            raise UserError(
+                f"{db} is not a readable run database ({e}); restore it or start a new run"
+            ) from None
         if version > SCHEMA_VERSION:
             conn.close()
             raise UserError(
@@ -453,13 +471,31 @@ class RunStore:
         return self._write(
             "INSERT INTO programs (created, iteration, island, source, sha256, norm_hash, parents, generator,"
             " change, temperature, note, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_now(), int(iteration), None if island is None else int(island), source, sha, norm_hash,
-             dumps([int(p) for p in parents]), generator, change, _real(temperature), note, status, error),
-        )  # fmt: skip
+            (
+                _now(),
+                int(iteration),
+                None if island is None else int(island),
+                source,
+                sha,
+                norm_hash,
+                dumps([int(p) for p in parents]),
+                generator,
+                change,
+                _real(temperature),
+                note,
+                status,
+                error,
+            ),
+        )
 
     def set_program_status(self, program_id: int, status: str, error: str | None = None) -> None:
         """Mark the outcome; a wrong id is a bug in the caller, so it raises instead of passing silently."""
-        if self._write("UPDATE programs SET status = ?, error = ? WHERE id = ?", (status, error, int(program_id))) != 1:
+        if (
+            self._write(
+                "UPDATE programs SET status = ?, error = ? WHERE id = ?", (status, error, int(program_id))
+            )
+            != 1
+        ):
             raise KeyError(f"no program {program_id} in {self.run_dir}")
 
     def program(self, program_id: int) -> dict:
@@ -475,14 +511,18 @@ class RunStore:
     def find_by_norm_hash(self, norm_hash: str) -> int | None:
         """The first program with this normalized form, so the loop can skip re-evaluating a duplicate."""
         with self._lock:
-            row = self._db().execute(
-                "SELECT id FROM programs WHERE norm_hash = ? ORDER BY id LIMIT 1", (norm_hash,)
-            ).fetchone()
+            row = (
+                self._db()
+                .execute("SELECT id FROM programs WHERE norm_hash = ? ORDER BY id LIMIT 1", (norm_hash,))
+                .fetchone()
+            )
         return None if row is None else int(row[0])
 
     # ----------------------------------------------------------------- evaluations
 
-    def add_evaluation(self, program_id: int, split: str, stage: str, result: EvalResult | Mapping[str, Any]) -> int:
+    def add_evaluation(
+        self, program_id: int, split: str, stage: str, result: EvalResult | Mapping[str, Any]
+    ) -> int:
         """Keep the statistics and a compact digest, not every observation: enough to rank, report and prompt."""
         r = _result_fields(result)
         return self._write(
@@ -490,19 +530,43 @@ class RunStore:
             " median, min, max, env_steps, seconds, seeds, failures, digest, env_id, gymnasium_version,"
             " isolation, program_sha256, notice)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_now(), int(program_id), split, stage, r["episodes"], r["mean"], r["std"], r["ci_lo"], r["ci_hi"],
-             r["median"], r["min"], r["max"], r["env_steps"], r["seconds"], dumps(r["seeds"]), dumps(r["failures"]),
-             dumps(r["digest"]), r["env_id"], r["gymnasium_version"], dumps(r["isolation"]), r["program_sha256"],
-             r["notice"]),
-        )  # fmt: skip
+            (
+                _now(),
+                int(program_id),
+                split,
+                stage,
+                r["episodes"],
+                r["mean"],
+                r["std"],
+                r["ci_lo"],
+                r["ci_hi"],
+                r["median"],
+                r["min"],
+                r["max"],
+                r["env_steps"],
+                r["seconds"],
+                dumps(r["seeds"]),
+                dumps(r["failures"]),
+                dumps(r["digest"]),
+                r["env_id"],
+                r["gymnasium_version"],
+                dumps(r["isolation"]),
+                r["program_sha256"],
+                r["notice"],
+            ),
+        )
 
-    def evaluations(self, program_id: int | None = None, split: str | None = None, stage: str | None = None) -> list[dict]:
+    def evaluations(
+        self, program_id: int | None = None, split: str | None = None, stage: str | None = None
+    ) -> list[dict]:
         where, params = [], []
         for col, val in (("program_id", program_id), ("split", split), ("stage", stage)):
             if val is not None:
                 where.append(f"{col} = ?")
                 params.append(val)
-        sql = "SELECT * FROM evaluations" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        sql = (
+            "SELECT * FROM evaluations" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        )
         return self._rows("evaluations", sql, params)
 
     def best_evaluation(self, program_id: int, split: str) -> dict | None:
@@ -558,10 +622,20 @@ class RunStore:
         return self._write(
             "INSERT INTO calls (created, generator, model, program_id, latency_s, prompt_tokens, completion_tokens,"
             " cost_usd, ok, error, temperature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_now(), call.generator, call.model, None if call.program_id is None else int(call.program_id),
-             _real(call.latency_s) or 0.0, int(call.prompt_tokens), int(call.completion_tokens),
-             _real(call.cost_usd) or 0.0, int(bool(call.ok)), call.error, _real(call.temperature)),
-        )  # fmt: skip
+            (
+                _now(),
+                call.generator,
+                call.model,
+                None if call.program_id is None else int(call.program_id),
+                _real(call.latency_s) or 0.0,
+                int(call.prompt_tokens),
+                int(call.completion_tokens),
+                _real(call.cost_usd) or 0.0,
+                int(bool(call.ok)),
+                call.error,
+                _real(call.temperature),
+            ),
+        )
 
     def calls(self) -> list[dict]:
         return self._rows("calls", "SELECT * FROM calls ORDER BY id")
@@ -573,7 +647,9 @@ class RunStore:
         if kind in ("start", "resume"):
             data.setdefault("pid", os.getpid())
             data.setdefault("host", socket.gethostname())
-        return self._write("INSERT INTO events (created, kind, data) VALUES (?, ?, ?)", (_now(), kind, dumps(data)))
+        return self._write(
+            "INSERT INTO events (created, kind, data) VALUES (?, ?, ?)", (_now(), kind, dumps(data))
+        )
 
     def events(self, kind: str | None = None) -> list[dict]:
         if kind is None:
@@ -594,8 +670,10 @@ class RunStore:
     def totals(self) -> dict:
         """Budget so far, in one statement so the numbers come from one consistent snapshot."""
         with self._lock:
-            row = self._db().execute(
-                """SELECT
+            row = (
+                self._db()
+                .execute(
+                    """SELECT
                     (SELECT COUNT(*) FROM programs) AS programs,
                     (SELECT COUNT(*) FROM evaluations) AS evaluations,
                     (SELECT COALESCE(SUM(env_steps), 0) FROM evaluations) AS env_steps,
@@ -605,7 +683,9 @@ class RunStore:
                     (SELECT COALESCE(SUM(prompt_tokens), 0) FROM calls) AS prompt_tokens,
                     (SELECT COALESCE(SUM(completion_tokens), 0) FROM calls) AS completion_tokens,
                     (SELECT COALESCE(SUM(cost_usd), 0.0) FROM calls) AS cost_usd"""
-            ).fetchone()
+                )
+                .fetchone()
+            )
         return dict(row)
 
     def env_steps(self, stages: Sequence[str], event_kinds: Sequence[str] = ()) -> int:
@@ -614,13 +694,17 @@ class RunStore:
         marks = ",".join("?" * len(stages)) or "NULL"
         kinds = ",".join("?" * len(event_kinds)) or "NULL"
         with self._lock:
-            row = self._db().execute(
-                f"""SELECT
+            row = (
+                self._db()
+                .execute(
+                    f"""SELECT
                     (SELECT COALESCE(SUM(env_steps), 0) FROM evaluations WHERE stage IN ({marks})),
                     (SELECT COALESCE(SUM(CAST(json_extract(data, '$.env_steps') AS INTEGER)), 0)
                      FROM events WHERE kind IN ({kinds}))""",
-                (*stages, *event_kinds),
-            ).fetchone()
+                    (*stages, *event_kinds),
+                )
+                .fetchone()
+            )
         return int(row[0]) + int(row[1])
 
     def meta(self) -> dict[str, str]:
@@ -693,15 +777,17 @@ def _result_fields(result: Any) -> dict[str, Any]:
     digest = []
     for ep in episodes:
         ret = _get(ep, "ret", None)
-        digest.append({
-            "seed": _get(ep, "seed"),
-            "return": _get(ep, "return", None) if ret is None else ret,
-            "length": _get(ep, "length"),
-            "end": _get(ep, "end"),
-            "reason": _get(ep, "reason"),
-            "tail": _get(ep, "tail", []),
-            "action_summary": _get(ep, "action_summary", {}),
-        })  # fmt: skip
+        digest.append(
+            {
+                "seed": _get(ep, "seed"),
+                "return": _get(ep, "return", None) if ret is None else ret,
+                "length": _get(ep, "length"),
+                "end": _get(ep, "end"),
+                "reason": _get(ep, "reason"),
+                "tail": _get(ep, "tail", []),
+                "action_summary": _get(ep, "action_summary", {}),
+            }
+        )
     if not digest and _get(result, "digest", None):
         digest = list(_get(result, "digest"))
     return {
@@ -753,11 +839,15 @@ def _pid_alive(pid: int) -> bool:
 
 
 def run_status(store: RunStore) -> str:
-    """"finished"/the stop reason, "running", "interrupted" (killed without a stop) or "created"."""
+    """ "finished"/the stop reason, "running", "interrupted" (killed without a stop) or "created"."""
     with store._lock:
-        row = store._db().execute(
-            "SELECT kind, data FROM events WHERE kind IN ('start', 'resume', 'stop') ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+        row = (
+            store._db()
+            .execute(
+                "SELECT kind, data FROM events WHERE kind IN ('start', 'resume', 'stop') ORDER BY id DESC LIMIT 1"
+            )
+            .fetchone()
+        )
     if row is None:
         return "created"
     data = json.loads(row["data"]) or {}
@@ -814,9 +904,21 @@ def list_runs(root: str | Path) -> list[dict]:
             with RunStore.open(d) as store:
                 out.append(run_summary(store))
         except (UserError, sqlite3.Error) as e:
-            out.append({"run_dir": str(d), "env": None, "generator": None, "created": None,
-                        "status": f"unreadable: {e}", "best_dev": None, "best_dev_program": None,
-                        "best_holdout": None, "best_holdout_program": None, "env_steps": None,
-                        "programs": None, "cost": None})  # fmt: skip
+            out.append(
+                {
+                    "run_dir": str(d),
+                    "env": None,
+                    "generator": None,
+                    "created": None,
+                    "status": f"unreadable: {e}",
+                    "best_dev": None,
+                    "best_dev_program": None,
+                    "best_holdout": None,
+                    "best_holdout_program": None,
+                    "env_steps": None,
+                    "programs": None,
+                    "cost": None,
+                }
+            )
     out.sort(key=lambda r: (r["created"] or "", r["run_dir"]))
     return out

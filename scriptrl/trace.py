@@ -54,12 +54,27 @@ def _user_error(program: Program, e: ProgramLoadError | WorkerFailure) -> UserEr
     return UserError(f"the sandbox worker failed: {e.reason} (see `scriptrl doctor`)")
 
 
-def open_worker(program: Program, codec: dict, seed: int, *, traced: bool = False, unsafe: bool = False,
-                limits: SandboxLimits | None = None) -> SandboxWorker | InProcessWorker:  # fmt: skip
+def open_worker(
+    program: Program,
+    codec: dict,
+    seed: int,
+    *,
+    traced: bool = False,
+    unsafe: bool = False,
+    limits: SandboxLimits | None = None,
+) -> SandboxWorker | InProcessWorker:
     """``sandbox.client.open_worker`` for a command a person runs: its failures as one-line UserErrors."""
     try:
-        return _open_checked(program.source, program.name, codec, seed, allowed_imports=sorted(ALLOWED_IMPORTS),
-                             limits=limits, traced=traced, unsafe=unsafe)  # fmt: skip
+        return _open_checked(
+            program.source,
+            program.name,
+            codec,
+            seed,
+            allowed_imports=sorted(ALLOWED_IMPORTS),
+            limits=limits,
+            traced=traced,
+            unsafe=unsafe,
+        )
     except (ProgramLoadError, WorkerFailure) as e:
         raise _user_error(program, e) from None
 
@@ -77,12 +92,23 @@ def _clean_trace(t: Any, n_sites: int, n_lines: int) -> dict:
         return type(v) is int and 1 <= v <= n_lines
 
     for item in t.get("l") or []:
-        if isinstance(item, list) and len(item) == 2 and line_ok(item[0]) and type(item[1]) is int and item[1] > 0:
+        if (
+            isinstance(item, list)
+            and len(item) == 2
+            and line_ok(item[0])
+            and type(item[1]) is int
+            and item[1] > 0
+        ):
             out["l"].append((item[0], item[1]))
     out["s"] = [v for v in (t.get("s") or [])[:400] if line_ok(v)] if isinstance(t.get("s"), list) else []
     for item in (t.get("c") or [])[:400] if isinstance(t.get("c"), list) else []:
-        if isinstance(item, list) and len(item) == 2 and type(item[0]) is int and 0 <= item[0] < n_sites \
-                and item[1] in (0, 1):  # fmt: skip
+        if (
+            isinstance(item, list)
+            and len(item) == 2
+            and type(item[0]) is int
+            and 0 <= item[0] < n_sites
+            and item[1] in (0, 1)
+        ):
             out["c"].append((item[0], bool(item[1])))
     out["r"] = t.get("r") if line_ok(t.get("r")) else None
     out["e"] = t.get("e") is True
@@ -128,12 +154,26 @@ def run_episodes(
     """
     from scriptrl.evaluate import EvalConfig
 
-    config = EvalConfig(call_timeout=CALL_TIMEOUT, per_action_timeout=PER_ACTION_TIMEOUT, episode_timeout=math.inf,
-                        max_concurrency=max(1, len(seeds)), max_restarts=0, unsafe_in_process=unsafe)  # fmt: skip
+    config = EvalConfig(
+        call_timeout=CALL_TIMEOUT,
+        per_action_timeout=PER_ACTION_TIMEOUT,
+        episode_timeout=math.inf,
+        max_concurrency=max(1, len(seeds)),
+        max_restarts=0,
+        unsafe_in_process=unsafe,
+    )
     observer = _Callbacks(on_reset, on_step, traced, sites, len(program.source.splitlines()) or 1)
     try:
-        return run_observed(program, renv, [int(s) for s in seeds], config, observer, traced=traced,
-                            worker_seed=worker_seed, make_kwargs=make_kwargs)  # fmt: skip
+        return run_observed(
+            program,
+            renv,
+            [int(s) for s in seeds],
+            config,
+            observer,
+            traced=traced,
+            worker_seed=worker_seed,
+            make_kwargs=make_kwargs,
+        )
     except (ProgramLoadError, WorkerFailure) as e:
         raise _user_error(program, e) from None
 
@@ -241,8 +281,9 @@ def explain(
             key = (_action_key(step.action), tr["r"], ())
         else:  # no action value to group by: each path through the conditions is its own rule
             key = ("continuous", tr["r"], path)
-        g = groups.setdefault(key, {"count": 0, "first": Counter(), "present": Counter(), "paths": Counter(),
-                                    "actions": []})  # fmt: skip
+        g = groups.setdefault(
+            key, {"count": 0, "first": Counter(), "present": Counter(), "paths": Counter(), "actions": []}
+        )
         g["count"] += 1
         for k, v in first.items():
             g["present"][k] += 1
@@ -251,18 +292,33 @@ def explain(
         if not discrete and step.action is not None:
             g["actions"].append(step.action)
         if log_file is not None:
-            record = {"episode": step.episode, "seed": step.seed, "step": step.t, "obs": step.obs,
-                      "action": step.action, "reward": step.reward, "line": tr["r"],
-                      "code": lines[tr["r"] - 1].strip() if tr["r"] else None,
-                      "conditions": [{"line": sites[k][0], "expr": sites[k][1], "value": v} for k, v in tr["c"]],
-                      "lines": tr["s"]}  # fmt: skip
+            record = {
+                "episode": step.episode,
+                "seed": step.seed,
+                "step": step.t,
+                "obs": step.obs,
+                "action": step.action,
+                "reward": step.reward,
+                "line": tr["r"],
+                "code": lines[tr["r"] - 1].strip() if tr["r"] else None,
+                "conditions": [{"line": sites[k][0], "expr": sites[k][1], "value": v} for k, v in tr["c"]],
+                "lines": tr["s"],
+            }
             if raised:
                 record["error"] = step.error
             log_file.write(json.dumps(record, allow_nan=False, default=str) + "\n")
 
     try:
-        ends, isolation = run_episodes(prog, renv, seeds, traced=True, unsafe=unsafe_in_process, worker_seed=seed,
-                                       on_step=on_step, sites=len(sites))  # fmt: skip
+        ends, isolation = run_episodes(
+            prog,
+            renv,
+            seeds,
+            traced=True,
+            unsafe=unsafe_in_process,
+            worker_seed=seed,
+            on_step=on_step,
+            sites=len(sites),
+        )
     finally:
         if log_file is not None:
             log_file.close()
@@ -272,7 +328,9 @@ def explain(
     merged: dict[tuple, dict] = {}
     for (akey, line, path), g in groups.items():
         key = (akey, line, () if per_line.get((akey, line), 0) > 8 else path)
-        m = merged.setdefault(key, {"count": 0, "first": Counter(), "present": Counter(), "paths": Counter(), "actions": []})
+        m = merged.setdefault(
+            key, {"count": 0, "first": Counter(), "present": Counter(), "paths": Counter(), "actions": []}
+        )
         for name in ("first", "present", "paths"):
             m[name].update(g[name])
         m["count"] += g["count"]
@@ -291,16 +349,30 @@ def explain(
             action, name = None, "continuous"
         else:
             action = list(akey) if isinstance(akey, tuple) else akey
-            name = names[akey] if discrete and isinstance(akey, int) and 0 <= akey < len(names) else str(action)
+            name = (
+                names[akey] if discrete and isinstance(akey, int) and 0 <= akey < len(names) else str(action)
+            )
         stats = None
         if g["actions"]:
             arr = np.asarray(g["actions"], dtype=np.float64).reshape(len(g["actions"]), -1)
-            stats = {"mean": arr.mean(0).round(4).tolist(), "min": arr.min(0).round(4).tolist(),
-                     "max": arr.max(0).round(4).tolist()}  # fmt: skip
-        rules.append(Rule(action=action, action_name=name, line=line,
-                          code=lines[line - 1].strip() if line else "(no return reached)", count=n,
-                          share=n / decisions if decisions else 0.0, conditions=conds, paths=len(g["paths"]),
-                          action_stats=stats))  # fmt: skip
+            stats = {
+                "mean": arr.mean(0).round(4).tolist(),
+                "min": arr.min(0).round(4).tolist(),
+                "max": arr.max(0).round(4).tolist(),
+            }
+        rules.append(
+            Rule(
+                action=action,
+                action_name=name,
+                line=line,
+                code=lines[line - 1].strip() if line else "(no return reached)",
+                count=n,
+                share=n / decisions if decisions else 0.0,
+                conditions=conds,
+                paths=len(g["paths"]),
+                action_stats=stats,
+            )
+        )
     rules.sort(key=lambda r: (-r.count, str(r.action), r.line or 0))
     return Explanation(
         env_id=renv.id,
@@ -309,11 +381,17 @@ def explain(
         program=prog.name,
         source=lines,
         seeds=seeds,
-        episodes=[{"seed": e.seed, "return": e.ret, "length": e.length, "end": e.end, "reason": e.reason} for e in ends],
+        episodes=[
+            {"seed": e.seed, "return": e.ret, "length": e.length, "end": e.end, "reason": e.reason}
+            for e in ends
+        ],
         decisions=decisions,
         line_runs=dict(sorted(line_runs.items())),
         line_decisions=dict(sorted(line_decisions.items())),
-        conditions=[{"line": ln, "expr": ex, "true": t, "false": f} for (ln, ex), (t, f) in zip(sites, cond_counts, strict=True)],
+        conditions=[
+            {"line": ln, "expr": ex, "true": t, "false": f}
+            for (ln, ex), (t, f) in zip(sites, cond_counts, strict=True)
+        ],
         rules=rules,
         isolation=isolation,
     )
@@ -335,10 +413,16 @@ def print_explanation(ex: Explanation, console=None) -> None:
     rets = [e["return"] for e in ex.episodes]
     mean = sum(rets) / len(rets) if rets else float("nan")
     fails = [e for e in ex.episodes if e["end"] == "failure"]
-    console.print(Text(f"{ex.program} on {ex.env_label} (gymnasium {ex.gymnasium_version}): {len(ex.episodes)} episodes, "
-                       f"seeds {ex.seeds[0]}-{ex.seeds[-1]}, {ex.decisions:,} decisions, mean return {mean:.2f}"))  # fmt: skip
+    console.print(
+        Text(
+            f"{ex.program} on {ex.env_label} (gymnasium {ex.gymnasium_version}): {len(ex.episodes)} episodes, "
+            f"seeds {ex.seeds[0]}-{ex.seeds[-1]}, {ex.decisions:,} decisions, mean return {mean:.2f}"
+        )
+    )
     for e in fails[:3]:
-        console.print(Text(f"episode seed {e['seed']} failed at step {e['length']}: {e['reason']}", style="red"))
+        console.print(
+            Text(f"episode seed {e['seed']} failed at step {e['length']}: {e['reason']}", style="red")
+        )
 
     table = Table(title="How often each line ran", title_justify="left")
     table.add_column("line", justify="right")
@@ -350,16 +434,34 @@ def print_explanation(ex: Explanation, console=None) -> None:
             continue
         runs = ex.line_runs.get(n, 0)
         share = ex.line_decisions.get(n, 0) / ex.decisions if ex.decisions else 0.0
-        table.add_row(str(n), f"{runs:,}" if runs else "-", _pct(share) if runs else "-",
-                      Text(text.rstrip(), style="" if runs else "dim"))  # fmt: skip
+        table.add_row(
+            str(n),
+            f"{runs:,}" if runs else "-",
+            _pct(share) if runs else "-",
+            Text(text.rstrip(), style="" if runs else "dim"),
+        )
     console.print(table)
 
-    table = Table(title="Which line chose each action (conditions that held every time)", title_justify="left")
-    for col, justify in (("action", "left"), ("decisions", "right"), ("share", "right"), ("line", "right"),
-                         ("code", "left"), ("when", "left")):  # fmt: skip
+    table = Table(
+        title="Which line chose each action (conditions that held every time)", title_justify="left"
+    )
+    for col, justify in (
+        ("action", "left"),
+        ("decisions", "right"),
+        ("share", "right"),
+        ("line", "right"),
+        ("code", "left"),
+        ("when", "left"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in ex.rules:
-        action = r.action_name if r.action is None else f"{r.action} ({r.action_name})" if r.action_name != str(r.action) else str(r.action)
+        action = (
+            r.action_name
+            if r.action is None
+            else f"{r.action} ({r.action_name})"
+            if r.action_name != str(r.action)
+            else str(r.action)
+        )
         if r.action_stats:
             action += f" mean {r.action_stats['mean']}"
         when = "; ".join(f"line {c['line']}: {c['expr']} is {c['value']}" for c in r.conditions) or "-"
@@ -367,6 +469,14 @@ def print_explanation(ex: Explanation, console=None) -> None:
             when += f" ({r.paths} distinct paths)"
         table.add_row(action, f"{r.count:,}", _pct(r.share), str(r.line or "-"), Text(r.code), Text(when))
     console.print(table)
-    console.print(Text("policy ran " + ("in this process (--unsafe-in-process)" if ex.isolation.get("process", "").startswith("off")
-                                         else "in the sandbox: " + ", ".join(k for k, v in ex.isolation.items() if v.startswith("on"))),
-                       style="dim"))  # fmt: skip
+    console.print(
+        Text(
+            "policy ran "
+            + (
+                "in this process (--unsafe-in-process)"
+                if ex.isolation.get("process", "").startswith("off")
+                else "in the sandbox: " + ", ".join(k for k, v in ex.isolation.items() if v.startswith("on"))
+            ),
+            style="dim",
+        )
+    )

@@ -11,7 +11,15 @@ from scriptrl.actions import make_checker
 def test_discrete_accepts_only_in_range_ints():
     check = make_checker(spaces.Discrete(3))
     assert check(2) == (2, None)
-    for bad in (3, -1, {"t": "bool"}, 1.0, {"t": "other", "type": "NoneType"}, {"t": "arr", "s": [1], "v": [1]}, "1"):
+    for bad in (
+        3,
+        -1,
+        {"t": "bool"},
+        1.0,
+        {"t": "other", "type": "NoneType"},
+        {"t": "arr", "s": [1], "v": [1]},
+        "1",
+    ):
         act, reason = check(bad)
         assert act is None and reason.startswith("invalid action")
     assert "a bool" in check({"t": "bool"})[1]

@@ -18,13 +18,17 @@ from scriptrl.errors import UserError
 from scriptrl.program import check_source
 from scriptrl.store import RunStore, list_runs
 
-torch = pytest.importorskip("torch", reason="the scriptrl[baselines] extra is not installed (make test installs it)")
+torch = pytest.importorskip(
+    "torch", reason="the scriptrl[baselines] extra is not installed (make test installs it)"
+)
 sb3 = pytest.importorskip("stable_baselines3")
 torch.set_num_threads(1)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=600
+    )
 
 
 # ------------------------------------------------------------------ the zoo data file
@@ -33,8 +37,16 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def test_zoo_values_are_the_zoos_and_name_their_source():
     e = zoo_entry("ppo", "CartPole-v1")
     assert (e.n_envs, e.n_timesteps, e.normalize) == (8, 100_000, False)
-    assert e.kwargs == {"n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20,
-                        "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2"}  # fmt: skip
+    assert e.kwargs == {
+        "n_steps": 32,
+        "batch_size": 256,
+        "gae_lambda": 0.8,
+        "gamma": 0.98,
+        "n_epochs": 20,
+        "ent_coef": 0.0,
+        "learning_rate": "lin_0.001",
+        "clip_range": "lin_0.2",
+    }
     assert e.tuned and "rl-baselines3-zoo" in e.source and "hyperparams/ppo.yml" in e.source
     assert "rl-baselines3-zoo" in source_note()
     d = zoo_entry("dqn", "LunarLander-v3")
@@ -83,7 +95,11 @@ def _export(model, vecnorm=None):
         ("DQN", "LunarLander-v3", {"policy_kwargs": {"net_arch": [256, 256]}}),
         ("PPO", "FrozenLake8x8-v1", {}),  # Discrete observations: one-hot in SB3 and in the program
         ("PPO", "Pendulum-v1", {}),  # Box actions: clipped mean
-        ("SAC", "Pendulum-v1", {"use_sde": True, "policy_kwargs": {"log_std_init": -3, "net_arch": [40, 30]}}),
+        (
+            "SAC",
+            "Pendulum-v1",
+            {"use_sde": True, "policy_kwargs": {"log_std_init": -3, "net_arch": [40, 30]}},
+        ),
     ],
 )
 def test_exported_program_matches_model_predict(algo, env_id, kwargs):
@@ -141,8 +157,9 @@ def test_ppo_cartpole_run_is_stored_like_any_run(tmp_path):
     from scriptrl.baselines import train_baseline
 
     # 6144 = 24 PPO rollouts of 8 envs x 32 steps, so the budget ends on a rollout boundary
-    run = train_baseline("CartPole-v1", "ppo", run_dir=tmp_path / "ppo", max_env_steps=6144, eval_every=2048,
-                         target=1e9)  # fmt: skip
+    run = train_baseline(
+        "CartPole-v1", "ppo", run_dir=tmp_path / "ppo", max_env_steps=6144, eval_every=2048, target=1e9
+    )
     assert run.env_steps == 6144 and run.iterations == 3 and "env-step budget" in run.stop_reason
     assert run.best_holdout is not None and run.best_audit is not None and run.cost_usd == 0.0
     with RunStore.open(run.run_dir) as store:
@@ -169,8 +186,19 @@ def test_ppo_cartpole_run_is_stored_like_any_run(tmp_path):
 
 @pytest.mark.slow
 def test_baseline_cli_json_summary(tmp_path):
-    p = cli("baseline", "--algo", "dqn", "CartPole-v1", "--run-dir", str(tmp_path / "d"), "--max-env-steps", "3000",
-            "--eval-every", "1500", "--json")  # fmt: skip
+    p = cli(
+        "baseline",
+        "--algo",
+        "dqn",
+        "CartPole-v1",
+        "--run-dir",
+        str(tmp_path / "d"),
+        "--max-env-steps",
+        "3000",
+        "--eval-every",
+        "1500",
+        "--json",
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     summary = json.loads(p.stdout.strip().splitlines()[-1])
     assert 3000 <= summary["env_steps"] < 3000 + 256  # DQN collects in train_freq chunks (256 here)
@@ -192,8 +220,13 @@ def test_program_size_stays_inside_the_load_message():
     from scriptrl.baselines.train import MAX_SOURCE_BYTES
     from scriptrl.sandbox.protocol import MAX_HEADER
 
-    model = sb3.SAC("MlpPolicy", gym.make("BipedalWalker-v3"), policy_kwargs={"net_arch": [400, 300]}, device="cpu",
-                    buffer_size=10)  # fmt: skip
+    model = sb3.SAC(
+        "MlpPolicy",
+        gym.make("BipedalWalker-v3"),
+        policy_kwargs={"net_arch": [400, 300]},
+        device="cpu",
+        buffer_size=10,
+    )
     size = len(_export(model))
     assert size < MAX_SOURCE_BYTES < MAX_HEADER
     assert source_bytes_estimate(net_spec(model)) == pytest.approx(size, rel=0.2)

@@ -17,8 +17,11 @@ ROOT = Path(__file__).parent.parent
 A = Program.from_file(ROOT / "tests" / "data" / "verify_faults" / "correct.py")
 PD = "    push = 10.0 * angle + 2.0 * angular_velocity + 0.1 * position + 0.3 * velocity\n    return 1 if push > 0 else 0\n"
 #: Version B: a new rule that pushes left when the cart is right of 1 m and the pole leans left.
-B = Program("def policy(obs):\n    position, velocity, angle, angular_velocity = obs\n"
-            "    if position > 1.0 and angle < 0.0:\n        return 0\n" + PD, "b.py")  # fmt: skip
+B = Program(
+    "def policy(obs):\n    position, velocity, angle, angular_velocity = obs\n"
+    "    if position > 1.0 and angle < 0.0:\n        return 0\n" + PD,
+    "b.py",
+)
 CARTPOLE = resolve_env("CartPole-v1")
 pytestmark = pytest.mark.slow  # every test here starts solver and sandbox processes
 
@@ -57,12 +60,42 @@ def test_an_untranslatable_version_is_still_sampled_and_the_proof_names_why():
 
 def test_cli_diff_prints_one_json_report(tmp_path):
     (tmp_path / "b.py").write_text(B.source)
-    p = subprocess.run([sys.executable, "-m", "scriptrl", "diff", str(ROOT / "tests" / "data" / "verify_faults" / "correct.py"),
-                        str(tmp_path / "b.py"), "--env", "CartPole-v1", "--episodes", "3", "--samples", "200", "--json"],
-                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scriptrl",
+            "diff",
+            str(ROOT / "tests" / "data" / "verify_faults" / "correct.py"),
+            str(tmp_path / "b.py"),
+            "--env",
+            "CartPole-v1",
+            "--episodes",
+            "3",
+            "--samples",
+            "200",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     report = json.loads(p.stdout.strip().splitlines()[-1])
     assert report["proof"]["verdict"] == "DIFFER" and report["holdout"]["seeds"] == [1000, 1002]
-    p = subprocess.run([sys.executable, "-m", "scriptrl", "diff", str(tmp_path / "b.py"), str(tmp_path / "none.py"),
-                        "--env", "CartPole-v1"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scriptrl",
+            "diff",
+            str(tmp_path / "b.py"),
+            str(tmp_path / "none.py"),
+            "--env",
+            "CartPole-v1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 2 and "not found" in p.stderr and p.stderr.count("\n") == 1

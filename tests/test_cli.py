@@ -12,14 +12,26 @@ PD = str(ROOT / "examples" / "cartpole_pd.py")
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_eval_json_has_the_promised_fields():
     p = run("eval", PD, "--env", "CartPole-v1", "--split", "dev", "--episodes", "3", "--json")
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout.strip().splitlines()[-1])
-    for key in ("mean", "std", "episodes", "env_steps", "returns", "failures", "ci95", "isolation", "gymnasium_version"):
+    for key in (
+        "mean",
+        "std",
+        "episodes",
+        "env_steps",
+        "returns",
+        "failures",
+        "ci95",
+        "isolation",
+        "gymnasium_version",
+    ):
         assert key in d
     assert d["episodes"] == 3 and d["mean"] == 500.0 and d["seeds"] == [0, 1, 2]
 
@@ -39,7 +51,10 @@ def test_eval_table_by_default():
         (("eval", PD, "--env", "CartPole-v1", "--split", "train"), "--split"),
         (("eval", PD), "--env"),
         (("frobnicate",), "invalid choice"),
-        (("train", "CartPole-v1", "--generator", "llm", "--api-key-env", "sk-live-abc123"), "NAME of an environment"),
+        (
+            ("train", "CartPole-v1", "--generator", "llm", "--api-key-env", "sk-live-abc123"),
+            "NAME of an environment",
+        ),
         (("train", "CartPole-v1", "--llm-timeout", "0"), "--llm-timeout"),
     ],
 )

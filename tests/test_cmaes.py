@@ -23,8 +23,14 @@ def sphere(x) -> float:
 
 
 def test_shifted_sphere_converges_noiseless() -> None:
-    out = optimize([0.0] * 4, [1.0] * 4, lambda xs, _s: [sphere(x) for x in xs], seed=3,
-                   max_evaluations=1500, seeds_for_generation=lambda g: [g])  # fmt: skip
+    out = optimize(
+        [0.0] * 4,
+        [1.0] * 4,
+        lambda xs, _s: [sphere(x) for x in xs],
+        seed=3,
+        max_evaluations=1500,
+        seeds_for_generation=lambda g: [g],
+    )
     assert out.best_score > -1e-6
     assert np.allclose(out.best, CENTER, atol=1e-3)
     assert out.evaluations <= 1500
@@ -42,8 +48,14 @@ def test_noisy_sphere_mean_converges_with_fresh_episodes() -> None:
         return out
 
     k = 5
-    out = optimize([0.0] * 4, [1.0] * 4, noisy, seed=11, max_evaluations=2000,
-                   seeds_for_generation=lambda g: SeedSplits().train(g * k, k))  # fmt: skip
+    out = optimize(
+        [0.0] * 4,
+        [1.0] * 4,
+        noisy,
+        seed=11,
+        max_evaluations=2000,
+        seeds_for_generation=lambda g: SeedSplits().train(g * k, k),
+    )
     assert np.linalg.norm(np.asarray(out.mean) - CENTER) < 0.5
     assert out.best_score > sphere(out.mean)
 
@@ -105,8 +117,10 @@ def test_same_seed_and_scores_give_same_asks() -> None:
 def test_nan_and_inf_scores_rank_last_and_never_become_best() -> None:
     def scores(xs, _seeds):
         # programs with a first constant above 1 "fail"
-        return [math.nan if x[0] > 1.0 else (-math.inf if x[1] > 2.5 else -((x[0] - 1.5) ** 2) - x[1] ** 2)
-                for x in xs]  # fmt: skip
+        return [
+            math.nan if x[0] > 1.0 else (-math.inf if x[1] > 2.5 else -((x[0] - 1.5) ** 2) - x[1] ** 2)
+            for x in xs
+        ]
 
     out = optimize(
         [0.0, 0.0], [1.0, 1.0], scores, seed=1, max_evaluations=600, seeds_for_generation=lambda g: [g]
@@ -159,13 +173,25 @@ def test_tell_rejects_changed_vectors() -> None:
 
 
 def test_single_constant_and_integer_constants() -> None:
-    out = optimize([0.0], [1.0], lambda xs, _s: [-(x[0] - 4.2) ** 2 for x in xs], seed=0, max_evaluations=300,
-                   seeds_for_generation=lambda g: [g])  # fmt: skip
+    out = optimize(
+        [0.0],
+        [1.0],
+        lambda xs, _s: [-((x[0] - 4.2) ** 2) for x in xs],
+        seed=0,
+        max_evaluations=300,
+        seeds_for_generation=lambda g: [g],
+    )
     assert len(out.best) == 1 and abs(out.best[0] - 4.2) < 1e-3
     # an integer constant scored after rounding: the plateaus do not stop it reaching 7
-    out = optimize([0.0, 0.0], [2.0, 1.0], lambda xs, _s: [-abs(round(x[0]) - 7) - x[1] ** 2 for x in xs],
-                   seed=0, max_evaluations=600, seeds_for_generation=lambda g: [g],
-                   integers=[True, False])  # fmt: skip
+    out = optimize(
+        [0.0, 0.0],
+        [2.0, 1.0],
+        lambda xs, _s: [-abs(round(x[0]) - 7) - x[1] ** 2 for x in xs],
+        seed=0,
+        max_evaluations=600,
+        seeds_for_generation=lambda g: [g],
+        integers=[True, False],
+    )
     assert round(out.best[0]) == 7
 
 
@@ -219,9 +245,16 @@ def test_cartpole_linear_program_from_poor_constants_end_to_end() -> None:
                 return True
         return False
 
-    out = optimize(x0, [1.0] * 5, score, seed=0, settings=CmaSettings(episodes_per_generation=k),
-                   max_evaluations=200, seeds_for_generation=lambda g: splits.train(g * k, k),
-                   on_generation=confirm)  # fmt: skip
+    out = optimize(
+        x0,
+        [1.0] * 5,
+        score,
+        seed=0,
+        settings=CmaSettings(episodes_per_generation=k),
+        max_evaluations=200,
+        seeds_for_generation=lambda g: splits.train(g * k, k),
+        on_generation=confirm,
+    )
     holdout = splits.seeds("holdout", 20)
     assert score([x0], holdout)[0] < 50
     assert out.stopped == "stopped by caller" and confirmed

@@ -12,12 +12,25 @@ from scriptrl.store import CallRecord, RunStore
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=600
+    )
 
 
 def _result(mean: float, steps: int, seeds: list[int], half: float = 1.0) -> dict:
-    return {"returns": [mean] * len(seeds), "mean": mean, "std": 0.0, "ci_lo": mean - half, "ci_hi": mean + half,
-            "median": mean, "min": mean, "max": mean, "env_steps": steps, "seconds": 0.01, "seeds": seeds}  # fmt: skip
+    return {
+        "returns": [mean] * len(seeds),
+        "mean": mean,
+        "std": 0.0,
+        "ci_lo": mean - half,
+        "ci_hi": mean + half,
+        "median": mean,
+        "min": mean,
+        "max": mean,
+        "env_steps": steps,
+        "seconds": 0.01,
+        "seeds": seeds,
+    }
 
 
 def _program(store: RunStore, i: int, gen: str = "offline.mutate") -> int:
@@ -32,14 +45,22 @@ def make_search_run(path, tokens: int = 0, cost: float = 0.0):
         s.add_evaluation(a, "dev", "cheap", _result(100.0, 50, [0, 1, 2]))
         s.add_evaluation(a, "dev", "full", _result(120.0, 100, list(range(20))))
         s.add_evaluation(a, "holdout", "holdout", _result(110.0, 1000, list(range(1000, 1050))))
-        s.add_event("promotion", {"iteration": 0, "id": a, "dev": 120.0, "holdout": 110.0, "ci95": [100.0, 120.0]})
+        s.add_event(
+            "promotion", {"iteration": 0, "id": a, "dev": 120.0, "holdout": 110.0, "ci95": [100.0, 120.0]}
+        )
         s.add_event("tune", {"iteration": 1, "env_steps": 50})
         b = _program(s, 2)
         s.add_evaluation(b, "dev", "full", _result(490.0, 100, list(range(20))))
         s.add_evaluation(b, "holdout", "holdout", _result(480.0, 1000, list(range(1000, 1050)), half=5.0))
-        s.add_event("promotion", {"iteration": 1, "id": b, "dev": 490.0, "holdout": 480.0, "ci95": [475.0, 485.0]})
+        s.add_event(
+            "promotion", {"iteration": 1, "id": b, "dev": 490.0, "holdout": 480.0, "ci95": [475.0, 485.0]}
+        )
         s.add_evaluation(b, "audit", "audit", _result(470.0, 1000, list(range(2000, 2050))))
-        s.add_call(CallRecord("llm", 1.0, prompt_tokens=tokens, completion_tokens=tokens, cost_usd=cost, program_id=b))
+        s.add_call(
+            CallRecord(
+                "llm", 1.0, prompt_tokens=tokens, completion_tokens=tokens, cost_usd=cost, program_id=b
+            )
+        )
         s.save_state({"seconds": 12.5, "iteration": 1})
         s.add_event("stop", {"reason": "target reached"})
     return path
@@ -56,8 +77,18 @@ def make_baseline_run(path):
             s.add_evaluation(pid, "dev", "curve", _result(dev, 5000, list(range(20))))
             s.add_event("curve", {"program": pid, "env_steps": steps, "seconds": steps / 1000, "dev": dev})
             s.add_evaluation(pid, "holdout", "holdout", _result(hold, 20000, list(range(1000, 1050))))
-            s.add_event("promotion", {"iteration": i, "id": pid, "dev": dev, "holdout": hold,
-                                      "ci95": [hold - 2, hold + 2], "env_steps": steps, "seconds": steps / 1000})  # fmt: skip
+            s.add_event(
+                "promotion",
+                {
+                    "iteration": i,
+                    "id": pid,
+                    "dev": dev,
+                    "holdout": hold,
+                    "ci95": [hold - 2, hold + 2],
+                    "env_steps": steps,
+                    "seconds": steps / 1000,
+                },
+            )
         s.add_evaluation(pid, "audit", "audit", _result(499.0, 20000, list(range(2000, 2050))))
         s.add_event("stop", {"reason": "target reached", "env_steps": 4000, "seconds": 4.0})
     return path
@@ -77,7 +108,9 @@ def test_search_row_counts_search_steps_and_its_first_champion_at_threshold(tmp_
 def test_baseline_row_counts_training_steps_only(tmp_path):
     row = run_row(make_baseline_run(tmp_path / "b"))
     assert row["method"] == "PPO" and row["kind"] == "baseline"
-    assert row["env_steps"] == 4000 and row["steps_to_threshold"] == 4000 and row["seconds_to_threshold"] == 4.0
+    assert (
+        row["env_steps"] == 4000 and row["steps_to_threshold"] == 4000 and row["seconds_to_threshold"] == 4.0
+    )
     assert row["holdout"] == 498.0 and row["audit"] == 499.0 and row["tokens"] == 0
     assert run_curve(RunStore.open(tmp_path / "b"))["points"] == [(2000, 2.0, 200.0), (4000, 4.0, 500.0)]
 
@@ -105,7 +138,9 @@ def test_resume_gap_is_not_counted_as_learning_time(tmp_path):
         time.sleep(0.3)  # the run is "down" here
         s.add_event("resume", {})
         s.add_evaluation(a, "holdout", "holdout", _result(480.0, 1000, list(range(1000, 1050))))
-        s.add_event("promotion", {"iteration": 1, "id": a, "dev": 480.0, "holdout": 480.0, "ci95": [479, 481]})
+        s.add_event(
+            "promotion", {"iteration": 1, "id": a, "dev": 480.0, "holdout": 480.0, "ci95": [479, 481]}
+        )
     row = run_row(path)
     assert row["steps_to_threshold"] == 100 and row["seconds_to_threshold"] < 0.25
 
@@ -131,13 +166,28 @@ def test_cli_bad_input_is_one_line(tmp_path):
 @pytest.mark.slow
 def test_scriptrl_and_ppo_side_by_side_on_the_same_seeds(tmp_path):
     """The issue's 'done when': a real search and a real PPO run, one table."""
-    pytest.importorskip("torch", reason="the scriptrl[baselines] extra is not installed (make test installs it)")
+    pytest.importorskip(
+        "torch", reason="the scriptrl[baselines] extra is not installed (make test installs it)"
+    )
     search = tmp_path / "search"
     ppo = tmp_path / "ppo"
-    p = cli("train", "CartPole-v1", "--run-dir", str(search), "--max-iterations", "1", "--workers", "1", "--json")
+    p = cli(
+        "train", "CartPole-v1", "--run-dir", str(search), "--max-iterations", "1", "--workers", "1", "--json"
+    )
     assert p.returncode == 0, p.stderr[-2000:]
-    p = cli("baseline", "--algo", "ppo", "CartPole-v1", "--run-dir", str(ppo), "--max-env-steps", "5000",
-            "--eval-every", "2500", "--json")  # fmt: skip
+    p = cli(
+        "baseline",
+        "--algo",
+        "ppo",
+        "CartPole-v1",
+        "--run-dir",
+        str(ppo),
+        "--max-env-steps",
+        "5000",
+        "--eval-every",
+        "2500",
+        "--json",
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     p = cli("compare", str(search), str(ppo), "--json")
     assert p.returncode == 0, p.stderr
@@ -148,5 +198,7 @@ def test_scriptrl_and_ppo_side_by_side_on_the_same_seeds(tmp_path):
     assert 5000 <= rows["PPO"]["env_steps"] < 5000 + 8 * 32  # PPO finishes its rollout (8 envs x 32 steps)
     with RunStore.open(search) as s, RunStore.open(ppo) as b:
         for store in (s, b):  # the same holdout and audit seeds, through the same evaluator
-            assert {tuple(e["seeds"]) for e in store.evaluations(split="holdout")} == {tuple(range(1000, 1050))}
+            assert {tuple(e["seeds"]) for e in store.evaluations(split="holdout")} == {
+                tuple(range(1000, 1050))
+            }
             assert {tuple(e["seeds"]) for e in store.evaluations(split="audit")} == {tuple(range(2000, 2050))}

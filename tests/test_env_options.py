@@ -9,7 +9,9 @@ from scriptrl.errors import UserError
 
 
 def test_flags_nest_and_read_json_values():
-    opts = env_options.from_flags(["config.lanes_count=4", "config.vehicles_density=1.5", "mode=fast", "on=true"])
+    opts = env_options.from_flags(
+        ["config.lanes_count=4", "config.vehicles_density=1.5", "mode=fast", "on=true"]
+    )
     assert opts == {"config": {"lanes_count": 4, "vehicles_density": 1.5}, "mode": "fast", "on": True}
 
 
@@ -21,7 +23,9 @@ def test_bad_flag_is_a_one_line_error():
 def test_file_then_flags_deep_merge(tmp_path):
     f = tmp_path / "opts.toml"
     f.write_text("[config]\nlanes_count = 3\nduration = 40\n")
-    assert env_options.gather(str(f), ["config.lanes_count=5"]) == {"config": {"lanes_count": 5, "duration": 40}}
+    assert env_options.gather(str(f), ["config.lanes_count=5"]) == {
+        "config": {"lanes_count": 5, "duration": 40}
+    }
     with pytest.raises(UserError, match="not found"):
         env_options.gather(str(tmp_path / "missing.toml"))
 

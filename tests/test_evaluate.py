@@ -18,7 +18,9 @@ def test_pd_controller_scores_500_on_holdout():
     assert r.mean == 500.0 and len(r.returns) == 50 and r.failures == []
     assert r.env_steps == 25_000 and r.termination_counts == {"truncated": 50}
     assert r.env_id == "CartPole-v1" and r.gymnasium_version
-    assert all(v.startswith("on") for k, v in r.isolation.items() if k in ("process", "environment", "rlimits"))
+    assert all(
+        v.startswith("on") for k, v in r.isolation.items() if k in ("process", "environment", "rlimits")
+    )
 
 
 def test_same_program_same_seeds_same_result():
@@ -69,9 +71,11 @@ def test_exception_reason_names_the_line():
 
 
 def test_late_exception_keeps_earned_reward_and_marks_failure():
-    src = ("class Policy:\n    def reset(self, seed):\n        self.t = 0\n    def act(self, obs):\n"
-           "        self.t += 1\n        if self.t > 5:\n            raise ValueError('late')\n"
-           "        return 1 if obs[2] > 0 else 0\n")  # fmt: skip
+    src = (
+        "class Policy:\n    def reset(self, seed):\n        self.t = 0\n    def act(self, obs):\n"
+        "        self.t += 1\n        if self.t > 5:\n            raise ValueError('late')\n"
+        "        return 1 if obs[2] > 0 else 0\n"
+    )
     r = evaluate(src, CARTPOLE, [0, 1])
     assert all(ep.end == "failure" and ep.length == 5 and ep.null_return > 5 for ep in r.episodes)
     assert r.returns == [5.0, 5.0]  # earned before failing, below what doing nothing earns
@@ -101,10 +105,15 @@ def test_continuous_actions_need_exact_shape():
 
 
 def test_discrete_and_tuple_observations():
-    fl = evaluate("def policy(obs):\n    return 2 if obs % 8 < 7 else 1\n", resolve_env("FrozenLake8x8-v1"), [0, 1])
+    fl = evaluate(
+        "def policy(obs):\n    return 2 if obs % 8 < 7 else 1\n", resolve_env("FrozenLake8x8-v1"), [0, 1]
+    )
     assert fl.failures == [] and all(isinstance(t["obs"], int) for t in fl.episodes[0].tail)
-    bj = evaluate("def policy(obs):\n    total, dealer, ace = obs\n    return 1 if total < 17 else 0\n",
-                  resolve_env("Blackjack-v1"), list(range(20)))  # fmt: skip
+    bj = evaluate(
+        "def policy(obs):\n    total, dealer, ace = obs\n    return 1 if total < 17 else 0\n",
+        resolve_env("Blackjack-v1"),
+        list(range(20)),
+    )
     assert bj.failures == [] and -1.0 <= bj.mean <= 1.0
 
 
@@ -162,7 +171,9 @@ def _children(parent: int) -> set[int]:
 
 
 def test_env_without_time_limit_is_capped():
-    r = evaluate("def policy(obs):\n    return 0\n", resolve_env("CliffWalking-v1"), [0], EvalConfig(step_cap=50))
+    r = evaluate(
+        "def policy(obs):\n    return 0\n", resolve_env("CliffWalking-v1"), [0], EvalConfig(step_cap=50)
+    )
     assert r.lengths == [50] and r.episodes[0].end == "truncated" and "step cap" in r.episodes[0].reason
 
 

@@ -201,7 +201,11 @@ def test_mutations_and_crossovers_are_valid_and_new(env_id):
 def test_mutation_and_crossover_are_deterministic(env_id):
     def sources(seed):
         init, muts, crosses = campaign(env_id, seed, 40, 10)
-        return [c.source for c in init] + [m and m.source for _, m in muts] + [c and c.source for *_, c in crosses]
+        return (
+            [c.source for c in init]
+            + [m and m.source for _, m in muts]
+            + [c and c.source for *_, c in crosses]
+        )
 
     assert sources(7) == sources(7)
     assert sources(7) != sources(8)
@@ -337,7 +341,9 @@ def test_with_constants_is_semantically_exact():
 def test_tune_constants_with_no_constants_returns_at_once():
     calls = []
     src = "def policy(obs):\n    return TABLE[obs]\n\n\nTABLE = [0, 1, 2]\n"
-    res = tune_constants(src, lambda s: calls.append(s) or [0.0] * len(s), 50, 1.0, random.Random(0), baseline=3.0)
+    res = tune_constants(
+        src, lambda s: calls.append(s) or [0.0] * len(s), 50, 1.0, random.Random(0), baseline=3.0
+    )
     assert (res.source, res.score, res.evaluations, res.improved, res.n_constants) == (src, 3.0, 0, False, 0)
     assert calls == []
 
@@ -354,7 +360,8 @@ def test_tune_constants_caps_many_constants_and_respects_budget():
     res = tune_constants(src, scorer, 30, 1.0, random.Random(0), baseline=None)
     assert res.n_constants == 101 and res.evaluations == len(seen) <= 30
     changed = [
-        sum(a != b for a, b in zip(extract_constants(s), extract_constants(src), strict=True)) for s in seen[1:]
+        sum(a != b for a, b in zip(extract_constants(s), extract_constants(src), strict=True))
+        for s in seen[1:]
     ]
     assert max(changed) <= 40
     assert res.improved and res.score > sum(0.01 * (i + 1) for i in range(100))
@@ -420,15 +427,19 @@ def test_constant_tuner_returns_a_candidate():
 
 
 def test_numeric_sites_skip_fstrings_and_bools():
-    tree = ast.parse("def policy(obs):\n    flag = True\n    s = f'{obs[0]:.3f}'\n    return 1 if flag else 0\n")
+    tree = ast.parse(
+        "def policy(obs):\n    flag = True\n    s = f'{obs[0]:.3f}'\n    return 1 if flag else 0\n"
+    )
     assert [s.role for s in au.numeric_sites(tree)] == ["action", "action"]
 
 
 def test_int_weights_combined_arithmetically_are_tuned_as_floats_but_tables_are_not():
     """A model's ``weights = [1, 1, 1, 1]`` fed to ``np.dot`` are numbers to tune; a table indexed
     by the state (or whose entries are returned) stays a table of actions."""
-    dot = ("import numpy as np\n\ndef policy(obs):\n    weights = [1, 1, 1, 1]  # first guess\n"
-           "    return 1 if np.dot(weights, obs) >= 0 else 0\n")  # fmt: skip
+    dot = (
+        "import numpy as np\n\ndef policy(obs):\n    weights = [1, 1, 1, 1]  # first guess\n"
+        "    return 1 if np.dot(weights, obs) >= 0 else 0\n"
+    )
     assert extract_constants(dot) == [1, 1, 1, 1, 0]
     tuned = with_constants(dot, [0.5, 1, -2.25, 3, 0.1])
     assert "weights = [0.5, 1.0, -2.25, 3.0]  # first guess" in tuned and check_source(tuned) == []
@@ -436,7 +447,9 @@ def test_int_weights_combined_arithmetically_are_tuned_as_floats_but_tables_are_
     assert extract_constants(indexed) == [2, 3, 0]
     table = "TABLE = [0, 1, 2, 3]\n\ndef policy(obs):\n    return TABLE[obs]\n"
     picked = "ACTIONS = [0, 1]\n\ndef policy(obs):\n    a = ACTIONS[obs % 2]\n    return a\n"
-    twice = "W = [1, 1]\nW = [0, 1]\n\ndef policy(obs):\n    return int(sum(w * o for w, o in zip(W, obs)) > 0)\n"
+    twice = (
+        "W = [1, 1]\nW = [0, 1]\n\ndef policy(obs):\n    return int(sum(w * o for w, o in zip(W, obs)) > 0)\n"
+    )
     assert extract_constants(table) == extract_constants(picked) == []
     assert extract_constants(twice) == [0]  # bound twice: left alone
 

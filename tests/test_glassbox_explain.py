@@ -31,7 +31,9 @@ RULES = textwrap.dedent(
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture
@@ -47,7 +49,19 @@ def _line(text: str) -> int:
 
 def test_explain_names_the_lines_and_conditions_that_decide_each_action(rules_file, tmp_path):
     log = tmp_path / "decisions.jsonl"
-    p = cli("explain", str(rules_file), "--env", "CartPole-v1", "--episodes", "3", "--seed", "5", "--log", str(log), "--json")
+    p = cli(
+        "explain",
+        str(rules_file),
+        "--env",
+        "CartPole-v1",
+        "--episodes",
+        "3",
+        "--seed",
+        "5",
+        "--log",
+        str(log),
+        "--json",
+    )
     assert p.returncode == 0, p.stderr
     ex = json.loads(p.stdout.strip().splitlines()[-1])
     assert ex["seeds"] == [5, 6, 7] and ex["decisions"] == sum(e["length"] for e in ex["episodes"]) == 1500
@@ -75,11 +89,20 @@ def test_explain_names_the_lines_and_conditions_that_decide_each_action(rules_fi
     assert {"episode", "seed", "step", "obs", "action", "line", "code", "conditions", "lines"} <= set(first)
     assert first["seed"] == 5 and first["step"] == 0 and len(first["obs"]) == 4 and first["line"] == final
     # In the order Python evaluated them: `and` stopped at its first operand.
-    assert [c["expr"] for c in first["conditions"]] == ["angle > 0.1", "angle > 0.1 and angular_velocity > 0.0",
-                                                        "angle < -0.1", "score > 0.0"]  # fmt: skip
+    assert [c["expr"] for c in first["conditions"]] == [
+        "angle > 0.1",
+        "angle > 0.1 and angular_velocity > 0.0",
+        "angle < -0.1",
+        "score > 0.0",
+    ]
     assert first["action"] == int(first["conditions"][-1]["value"])
-    assert first["lines"] == [_line("position, velocity"), _line("if angle > 0.1"), _line("if angle < -0.1"),
-                              _line("score = "), final]  # fmt: skip
+    assert first["lines"] == [
+        _line("position, velocity"),
+        _line("if angle > 0.1"),
+        _line("if angle < -0.1"),
+        _line("score = "),
+        final,
+    ]
 
 
 def test_explain_table_reads_as_rules(rules_file):
@@ -99,7 +122,10 @@ def test_explain_sees_which_return_fires_when_several_do():
     lines = {r.line for r in ex.rules}
     assert {_line("        return 1"), _line("        return 0"), _line("return 1 if score")} <= lines
     guard = next(r for r in ex.rules if r.line == _line("        return 0"))
-    assert guard.action == 0 and {"line": _line("if angle < -0.1"), "expr": "angle < -0.02", "value": True} in guard.conditions
+    assert (
+        guard.action == 0
+        and {"line": _line("if angle < -0.1"), "expr": "angle < -0.02", "value": True} in guard.conditions
+    )
 
 
 def test_explain_a_stateful_policy_and_a_discrete_observation_space():
@@ -143,8 +169,13 @@ def test_the_tracing_worker_is_as_isolated_as_the_evaluation_worker():
 
 
 def test_untrusted_traces_are_bounded_and_checked():
-    junk = {"l": [[0, 5], [3, -1], ["x", 1], [2, 7]], "s": [1, 99, "a", 2], "c": [[0, 1], [99, 1], [1, 5], "z"],
-            "r": 999, "e": "yes"}  # fmt: skip
+    junk = {
+        "l": [[0, 5], [3, -1], ["x", 1], [2, 7]],
+        "s": [1, 99, "a", 2],
+        "c": [[0, 1], [99, 1], [1, 5], "z"],
+        "r": 999,
+        "e": "yes",
+    }
     t = _clean_trace(junk, n_sites=2, n_lines=10)
     assert t == {"l": [(2, 7)], "s": [1, 2], "c": [(0, True)], "r": None, "e": False}
     assert _clean_trace("not a dict", 2, 10)["l"] == []
@@ -174,6 +205,8 @@ def test_explain_refuses_bad_input_in_one_line(tmp_path):
     assert p.returncode == 2
     ok = tmp_path / "ok.py"
     ok.write_text("def policy(obs):\n    return 0\n")
-    p = cli("explain", str(ok), "--env", "CartPole-v1", "--log", str(tmp_path / "no" / "such" / "dir" / "x.jsonl"))
+    p = cli(
+        "explain", str(ok), "--env", "CartPole-v1", "--log", str(tmp_path / "no" / "such" / "dir" / "x.jsonl")
+    )
     assert p.returncode == 2 and "cannot write the decision log" in p.stderr
     assert Program.from_file(ok).entry_kind == "function" and resolve_env("CartPole-v1").id == "CartPole-v1"

@@ -13,15 +13,31 @@ CORRECT = Path(__file__).parent / "data" / "verify_faults" / "correct.py"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_render_cartpole_episode_to_gif(tmp_path):
     out = tmp_path / "episode.gif"
-    p = cli("render", str(CORRECT), "--env", "CartPole-v1", "--seed", "3", "-o", str(out), "--every", "5", "--json")
+    p = cli(
+        "render",
+        str(CORRECT),
+        "--env",
+        "CartPole-v1",
+        "--seed",
+        "3",
+        "-o",
+        str(out),
+        "--every",
+        "5",
+        "--json",
+    )
     assert p.returncode == 0, p.stderr
     info = json.loads(p.stdout.strip().splitlines()[-1])
-    assert info["length"] == 500 and info["return"] == 500.0 and info["frames"] == 101  # reset + 500 steps, every 5th
+    assert (
+        info["length"] == 500 and info["return"] == 500.0 and info["frames"] == 101
+    )  # reset + 500 steps, every 5th
     assert info["isolation"]["process"].startswith("on")
     with Image.open(out) as gif:
         assert gif.format == "GIF" and gif.size == (600, 400) and gif.is_animated
@@ -42,7 +58,9 @@ def test_render_refuses_other_formats_and_reports_a_failing_policy(tmp_path):
     p = cli("render", str(CORRECT), "--env", "CartPole-v1", "-o", str(tmp_path / "x.mp4"))
     assert p.returncode == 2 and ".gif" in p.stderr
     bad = tmp_path / "bad.py"
-    bad.write_text("def policy(obs):\n    if obs[2] < -0.02:\n        raise ValueError('tilt')\n    return 1\n")
+    bad.write_text(
+        "def policy(obs):\n    if obs[2] < -0.02:\n        raise ValueError('tilt')\n    return 1\n"
+    )
     p = cli("render", str(bad), "--env", "CartPole-v1", "-o", str(tmp_path / "bad.gif"))
     assert p.returncode == 0 and "failure" in p.stdout and "tilt" in p.stdout, p.stdout + p.stderr
     assert (tmp_path / "bad.gif").is_file()

@@ -22,7 +22,9 @@ SECTIONS = ("summary", "curves", "lineage", "diffs", "best", "cost", "protocol")
 
 
 def cli(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=300, **kw
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +34,29 @@ def run(tmp_path_factory):
     Trained by the CLI in its own process, so no warm sandbox spare outlives it in this one.
     """
     root = tmp_path_factory.mktemp("glassbox")
-    p = cli("train", "CartPole-v1", "--run-dir", str(root / "run"), "--target", "500", "--max-iterations", "4",
-            "--workers", "2", "--seed", "1", "--json")  # fmt: skip
+    p = cli(
+        "train",
+        "CartPole-v1",
+        "--run-dir",
+        str(root / "run"),
+        "--target",
+        "500",
+        "--max-iterations",
+        "4",
+        "--workers",
+        "2",
+        "--seed",
+        "1",
+        "--json",
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     summary = json.loads(p.stdout.strip().splitlines()[-1])
     assert summary["best_program_id"] is not None
     with RunStore.open(summary["run_dir"]) as store:
         source = store.program(summary["best_program_id"])["source"]
-    return SimpleNamespace(run_dir=Path(summary["run_dir"]), best_holdout=summary["best_holdout"], best_source=source)
+    return SimpleNamespace(
+        run_dir=Path(summary["run_dir"]), best_holdout=summary["best_holdout"], best_source=source
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +65,9 @@ def baseline(tmp_path_factory):
     d = tmp_path_factory.mktemp("baseline") / "ppo-like"
     with RunStore.create(d, {"env": "CartPole-v1", "kind": "baseline", "algo": "ppo"}) as store:
         store.add_event("start", {"env": "CartPole-v1"})
-        for i, (steps, dev, hold) in enumerate([(2000, 40.0, None), (6000, 150.0, 140.0), (12000, 320.0, 300.0)]):
+        for i, (steps, dev, hold) in enumerate(
+            [(2000, 40.0, None), (6000, 150.0, 140.0), (12000, 320.0, 300.0)]
+        ):
             data = {"iteration": i + 1, "env_steps": steps, "dev": dev}
             if hold is not None:
                 data["holdout"] = hold
@@ -107,11 +126,21 @@ def _chromium() -> str | None:
 def test_report_renders_in_headless_chromium_without_errors(run, baseline, tmp_path):
     browser = _chromium()
     if browser is None:
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install -y chromium); the report was not opened")
+        pytest.skip(
+            "headless Chromium is not installed (Debian: apt-get install -y chromium); the report was not opened"
+        )
     out = tmp_path / "report.html"
     assert cli("report", str(run.run_dir), "-o", str(out), "--baseline", str(baseline)).returncode == 0
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-             "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    flags = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     dom = subprocess.run([*flags, "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     body = re.search(r"<body[^>]*>", dom.stdout).group(0)
@@ -122,8 +151,12 @@ def test_report_renders_in_headless_chromium_without_errors(run, baseline, tmp_p
     shown = re.search(r'data-sections="([^"]*)"', body).group(1).split()
     assert shown == list(SECTIONS), body
     shot = tmp_path / "report.png"
-    p = subprocess.run([*flags, "--window-size=1280,1400", f"--screenshot={shot}", out.as_uri()],
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    p = subprocess.run(
+        [*flags, "--window-size=1280,1400", f"--screenshot={shot}", out.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0 and shot.is_file(), p.stderr[-2000:]
     from PIL import Image
 
@@ -140,7 +173,9 @@ def test_report_renders_in_headless_chromium_without_errors(run, baseline, tmp_p
     injected = tmp_path / "injected.html"
     marker = '<script>document.body.setAttribute("data-injected", "1")</script>'
     injected.write_text(out.read_text().replace("</main>", marker + "</main>"))
-    dom = subprocess.run([*flags, "--dump-dom", injected.as_uri()], capture_output=True, text=True, timeout=120)
+    dom = subprocess.run(
+        [*flags, "--dump-dom", injected.as_uri()], capture_output=True, text=True, timeout=120
+    )
     body = re.search(r"<body[^>]*>", dom.stdout).group(0)
     assert 'data-errors="0"' in body and "data-injected" not in body, body
     keep = os.environ.get("SCRIPTRL_KEEP_SCREENSHOT")
@@ -192,7 +227,16 @@ def test_export_runs_in_a_bare_python_and_scores_what_the_card_says(run, tmp_pat
     assert p.returncode == 0, p.stderr
     text = out.read_text()
     card = _card(text)
-    for key in ("environment", "seed protocol", "holdout", "audit", "written by", "lineage cost", "run cost", "exported by"):
+    for key in (
+        "environment",
+        "seed protocol",
+        "holdout",
+        "audit",
+        "written by",
+        "lineage cost",
+        "run cost",
+        "exported by",
+    ):
         assert key in card, (key, card)
     assert card["environment"] == f"CartPole-v1 (gymnasium {gymnasium.__version__})"
     assert f"scriptrl {scriptrl.__version__} on 20" in card["exported by"]
@@ -210,8 +254,13 @@ def test_export_runs_in_a_bare_python_and_scores_what_the_card_says(run, tmp_pat
     libs = np_dir.parent / "numpy.libs"
     if libs.is_dir():
         (numpy_only / "numpy.libs").symlink_to(libs)
-    bare = subprocess.Popen([sys.executable, "-I", "-S", "-c", _BARE_RUNNER, str(numpy_only), str(out.parent), out.stem],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    bare = subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", _BARE_RUNNER, str(numpy_only), str(out.parent), out.stem],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     env = gymnasium.make("CartPole-v1")
     returns = []
     try:

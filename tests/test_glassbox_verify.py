@@ -19,11 +19,15 @@ private_hypothesis_storage()  # as `scriptrl verify` does: no .hypothesis/ folde
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def checks_of(name: str, **kw) -> dict:
-    checks, bounds, isolation = property_checks(Program.from_file(FAULTS / name), resolve_env("CartPole-v1"), **kw)
+    checks, bounds, isolation = property_checks(
+        Program.from_file(FAULTS / name), resolve_env("CartPole-v1"), **kw
+    )
     assert isolation["process"].startswith("on")  # the policy ran in the sandbox
     return {c.name.split(" ")[0]: c for c in checks}
 
@@ -36,8 +40,17 @@ def test_the_correct_policy_passes_everything():
     assert "keep >= 75% of the clean margin" in report["levels"] and "a warning" in report["levels"]
     assert [c["passed"] for c in report["checks"]] == [True] * 4
     conditions = {r["condition"]: r for r in report["robustness"]}
-    assert {"clean", "noise 2% of range", "noise 5% of range", "noise 10% of range", "horizon x2",
-            "pole length x0.5", "pole length x2", "pole mass x2", "cart mass x1.5"} == set(conditions)  # fmt: skip
+    assert {
+        "clean",
+        "noise 2% of range",
+        "noise 5% of range",
+        "noise 10% of range",
+        "horizon x2",
+        "pole length x0.5",
+        "pole length x2",
+        "pole mass x2",
+        "cart mass x1.5",
+    } == set(conditions)
     assert conditions["clean"]["mean"] == 500.0 and conditions["horizon x2"]["mean"] == 1000.0
     assert all(r["passed"] or r["warning"] for name, r in conditions.items() if name != "clean")
     # Unbounded components (velocities) were drawn from the range seen in rollouts, the rest from the space.
@@ -85,8 +98,12 @@ def test_a_policy_that_only_survives_the_usual_horizon_fails_the_gate():
     source = "def policy(obs):\n    score = 0.5007 * obs[0] - 0.4253 * obs[1] + 5.99 * obs[2]\n    return 1 if score > 0.0 else 0\n"
     from scriptrl.verify import robustness_gate
 
-    rows = {r.condition: r for r in robustness_gate(Program(source), resolve_env("CartPole-v1"), episodes=8,
-                                                    noise_levels=(0.02,), gate=True)}  # fmt: skip
+    rows = {
+        r.condition: r
+        for r in robustness_gate(
+            Program(source), resolve_env("CartPole-v1"), episodes=8, noise_levels=(0.02,), gate=True
+        )
+    }
     assert rows["clean"].mean > 450
     horizon = rows["horizon x2"]
     assert horizon.passed is False and horizon.retention < 0.5 and "steps 500-999" in horizon.detail
@@ -100,8 +117,10 @@ def test_below_a_level_is_a_measured_warning_unless_the_gate_is_asked_for():
     source = "def policy(obs):\n    return 1 if obs[2] + obs[3] > 0 else 0\n"
     from scriptrl.verify import robustness_gate
 
-    rows = {r.condition: r for r in robustness_gate(Program(source), resolve_env("CartPole-v1"), episodes=8,
-                                                    noise_levels=(0.1,))}  # fmt: skip
+    rows = {
+        r.condition: r
+        for r in robustness_gate(Program(source), resolve_env("CartPole-v1"), episodes=8, noise_levels=(0.1,))
+    }
     noisy = rows["noise 10% of range"]
     assert noisy.retention < 0.75 and noisy.warning is True and noisy.passed is None
     assert "below the 75% level" in noisy.detail
@@ -125,14 +144,18 @@ def test_verify_stops_at_max_seconds_and_says_what_it_did_not_finish():
     report = verify(Program.from_file(FAULTS / "slow_far.py"), resolve_env("CartPole-v1"), max_seconds=12.0)
     assert report.seconds < 20
     assert not report.complete and report.unfinished()
-    assert all("not run" in r.detail or "not finished" in r.detail for r in report.robustness if not r.finished)
+    assert all(
+        "not run" in r.detail or "not finished" in r.detail for r in report.robustness if not r.finished
+    )
 
 
 def test_perturbed_environments_change_what_they_say():
     renv = resolve_env("CartPole-v1")
     env = PerturbedEnv.of(renv, condition="t", attrs=(("length", 0.25),), horizon=1000).make()
     u = env.unwrapped
-    assert u.length == 0.25 and u.polemass_length == pytest.approx(0.025) and env.spec.max_episode_steps == 1000
+    assert (
+        u.length == 0.25 and u.polemass_length == pytest.approx(0.025) and env.spec.max_episode_steps == 1000
+    )
     env.close()
     noisy = PerturbedEnv.of(renv, condition="n", noise=(0.1, 0.1, 0.01, 0.1)).make()
     clean = renv.make()
@@ -142,7 +165,9 @@ def test_perturbed_environments_change_what_they_say():
     assert np.array_equal(noisy.reset(seed=3)[0], a)  # the noise is seeded by the episode
     noisy.close()
     clean.close()
-    lander = PerturbedEnv.of(resolve_env("LunarLander-v3"), condition="g", extra_kwargs=(("gravity", -8.0),)).make()
+    lander = PerturbedEnv.of(
+        resolve_env("LunarLander-v3"), condition="g", extra_kwargs=(("gravity", -8.0),)
+    ).make()
     assert lander.unwrapped.gravity == -8.0
     lander.close()
 

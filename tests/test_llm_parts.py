@@ -29,8 +29,11 @@ GOOD = "def policy(obs):\n    return 1 if obs[2] > 0 else 0\n"
 
 
 def test_the_fenced_block_with_the_entry_point_wins():
-    text = ("Sure!\n```python\nimport numpy as np\n```\nThen:\n```python\n" + GOOD +
-            "```\nExample:\n```python\nprint(policy([0, 0, 0, 0]))\n```\n")  # fmt: skip
+    text = (
+        "Sure!\n```python\nimport numpy as np\n```\nThen:\n```python\n"
+        + GOOD
+        + "```\nExample:\n```python\nprint(policy([0, 0, 0, 0]))\n```\n"
+    )
     code, how = extract_code(text)
     assert code == GOOD and how == "fenced"
 
@@ -52,12 +55,14 @@ def test_no_code_is_reported():
 
 
 def test_tidy_drops_harness_code_and_keeps_the_program():
-    src = ("import numpy as np\nimport gymnasium as gym\nW = np.array([1.0, 0.5])\nTABLE = {}\n"
-           "for i in range(3):\n    TABLE[i] = i\n\n"
-           "def policy(obs):\n    return int(W[0] * obs[2] + W[1] * obs[3] + TABLE[0] > 0)\n\n"
-           "env = gym.make('CartPole-v1')\nobs, _ = env.reset()\nprint(policy(obs))\n"
-           "agent = policy\n"
-           "if __name__ == '__main__':\n    print('hi')\n")  # fmt: skip
+    src = (
+        "import numpy as np\nimport gymnasium as gym\nW = np.array([1.0, 0.5])\nTABLE = {}\n"
+        "for i in range(3):\n    TABLE[i] = i\n\n"
+        "def policy(obs):\n    return int(W[0] * obs[2] + W[1] * obs[3] + TABLE[0] > 0)\n\n"
+        "env = gym.make('CartPole-v1')\nobs, _ = env.reset()\nprint(policy(obs))\n"
+        "agent = policy\n"
+        "if __name__ == '__main__':\n    print('hi')\n"
+    )
     out, dropped = tidy(src)
     assert check_source(out) == []
     assert "gym" not in out and "print" not in out and "__main__" not in out
@@ -80,14 +85,18 @@ def test_edits_apply_verbatim_and_after_reindentation():
     parent = "def policy(obs):\n    if obs[2] > 0:\n        return 1\n    return 0\n"
     verbatim = apply_edits(parent, [("        return 1\n", "        return 1 if obs[3] > -1 else 0\n")])
     assert "obs[3] > -1" in verbatim
-    loose = apply_edits(parent, [("if obs[2] > 0:\n    return 1", "if obs[2] + 0.3 * obs[3] > 0:\n    return 1")])
+    loose = apply_edits(
+        parent, [("if obs[2] > 0:\n    return 1", "if obs[2] + 0.3 * obs[3] > 0:\n    return 1")]
+    )
     assert loose == "def policy(obs):\n    if obs[2] + 0.3 * obs[3] > 0:\n        return 1\n    return 0\n"
 
 
 def test_edits_that_do_not_apply_fall_back_to_a_full_program():
     parent = GOOD
-    reply = ("<<<<<<< SEARCH\n    return 2\n=======\n    return 3\n>>>>>>> REPLACE\n"
-             "Or the whole program:\n```python\ndef policy(obs):\n    return 0\n```\n")  # fmt: skip
+    reply = (
+        "<<<<<<< SEARCH\n    return 2\n=======\n    return 3\n>>>>>>> REPLACE\n"
+        "Or the whole program:\n```python\ndef policy(obs):\n    return 0\n```\n"
+    )
     p = interpret(reply, parent)
     assert p.ok and p.how == "edits-fallback" and p.source == "def policy(obs):\n    return 0\n"
     only_edit = interpret("<<<<<<< SEARCH\n    return 2\n=======\n    return 3\n>>>>>>> REPLACE\n", parent)
@@ -107,9 +116,18 @@ def ctx() -> GenContext:
 
 
 def digest(end: str = "terminated") -> dict:
-    eps = [{"seed": s, "return": 30.0 + s, "length": 30 + s, "end": end, "reason": None,
+    eps = [
+        {
+            "seed": s,
+            "return": 30.0 + s,
+            "length": 30 + s,
+            "end": end,
+            "reason": None,
             "tail": [{"obs": [0.1, 0.5, 0.19 + 0.001 * k, 1.2], "action": 1} for k in range(5)],
-            "action_summary": {"histogram": [10, 20 + s]}} for s in range(3)]  # fmt: skip
+            "action_summary": {"histogram": [10, 20 + s]},
+        }
+        for s in range(3)
+    ]
     return {"episodes": 3, "mean": 31.0, "std": 0.8, "min": 30.0, "max": 32.0, "failures": [], "digest": eps}
 
 
@@ -125,10 +143,14 @@ def test_every_prompt_renders_from_its_file(ctx):
     text = mut.as_openai()[1]["content"]
     assert not edits and GOOD.strip() in text and "dev score 31.00" in text
     assert "20.00, 41.50, 41.50, 120.00" in text and "small, careful change" in text
-    assert "step 30: [0.1, 0.5, 0.194, 1.2] -> 1 (push_right)" in text and "[cart_position, cart_velocity" in text
+    assert (
+        "step 30: [0.1, 0.5, 0.194, 1.2] -> 1 (push_right)" in text
+        and "[cart_position, cart_velocity" in text
+    )
     assert "0 push_left 32%" in text and "3 terminated" in text
-    cross = prompts.crossover_prompt(ctx, parent, ParentInfo(4, GOOD.replace("0 else", "0.01 else"), 9.0, None),
-                                     1.3, None).as_openai()[1]["content"]  # fmt: skip
+    cross = prompts.crossover_prompt(
+        ctx, parent, ParentInfo(4, GOOD.replace("0 else", "0.01 else"), 9.0, None), 1.3, None
+    ).as_openai()[1]["content"]
     assert "Program A (dev score 31.00)" in cross and "No episode details" in cross and "Be bold" in cross
     assert "{{" not in text + cross and "{{" not in prompts.repair_prompt("x", True)
     assert "cut off" in prompts.repair_prompt("x", True) and "cut off" not in prompts.repair_prompt("x")
@@ -185,7 +207,9 @@ def test_no_api_configured_means_the_embedded_model(monkeypatch):
     s = from_train_config(TrainConfig(env="CartPole-v1", generator="llm"))
     assert (s.backend, s.model, s.threads) == ("embedded", "qwen2.5-coder-1.5b", 1)
     assert from_train_config(TrainConfig(env="x", model="qwen2.5-coder-0.5b")).model == "qwen2.5-coder-0.5b"
-    served = from_train_config(TrainConfig(env="x", model="llama3.1:8b", base_url="http://127.0.0.1:11434/v1"))
+    served = from_train_config(
+        TrainConfig(env="x", model="llama3.1:8b", base_url="http://127.0.0.1:11434/v1")
+    )
     assert (served.backend, served.model) == ("openai", "llama3.1:8b")
     with pytest.raises(UserError, match="not a local model"):
         from_train_config(TrainConfig(env="x", model="gpt-4o-mini"))
@@ -195,12 +219,23 @@ def test_no_api_configured_means_the_embedded_model(monkeypatch):
 
 def test_a_config_file_picks_a_served_model(tmp_path, monkeypatch):
     cfg = tmp_path / "llm.toml"
-    cfg.write_text('[llm]\nbase_url = "https://gateway.example/api/v1"\nmodel = "deepseek/deepseek-chat"\n'
-                   'api_key_env = "GATEWAY_KEY"\nconcurrency = 4\ntemperature_range = [0.1, 0.9]\n')  # fmt: skip
+    cfg.write_text(
+        '[llm]\nbase_url = "https://gateway.example/api/v1"\nmodel = "deepseek/deepseek-chat"\n'
+        'api_key_env = "GATEWAY_KEY"\nconcurrency = 4\ntemperature_range = [0.1, 0.9]\n'
+    )
     s = from_train_config(TrainConfig(env="x", model=str(cfg), task="balance", seed=3, max_cost=1.5))
     assert (s.backend, s.model, s.key_env, s.concurrency, s.task, s.seed, s.max_cost) == (
-        "openai", "deepseek/deepseek-chat", "GATEWAY_KEY", 4, "balance", 3, 1.5)
-    assert s.model_temperature(0.0) == 0.1 and s.model_temperature(1.5) == 0.9 and s.model_temperature(9) == 0.9
+        "openai",
+        "deepseek/deepseek-chat",
+        "GATEWAY_KEY",
+        4,
+        "balance",
+        3,
+        1.5,
+    )
+    assert (
+        s.model_temperature(0.0) == 0.1 and s.model_temperature(1.5) == 0.9 and s.model_temperature(9) == 0.9
+    )
     cfg.write_text('api_key = "sk-123"\n')
     with pytest.raises(UserError, match="do not put the key in the file"):
         from_train_config(TrainConfig(env="x", model=str(cfg)))
@@ -215,16 +250,20 @@ def test_command_backend_reads_the_program_from_a_command(tmp_path):
     from scriptrl.generators.llm import build_generator
 
     script = tmp_path / "agent.sh"
-    script.write_text("#!/bin/sh\ncat > /dev/null\nprintf '```python\\ndef policy(obs):\\n    return 1\\n```\\n'\n")
+    script.write_text(
+        "#!/bin/sh\ncat > /dev/null\nprintf '```python\\ndef policy(obs):\\n    return 1\\n```\\n'\n"
+    )
     script.chmod(0o755)
     gen = build_generator(check(decide(LLMSettings(command=[str(script)]))), say=lambda m: None)
     ctx = GenContext.for_env(resolve_env("CartPole-v1"))
     cand = gen.mutate(ctx, ParentInfo(1, GOOD, 9.0, None), 0.5, random.Random(0))
     assert cand.source == "def policy(obs):\n    return 1\n" and cand.call.model == "agent.sh"
     json_out = tmp_path / "agent-json.sh"
-    json_out.write_text("#!/bin/sh\ncat > /dev/null\n"
-                        "echo '{\"result\": \"def policy(obs):\\\\n    return 0\\\\n\", \"usage\": "
-                        "{\"input_tokens\": 900, \"output_tokens\": 40}, \"total_cost_usd\": 0.0123}'\n")  # fmt: skip
+    json_out.write_text(
+        "#!/bin/sh\ncat > /dev/null\n"
+        'echo \'{"result": "def policy(obs):\\\\n    return 0\\\\n", "usage": '
+        '{"input_tokens": 900, "output_tokens": 40}, "total_cost_usd": 0.0123}\'\n'
+    )
     json_out.chmod(0o755)
     gen = build_generator(check(decide(LLMSettings(command=f"{json_out} --print"))), say=lambda m: None)
     cand = gen.mutate(ctx, ParentInfo(1, GOOD, 9.0, None), 0.5, random.Random(0))

@@ -41,7 +41,9 @@ def test_a_recorded_reply_parses_as_reviewed(path):
         assert {"ok": p.ok, "how": p.how, "problem": p.problem, "tidied": list(p.tidied)} == want
         if p.ok:  # a usable program is valid, parses, and defines the entry point
             assert check_source(p.source) == []
-            names = {n.name for n in ast.parse(p.source).body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+            names = {
+                n.name for n in ast.parse(p.source).body if isinstance(n, ast.FunctionDef | ast.ClassDef)
+            }
             assert names & {"policy", "Policy"}
         elif p.source is None:
             assert p.problem

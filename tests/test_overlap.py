@@ -112,8 +112,16 @@ def test_a_run_with_a_slow_generator_tunes_while_it_writes(tmp_path):
     from scriptrl.search.portfolio import Portfolio
     from scriptrl.store import RunStore
 
-    cfg = TrainConfig(env="CartPole-v1", run_dir=str(tmp_path / "run"), max_iterations=2, initial_programs=4,
-                      children_per_iteration=3, tune_every=0, target=10_000, workers=2).check()  # fmt: skip
+    cfg = TrainConfig(
+        env="CartPole-v1",
+        run_dir=str(tmp_path / "run"),
+        max_iterations=2,
+        initial_programs=4,
+        children_per_iteration=3,
+        tune_every=0,
+        target=10_000,
+        workers=2,
+    ).check()
     gen = SlowMutator(0.4)
     store = RunStore.create(cfg.run_dir, cfg.to_dict())
     executor = LocalExecutor(cfg.workers)
@@ -129,7 +137,9 @@ def test_a_run_with_a_slow_generator_tunes_while_it_writes(tmp_path):
     finally:
         executor.close()
         store.close()
-    assert gen.threads and threading.current_thread().name not in gen.threads  # written off the search's thread
+    assert (
+        gen.threads and threading.current_thread().name not in gen.threads
+    )  # written off the search's thread
     assert tunes and all(t["data"]["why"] == "while the generator writes" for t in tunes)
     written = [p for p in programs if p["generator"] != "cma.tune"]
     assert len(written) >= 4 + 1  # the first programs and this run's children all reached the store

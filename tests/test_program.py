@@ -29,7 +29,10 @@ def test_syntax_error_names_the_line():
         ("def policy(obs):\n    return __builtins__\n", "'__builtins__' is not allowed"),
         ("class Policy:\n    def act(self, obs):\n        return 0\n", "lacks reset()"),
         ("from . import x\ndef policy(obs):\n    return 0\n", "relative import"),
-        ("import statistics\ndef policy(obs):\n    return statistics.sys.modules['os'].getpid()\n", "reaches the interpreter"),
+        (
+            "import statistics\ndef policy(obs):\n    return statistics.sys.modules['os'].getpid()\n",
+            "reaches the interpreter",
+        ),
         ("import numpy as np\ndef policy(obs):\n    return int(np.load('x')[0])\n", "'.load'"),
     ],
 )

@@ -287,8 +287,18 @@ def test_eval_refuses_module_state_and_runs_it_with_a_warning_when_allowed(tmp_p
     p = run_cli("eval", str(f), "--env", "CartPole-v1", "--split", "dev", "--episodes", "4", "--json")
     assert p.returncode == 2 and "Traceback" not in p.stderr and "class Policy" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
-    p = run_cli("eval", str(f), "--env", "CartPole-v1", "--split", "dev", "--episodes", "4", "--json",
-                "--allow-module-state")  # fmt: skip
+    p = run_cli(
+        "eval",
+        str(f),
+        "--env",
+        "CartPole-v1",
+        "--split",
+        "dev",
+        "--episodes",
+        "4",
+        "--json",
+        "--allow-module-state",
+    )
     assert p.returncode == 0, p.stderr
     assert "warning" in p.stderr and "CLOCK" in p.stderr
     allowed = json.loads(p.stdout.strip().splitlines()[-1])

@@ -244,11 +244,19 @@ def test_description_prompt_and_dict_show_the_decoded_parts():
 
 def test_blame_points_at_the_state_before_a_failure_and_spares_successful_paths():
     episodes = [
-        {"return": 1.0, "end": "terminated", "tail": [{"obs": 14, "action": 2}],
-         "action_summary": {"visits": {"0": 1, "4": 1, "14": 1}}},
-        {"return": 0.0, "end": "terminated", "tail": [{"obs": 4, "action": 1}, {"obs": 9, "action": 1}],
-         "action_summary": {"visits": {"0": 1, "4": 1, "9": 1}}},
-    ]  # fmt: skip
+        {
+            "return": 1.0,
+            "end": "terminated",
+            "tail": [{"obs": 14, "action": 2}],
+            "action_summary": {"visits": {"0": 1, "4": 1, "14": 1}},
+        },
+        {
+            "return": 0.0,
+            "end": "terminated",
+            "tail": [{"obs": 4, "action": 1}, {"obs": 9, "action": 1}],
+            "action_summary": {"visits": {"0": 1, "4": 1, "9": 1}},
+        },
+    ]
     b = blame(episodes)
     assert set(b.weights) == {9} and {0, 4, 14} <= b.keep
 
@@ -259,10 +267,12 @@ def test_digest_guided_edit_changes_the_action_before_a_failure_on_real_episodes
     table = [2] * 64  # always right: runs along the top row, slips, falls or times out
     source = f"TABLE = {table!r}\n\n\ndef policy(obs):\n    return TABLE[obs]\n"
     result = evaluate(source, "FrozenLake8x8-v1", SeedSplits().seeds("dev"))
-    digest = {"digest": [
-        {"return": ep.ret, "end": ep.end, "tail": ep.tail, "action_summary": ep.action_summary}
-        for ep in result.episodes
-    ]}  # fmt: skip
+    digest = {
+        "digest": [
+            {"return": ep.ret, "end": ep.end, "tail": ep.tail, "action_summary": ep.action_summary}
+            for ep in result.episodes
+        ]
+    }
     assert all(ep.action_summary["visits"] for ep in result.episodes)
     before_end = {ep.tail[-1]["obs"] for ep in result.episodes if ep.end == "terminated" and ep.ret == 0}
     assert before_end, "some dev episodes must fall into a hole"
@@ -284,8 +294,12 @@ def test_mutate_uses_the_parent_digest_for_tables():
     ctx = context("FrozenLake8x8-v1")
     source = f"TABLE = {[1] * 64!r}\n\n\ndef policy(obs):\n    return TABLE[obs]\n"
     result = evaluate(source, "FrozenLake8x8-v1", list(range(6)))
-    digest = {"digest": [{"return": e.ret, "end": e.end, "tail": e.tail, "action_summary": e.action_summary}
-                         for e in result.episodes]}  # fmt: skip
+    digest = {
+        "digest": [
+            {"return": e.ret, "end": e.end, "tail": e.tail, "action_summary": e.action_summary}
+            for e in result.episodes
+        ]
+    }
     rng = random.Random(0)
     with_digest = ParentInfo(1, source, 0.0, digest)
     notes = [c.note for c in (GEN.mutate(ctx, with_digest, 0.3, rng) for _ in range(30)) if c]

@@ -26,8 +26,10 @@ pytestmark = pytest.mark.slow  # every test here starts solver and sandbox proce
 #: "Push left whenever the PD law says the pole is falling left."
 PUSH_LEFT = "action == 0 or 10*obs[2] + 2*obs[3] + 0.1*obs[0] + 0.3*obs[1] > 0"
 PD = "    push = 10.0 * angle + 2.0 * angular_velocity + 0.1 * position + 0.3 * velocity\n    return 1 if push > 0 else 0\n"
-CORNER = ("def policy(obs):\n    position, velocity, angle, angular_velocity = obs\n"
-          "    if position > 4.7 and angle < -0.4 and angular_velocity < -2.95:\n        return 1\n" + PD)  # fmt: skip
+CORNER = (
+    "def policy(obs):\n    position, velocity, angle, angular_velocity = obs\n"
+    "    if position > 4.7 and angle < -0.4 and angular_velocity < -2.95:\n        return 1\n" + PD
+)
 CORRECTED = "def policy(obs):\n    position, velocity, angle, angular_velocity = obs\n" + PD
 
 #: Most of what the translator models, in one stateless class: constants, a table, a helper,
@@ -112,8 +114,12 @@ def test_a_stateless_policy_class_with_tables_loops_and_numpy_is_translated_exac
     # The translation must agree with the sandboxed program on observations across the box.
     obs = Vec([z3.Real(f"obs[{i}]") for i in range(4)], "array")
     model = translate_program(RICH, obs, Translator())
-    samples = np.concatenate([box_sample(300, np.random.default_rng(2)),
-                              np.array([[2.5, 0.5, 0.1, 0.2], [4.0, 1.0, 0.3, 3.9]], dtype=np.float32)])  # fmt: skip
+    samples = np.concatenate(
+        [
+            box_sample(300, np.random.default_rng(2)),
+            np.array([[2.5, 0.5, 0.1, 0.2], [4.0, 1.0, 0.3, 3.9]], dtype=np.float32),
+        ]
+    )
     actions = sandbox_actions(RICH, samples)
     for o, a in zip(samples, actions, strict=True):
         sub = [(v, z3.RealVal(float(x))) for v, x in zip(obs.items, o, strict=True)]
@@ -121,8 +127,16 @@ def test_a_stateless_policy_class_with_tables_loops_and_numpy_is_translated_exac
             z3.substitute(z3.IntVal(model.action) if isinstance(model.action, int) else model.action, *sub)
         )
         assert got.as_long() == a, (o, a)
-    report = prove(Program(RICH), CARTPOLE, PropertySet([Property("valid", "action in (0, 1)"),
-                                                         Property("votes", "action == 0 or obs[0] <= 2.0 or obs[1] <= 0")]))  # fmt: skip
+    report = prove(
+        Program(RICH),
+        CARTPOLE,
+        PropertySet(
+            [
+                Property("valid", "action in (0, 1)"),
+                Property("votes", "action == 0 or obs[0] <= 2.0 or obs[1] <= 0"),
+            ]
+        ),
+    )
     assert [r.verdict for r in report.results] == ["PROVED", "REFUTED"], [r.detail for r in report.results]
     o = report.results[1].counterexample
     assert o[0] > 2.0 and o[1] > 0 and report.results[1].action == 1
@@ -135,12 +149,17 @@ def unknown(source: str, expr: str = "action in (0, 1)", **kw) -> str:
 
 
 def test_unsupported_constructs_are_unknown_naming_the_construct_and_line():
-    assert "line 4: a while loop" in unknown("def policy(obs):\n    k = 0\n    x = obs[0]\n    while x > 0:\n"
-                                             "        x -= 1\n    return 0\n")  # fmt: skip
-    assert "line 2: a string" in unknown("def policy(obs):\n    mode = 'left' if obs[0] > 0 else 'right'\n"
-                                         "    return 0 if mode == 'left' else 1\n")  # fmt: skip
-    stateful = "class Policy:\n    def reset(self, seed):\n        self.n = 0\n    def act(self, obs):\n" \
-               "        self.n += 1\n        return self.n % 2\n"  # fmt: skip
+    assert "line 4: a while loop" in unknown(
+        "def policy(obs):\n    k = 0\n    x = obs[0]\n    while x > 0:\n        x -= 1\n    return 0\n"
+    )
+    assert "line 2: a string" in unknown(
+        "def policy(obs):\n    mode = 'left' if obs[0] > 0 else 'right'\n"
+        "    return 0 if mode == 'left' else 1\n"
+    )
+    stateful = (
+        "class Policy:\n    def reset(self, seed):\n        self.n = 0\n    def act(self, obs):\n"
+        "        self.n += 1\n        return self.n % 2\n"
+    )
     assert "keeps state across calls: act() changes self.n" in unknown(stateful)
     assert "line 2: a division by a value that can be 0" in unknown(
         "def policy(obs):\n    r = 1.0 / obs[0]\n    return 1 if r > 0 else 0\n"
@@ -152,19 +171,31 @@ def test_unsupported_constructs_are_unknown_naming_the_construct_and_line():
 
 def test_a_huge_or_hostile_program_is_unknown_within_the_limit():
     started = time.monotonic()
-    assert "unroll" in unknown("def policy(obs):\n    x = obs[0]\n    for i in range(50_000):\n        x = x + obs[1]\n"
-                               "    return 1 if x > 0 else 0\n")  # fmt: skip
+    assert "unroll" in unknown(
+        "def policy(obs):\n    x = obs[0]\n    for i in range(50_000):\n        x = x + obs[1]\n"
+        "    return 1 if x > 0 else 0\n"
+    )
     assert "nested deeper" in unknown(
         "def f(x):\n    return f(x + 1)\n\ndef policy(obs):\n    return f(obs[0])\n"
     )
-    long = "def policy(obs):\n    x = obs[0]\n" + "    x = x * 0.5 + obs[1] if x > obs[2] else x - obs[3]\n" * 400 \
-        + "    return 1 if x > 0 else 0\n"  # fmt: skip
+    long = (
+        "def policy(obs):\n    x = obs[0]\n"
+        + "    x = x * 0.5 + obs[1] if x > obs[2] else x - obs[3]\n" * 400
+        + "    return 1 if x > 0 else 0\n"
+    )
     assert "too large" in unknown(long, max_nodes=2_000)
     # Nonlinear arithmetic the solver cannot settle: the bounded solve gives up, it does not hang.
-    poly = "def policy(obs):\n    x, y, z, w = obs\n    p = x*x*x*y - 3*y*y*z*w + 7*x*z*z*w*w - w*w*w*x + 0.1\n" \
-           "    return 1 if p > 0 and x*y*z*w < 0.3 else 0\n"  # fmt: skip
-    report = prove(Program(poly), CARTPOLE, [Property("p", "action == 0 or obs[0]*obs[1]*obs[2] < 10")],
-                   max_seconds=6, per_check=3)  # fmt: skip
+    poly = (
+        "def policy(obs):\n    x, y, z, w = obs\n    p = x*x*x*y - 3*y*y*z*w + 7*x*z*z*w*w - w*w*w*x + 0.1\n"
+        "    return 1 if p > 0 and x*y*z*w < 0.3 else 0\n"
+    )
+    report = prove(
+        Program(poly),
+        CARTPOLE,
+        [Property("p", "action == 0 or obs[0]*obs[1]*obs[2] < 10")],
+        max_seconds=6,
+        per_check=3,
+    )
     assert report.results[0].verdict in ("PROVED", "UNKNOWN")  # never wrongly refuted, and bounded
     assert time.monotonic() - started < 40
 
@@ -184,8 +215,10 @@ def test_cli_exit_codes_proved_refuted_unknown_and_a_properties_file(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     assert p.stdout.count("PROVED") == 2
     props = tmp_path / "props.toml"
-    props.write_text(f'[[property]]\nname = "push left"\nexpr = "{PUSH_LEFT}"\n'
-                     '[[property]]\nname = "valid"\nexpr = "action in (0, 1)"\n[property.ranges]\n"3" = [-10, 10]\n')  # fmt: skip
+    props.write_text(
+        f'[[property]]\nname = "push left"\nexpr = "{PUSH_LEFT}"\n'
+        '[[property]]\nname = "valid"\nexpr = "action in (0, 1)"\n[property.ranges]\n"3" = [-10, 10]\n'
+    )
     p = cli("verify", str(corner), "--env", "CartPole-v1", "--properties", str(props), "--json")
     assert p.returncode == 1, p.stdout + p.stderr
     report = json.loads(p.stdout.strip().splitlines()[-1])
@@ -212,8 +245,10 @@ def test_cli_exit_codes_proved_refuted_unknown_and_a_properties_file(tmp_path):
 
 
 #: Pushes right whenever the pole leans and falls left: the shield's property catches exactly that.
-RECKLESS = ("def policy(obs):\n    position, velocity, angle, angular_velocity = obs\n"
-            "    if angle < -0.02 and angular_velocity < 0:\n        return 1\n" + PD)  # fmt: skip
+RECKLESS = (
+    "def policy(obs):\n    position, velocity, angle, angular_velocity = obs\n"
+    "    if angle < -0.02 and angular_velocity < 0:\n        return 1\n" + PD
+)
 
 
 def test_the_runtime_shield_enforces_the_property_with_its_fallback_and_logs_it():
@@ -266,8 +301,14 @@ def test_cli_export_with_a_shield_writes_a_monitored_policy_and_its_holdout_inte
 def test_a_discrete_observation_table_policy_is_refuted_at_the_state_that_breaks_it():
     source = "TABLE = [1, 2, 1, 0, 3, 2, 1, 0, 0, 0, 1, 2, 0, 1, 1, 0]\n\ndef policy(obs):\n    return TABLE[obs]\n"
     lake = resolve_env("FrozenLake-v1")
-    report = prove(Program(source), lake, [Property("next to the goal, go right", "obs != 14 or action == 2"),
-                                           Property("valid", "action in (0, 1, 2, 3)")])  # fmt: skip
+    report = prove(
+        Program(source),
+        lake,
+        [
+            Property("next to the goal, go right", "obs != 14 or action == 2"),
+            Property("valid", "action in (0, 1, 2, 3)"),
+        ],
+    )
     refuted, valid = report.results
     assert refuted.verdict == "REFUTED" and refuted.counterexample == 14 and refuted.action == 1
     assert valid.verdict == "PROVED" and refuted.box == [

@@ -37,7 +37,9 @@ TRAIN = dict(max_iterations=2, target=1e9, seed=5)
 
 
 def test_results_cross_the_wire_as_plain_data_and_come_back_equal():
-    res = evaluate("def policy(obs):\n    return 1 if obs[2] > 0 else 0\n", "CartPole-v1", [0, 1], EvalConfig())
+    res = evaluate(
+        "def policy(obs):\n    return 1 if obs[2] > 0 else 0\n", "CartPole-v1", [0, 1], EvalConfig()
+    )
     wire = result_to_wire(res)
     assert json.loads(json.dumps(wire)) == json.loads(json.dumps(wire))  # builtins only: JSON round-trips
     assert result_from_wire(wire) == res
@@ -86,20 +88,41 @@ def ray_head():
     tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     port = _free_port()
     env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}  # a private cluster
-    cmd = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
-           "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "2",
-           "--include-dashboard=false", "--disable-usage-stats", "--temp-dir", tmp,
-           "--object-store-memory", str(200 * 2**20)]  # fmt: skip
+    cmd = [
+        str(Path(sys.executable).with_name("ray")),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num-cpus",
+        "2",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        "--temp-dir",
+        tmp,
+        "--object-store-memory",
+        str(200 * 2**20),
+    ]
     # Ports with fixed defaults would clash with another Ray on this machine.
-    for flag in ("--dashboard-port", "--ray-client-server-port", "--dashboard-agent-listen-port",
-                 "--dashboard-agent-grpc-port", "--metrics-export-port", "--runtime-env-agent-port"):  # fmt: skip
+    for flag in (
+        "--dashboard-port",
+        "--ray-client-server-port",
+        "--dashboard-agent-listen-port",
+        "--dashboard-agent-grpc-port",
+        "--metrics-export-port",
+        "--runtime-env-agent-port",
+    ):
         cmd += [flag, str(_free_port())]
     log_path = Path(tmp) / "head.log"
     with pytest.MonkeyPatch.context() as mp, open(log_path, "w") as log:
         for k, v in env.items():
             mp.setenv(k, v)  # before ray is imported in this process, and inherited by the CLI below
-        head = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, **env})  # fmt: skip
+        head = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **env}
+        )
         try:
             deadline = time.monotonic() + 90
             while "Ray runtime started" not in log_path.read_text():
@@ -119,7 +142,9 @@ def ray_head():
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
-    return scriptrl.train("CartPole-v1", run_dir=str(tmp_path_factory.mktemp("local") / "run"), workers=2, **TRAIN)
+    return scriptrl.train(
+        "CartPole-v1", run_dir=str(tmp_path_factory.mktemp("local") / "run"), workers=2, **TRAIN
+    )
 
 
 def test_train_through_a_ray_head_gives_the_local_pool_scores(ray_head, local_run, tmp_path):
@@ -149,7 +174,9 @@ def test_train_through_a_ray_head_gives_the_local_pool_scores(ray_head, local_ru
         got = ex.map(jobs)
         assert [r.returns for r in got] == [r.returns for r in expected]
         assert [r.lengths for r in got] == [r.lengths for r in expected]
-        assert [[f["reason"] for f in r.failures] for r in got] == [[f["reason"] for f in r.failures] for r in expected]
+        assert [[f["reason"] for f in r.failures] for r in got] == [
+            [f["reason"] for f in r.failures] for r in expected
+        ]
         assert [[e.tail for e in r.episodes] for r in got] == [[e.tail for e in r.episodes] for r in expected]
         assert "boom" in got[3].failures[0]["reason"]
         assert all(v.startswith("on") for k, v in got[0].isolation.items() if k in ("process", "rlimits"))
@@ -165,21 +192,50 @@ def test_train_through_a_ray_head_gives_the_local_pool_scores(ray_head, local_ru
     finally:
         ex.close()
     print("actors after the train:", replaced)
-    assert (run.best_dev, run.best_holdout, run.env_steps) == (local_run.best_dev, local_run.best_holdout, local_run.env_steps)
+    assert (run.best_dev, run.best_holdout, run.env_steps) == (
+        local_run.best_dev,
+        local_run.best_holdout,
+        local_run.env_steps,
+    )
     assert run.best_source == local_run.best_source and run.iterations == 2
 
 
 def test_cli_train_with_executor_ray(ray_head, local_run, tmp_path):
     run_dir = tmp_path / "cli"
     p = subprocess.run(
-        [sys.executable, "-m", "scriptrl", "train", "CartPole-v1", "--executor", "ray", "--ray-address", ray_head["address"],
-         "--workers", "2", "--max-iterations", "2", "--target", "1e9", "--seed", "5", "--run-dir", str(run_dir), "--json"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "scriptrl",
+            "train",
+            "CartPole-v1",
+            "--executor",
+            "ray",
+            "--ray-address",
+            ray_head["address"],
+            "--workers",
+            "2",
+            "--max-iterations",
+            "2",
+            "--target",
+            "1e9",
+            "--seed",
+            "5",
+            "--run-dir",
+            str(run_dir),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     summary = json.loads(p.stdout.strip().splitlines()[-1])
     assert (summary["best_dev"], summary["best_holdout"], summary["env_steps"]) == (
-        local_run.best_dev, local_run.best_holdout, local_run.env_steps)  # fmt: skip
+        local_run.best_dev,
+        local_run.best_holdout,
+        local_run.env_steps,
+    )
     with sqlite3.connect(run_dir / "run.sqlite") as db:
         config = json.loads(db.execute("select json from config").fetchone()[0])
     assert config["executor"] == "ray" and config["ray_address"] == ray_head["address"]

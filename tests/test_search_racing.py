@@ -64,12 +64,33 @@ def test_equal_returns_are_ranked_by_how_far_episodes_got():
 def test_stop_verdicts():
     cfg = TrainConfig(env="CartPole-v1", max_seconds=10, init="x.py")
     champ = Champion(1, dev=300.0, holdout=200.0, ci95=[195.0, 205.0], episodes=30, var_mean=4.0)
-    stop = stopping.check(cfg, champion=champ, target=150, iteration=1, env_steps=0, seconds=11, cost=0,
-                          population=3, idle_rounds=0)  # fmt: skip
+    stop = stopping.check(
+        cfg,
+        champion=champ,
+        target=150,
+        iteration=1,
+        env_steps=0,
+        seconds=11,
+        cost=0,
+        population=3,
+        idle_rounds=0,
+    )
     assert stop is not None and stop.kind == "budget"  # --init with a budget goes past the target
     cfg.init = None
-    assert stopping.check(cfg, champion=champ, target=150, iteration=1, env_steps=0, seconds=1, cost=0,
-                          population=3, idle_rounds=0).kind == "target"  # fmt: skip
+    assert (
+        stopping.check(
+            cfg,
+            champion=champ,
+            target=150,
+            iteration=1,
+            env_steps=0,
+            seconds=1,
+            cost=0,
+            population=3,
+            idle_rounds=0,
+        ).kind
+        == "target"
+    )
     info = stopping.verdict(stopping.Stop("budget", "time"), champ, 250.0, idle_rounds=0)
     assert info["short_of_target"] and info["why"].startswith("overfitting")
     fair = Champion(1, dev=201.0, holdout=200.0, ci95=[190.0, 210.0], episodes=30, var_mean=4.0)
@@ -80,8 +101,20 @@ def test_stop_verdicts():
         "out of"
     )
     cfg.stall_rounds = 5
-    assert stopping.check(cfg, champion=fair, target=250, iteration=9, env_steps=0, seconds=1, cost=0,
-                          population=3, idle_rounds=5).kind == "stalled"  # fmt: skip
+    assert (
+        stopping.check(
+            cfg,
+            champion=fair,
+            target=250,
+            iteration=9,
+            env_steps=0,
+            seconds=1,
+            cost=0,
+            population=3,
+            idle_rounds=5,
+        ).kind
+        == "stalled"
+    )
 
 
 def _train_rows(run_dir: Path):

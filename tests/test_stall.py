@@ -29,8 +29,12 @@ def test_an_episode_whose_return_stops_improving_ends_as_stalled():
 
 
 def test_a_moving_episode_is_not_cut():
-    r = evaluate("def policy(obs):\n    return 1 if obs[2] + 0.5 * obs[3] > 0 else 0\n", "CartPole-v1", [0],
-                 EvalConfig(stall=StallRule(steps=5)))  # fmt: skip
+    r = evaluate(
+        "def policy(obs):\n    return 1 if obs[2] + 0.5 * obs[3] > 0 else 0\n",
+        "CartPole-v1",
+        [0],
+        EvalConfig(stall=StallRule(steps=5)),
+    )
     assert r.episodes[0].end in ("terminated", "truncated") and r.lengths[0] > 5
 
 

@@ -28,22 +28,39 @@ def make_result(returns=(10.0, 20.0, 30.0), split="dev", seed0=0) -> EvalResult:
     returns = [np.float64(r) for r in returns]
     n = len(returns)
     eps = [
-        Episode(seed=seed0 + i, ret=r, length=int(r), end="truncated" if i else "terminated", reason=None,
-                tail=[{"obs": [np.float32(0.5), 1.0], "action": np.int64(1)}],
-                action_summary={"histogram": [np.int64(3), 4]})
+        Episode(
+            seed=seed0 + i,
+            ret=r,
+            length=int(r),
+            end="truncated" if i else "terminated",
+            reason=None,
+            tail=[{"obs": [np.float32(0.5), 1.0], "action": np.int64(1)}],
+            action_summary={"histogram": [np.int64(3), 4]},
+        )
         for i, r in enumerate(returns)
-    ]  # fmt: skip
+    ]
     mean = float(np.mean(returns)) if n else float("nan")
     return EvalResult(
-        env_id="CartPole-v1", env_label="CartPole-v1", gymnasium_version="1.4.0", split=split,
-        seeds=[seed0 + i for i in range(n)], returns=returns, lengths=[int(r) for r in returns],
-        mean=np.float64(mean), std=np.float64(np.std(returns)) if n else 0.0,
-        ci95=(np.float64(mean - 1), mean + 1), median=mean,
-        min=min(returns) if n else float("nan"), max=max(returns) if n else float("nan"),
-        env_steps=int(sum(returns)), seconds=0.25,
-        failures=[{"seed": seed0, "step": 3, "reason": "exception: boom"}], episodes=eps,
-        isolation={"process": "on", "seccomp": "on (strict)"}, program_sha256="abc",
-    )  # fmt: skip
+        env_id="CartPole-v1",
+        env_label="CartPole-v1",
+        gymnasium_version="1.4.0",
+        split=split,
+        seeds=[seed0 + i for i in range(n)],
+        returns=returns,
+        lengths=[int(r) for r in returns],
+        mean=np.float64(mean),
+        std=np.float64(np.std(returns)) if n else 0.0,
+        ci95=(np.float64(mean - 1), mean + 1),
+        median=mean,
+        min=min(returns) if n else float("nan"),
+        max=max(returns) if n else float("nan"),
+        env_steps=int(sum(returns)),
+        seconds=0.25,
+        failures=[{"seed": seed0, "step": 3, "reason": "exception: boom"}],
+        episodes=eps,
+        isolation={"process": "on", "seccomp": "on (strict)"},
+        program_sha256="abc",
+    )
 
 
 @pytest.fixture
@@ -128,7 +145,9 @@ def test_open_refuses_what_is_not_a_run(tmp_path):
 
 def test_open_refuses_a_newer_schema(store):
     with store.transaction():
-        store._db().execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+        store._db().execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),)
+        )
     store.close()
     with pytest.raises(UserError, match="newer scriptrl"):
         RunStore.open(store.run_dir)
@@ -145,7 +164,9 @@ def test_error_messages_are_one_line(tmp_path):
 
 
 def test_program_round_trip(store):
-    pid = add(store, parents=[np.int64(3), 4], island=None, iteration=5, note="n", temperature=np.float32(0.5))
+    pid = add(
+        store, parents=[np.int64(3), 4], island=None, iteration=5, note="n", temperature=np.float32(0.5)
+    )
     p = store.program(pid)
     assert p["id"] == pid and p["source"] == SRC and p["parents"] == [3, 4] and p["island"] is None
     assert p["iteration"] == 5 and p["note"] == "n" and p["status"] == "new" and p["error"] is None
@@ -176,14 +197,26 @@ def test_evaluation_round_trip_from_eval_result(store):
     (e,) = store.evaluations()
     assert e["id"] == eid and e["program_id"] == pid and e["split"] == "dev" and e["stage"] == "cheap"
     assert e["episodes"] == 3 and e["mean"] == 20.0 and e["ci_lo"] == 19.0 and e["ci_hi"] == 21.0
-    assert e["median"] == 20.0 and e["min"] == 10.0 and e["max"] == 30.0 and e["std"] == pytest.approx(8.16, abs=0.01)
+    assert (
+        e["median"] == 20.0
+        and e["min"] == 10.0
+        and e["max"] == 30.0
+        and e["std"] == pytest.approx(8.16, abs=0.01)
+    )
     assert e["env_steps"] == 60 and e["seconds"] == 0.25 and e["seeds"] == [0, 1, 2]
     assert e["failures"] == [{"seed": 0, "step": 3, "reason": "exception: boom"}]
     assert e["env_id"] == "CartPole-v1" and e["gymnasium_version"] == "1.4.0"
     assert e["isolation"] == {"process": "on", "seccomp": "on (strict)"} and e["program_sha256"] == "abc"
     d0 = e["digest"][0]
-    assert d0 == {"seed": 0, "return": 10.0, "length": 10, "end": "terminated", "reason": None,
-                  "tail": [{"obs": [0.5, 1.0], "action": 1}], "action_summary": {"histogram": [3, 4]}}  # fmt: skip
+    assert d0 == {
+        "seed": 0,
+        "return": 10.0,
+        "length": 10,
+        "end": "terminated",
+        "reason": None,
+        "tail": [{"obs": [0.5, 1.0], "action": 1}],
+        "action_summary": {"histogram": [3, 4]},
+    }
 
 
 def test_evaluation_from_dict_and_nan(store):
@@ -196,8 +229,21 @@ def test_evaluation_from_dict_and_nan(store):
     store.add_evaluation(pid, "dev", "cheap", empty)
     e = store.evaluations(split="dev")[0]
     assert e["episodes"] == 0 and e["mean"] is None and e["min"] is None and e["digest"] == []
-    hand = {"mean": 5.0, "std": 0.0, "ci_lo": 4.0, "ci_hi": 6.0, "median": 5.0, "min": 5.0, "max": 5.0,
-            "env_steps": 9, "seconds": 1.0, "seeds": [1, 2], "failures": [], "env_id": "X", "isolation": {}}  # fmt: skip
+    hand = {
+        "mean": 5.0,
+        "std": 0.0,
+        "ci_lo": 4.0,
+        "ci_hi": 6.0,
+        "median": 5.0,
+        "min": 5.0,
+        "max": 5.0,
+        "env_steps": 9,
+        "seconds": 1.0,
+        "seeds": [1, 2],
+        "failures": [],
+        "env_id": "X",
+        "isolation": {},
+    }
     store.add_evaluation(pid, "tune", "tune", hand)
     e = store.evaluations(stage="tune")[0]
     assert e["episodes"] == 2 and e["ci_lo"] == 4.0 and e["env_id"] == "X"
@@ -220,7 +266,9 @@ def test_evaluation_filters_and_best(store):
     big = store.add_evaluation(a, "dev", "full", make_result((5.0, 5.0, 5.0)))
     store.add_evaluation(a, "dev", "cheap", make_result((9.0, 9.0)))  # later but fewer episodes
     store.add_evaluation(b, "holdout", "holdout", make_result((7.0,)))
-    assert len(store.evaluations(program_id=a)) == 3 and len(store.evaluations(program_id=a, stage="cheap")) == 2
+    assert (
+        len(store.evaluations(program_id=a)) == 3 and len(store.evaluations(program_id=a, stage="cheap")) == 2
+    )
     assert len(store.evaluations(split="holdout")) == 1 and store.evaluations(program_id=b, split="dev") == []
     assert store.best_evaluation(a, "dev")["id"] == big
     tie = store.add_evaluation(a, "dev", "full", make_result((4.0, 4.0, 4.0)))
@@ -268,8 +316,18 @@ def test_on_the_training_stream_a_program_scores_its_mean_over_every_batch(store
 
 def test_calls_events_state_totals(store):
     pid = add(store)
-    c1 = store.add_call(CallRecord("llm", 1.5, prompt_tokens=100, completion_tokens=50, cost_usd=0.01, model="m",
-                        program_id=pid, temperature=0.9))  # fmt: skip
+    c1 = store.add_call(
+        CallRecord(
+            "llm",
+            1.5,
+            prompt_tokens=100,
+            completion_tokens=50,
+            cost_usd=0.01,
+            model="m",
+            program_id=pid,
+            temperature=0.9,
+        )
+    )
     store.add_call(CallRecord("llm", 0.5, ok=False, error="timeout"))
     calls = store.calls()
     assert calls[0]["id"] == c1 and calls[0]["ok"] is True and calls[0]["model"] == "m"
@@ -286,7 +344,9 @@ def test_calls_events_state_totals(store):
     assert store.events("notice")[0]["data"] == {}
 
     assert store.load_state() is None
-    store.save_state({"iteration": 3, "islands": [[1, 2], (3,)], "rng": np.array([1, 2]), "best": float("inf")})
+    store.save_state(
+        {"iteration": 3, "islands": [[1, 2], (3,)], "rng": np.array([1, 2]), "best": float("inf")}
+    )
     store.save_state({"iteration": 4})
     assert store.load_state() == {"iteration": 4}
     store.save_state({"x": np.float32(1.5), "nan": float("nan")})
@@ -295,13 +355,31 @@ def test_calls_events_state_totals(store):
     store.add_evaluation(pid, "dev", "cheap", make_result())
     store.add_evaluation(pid, "dev", "full", make_result((1.0,)))
     t = store.totals()
-    assert t == {"programs": 1, "evaluations": 2, "env_steps": 61, "eval_seconds": 0.5, "calls": 2,
-                 "model_calls": 1, "prompt_tokens": 100, "completion_tokens": 50, "cost_usd": 0.01}  # fmt: skip
+    assert t == {
+        "programs": 1,
+        "evaluations": 2,
+        "env_steps": 61,
+        "eval_seconds": 0.5,
+        "calls": 2,
+        "model_calls": 1,
+        "prompt_tokens": 100,
+        "completion_tokens": 50,
+        "cost_usd": 0.01,
+    }
 
 
 def test_totals_of_an_empty_run(store):
-    assert store.totals() == {"programs": 0, "evaluations": 0, "env_steps": 0, "eval_seconds": 0.0, "calls": 0,
-                              "model_calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}  # fmt: skip
+    assert store.totals() == {
+        "programs": 0,
+        "evaluations": 0,
+        "env_steps": 0,
+        "eval_seconds": 0.0,
+        "calls": 0,
+        "model_calls": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cost_usd": 0.0,
+    }
 
 
 def test_unstorable_values_raise_and_write_nothing(store):
@@ -406,14 +484,24 @@ def test_closed_store_refuses_use(store):
 
 
 def test_best_policy_written_atomically_with_header(store):
-    header = {"env": "CartPole-v1", "holdout score": 500.0, "program id": 12,
-              "change": "line one\nimport os; os.system('x')\r\nthird", "ci": (499.0, 500.0)}  # fmt: skip
+    header = {
+        "env": "CartPole-v1",
+        "holdout score": 500.0,
+        "program id": 12,
+        "change": "line one\nimport os; os.system('x')\r\nthird",
+        "ci": (499.0, 500.0),
+    }
     path = store.write_best_policy(SRC, header)
     assert path == store.run_dir / "best_policy.py"
     text = path.read_text()
     lines = text.splitlines()
-    assert lines[:5] == ["# env: CartPole-v1", "# holdout score: 500.0", "# program id: 12",
-                         "# change: line one import os; os.system('x') third", "# ci: [499.0,500.0]"]  # fmt: skip
+    assert lines[:5] == [
+        "# env: CartPole-v1",
+        "# holdout score: 500.0",
+        "# program id: 12",
+        "# change: line one import os; os.system('x') third",
+        "# ci: [499.0,500.0]",
+    ]
     assert lines[5] == "" and text.endswith(SRC)
     assert all(line.startswith("#") for line in lines[:5])
     ns: dict = {}
@@ -422,7 +510,9 @@ def test_best_policy_written_atomically_with_header(store):
     # replacing it leaves one file and no temporaries
     store.write_best_policy("def policy(obs):\n    return 0", {"program id": 13})
     assert path.read_text() == "# program id: 13\n\ndef policy(obs):\n    return 0\n"
-    assert sorted(p.name for p in store.run_dir.iterdir() if not p.name.startswith("run.sqlite")) == ["best_policy.py"]
+    assert sorted(p.name for p in store.run_dir.iterdir() if not p.name.startswith("run.sqlite")) == [
+        "best_policy.py"
+    ]
 
 
 def test_best_policy_failure_keeps_the_old_file_and_no_temp(store, monkeypatch):
@@ -575,14 +665,32 @@ def test_print_runs_and_show(tmp_path, capsys):
     con = _console()
     print_runs(tmp_path, console=con)
     out = con.export_text()
-    assert "CartPole-v1" in out and "llm-mutate" in out and "475.50" in out and "465.50" in out and "running" in out
+    assert (
+        "CartPole-v1" in out
+        and "llm-mutate" in out
+        and "475.50" in out
+        and "465.50" in out
+        and "running" in out
+    )
 
     con = _console()
     print_show(tmp_path / "a", console=con)
     out = con.export_text()
-    for needle in ("CartPole-v1", "llm-mutate", "11", "1,200 prompt", "300 completion",
-                   "$0.0123", "add pole-angle rule", "475.50 ± 1.00", "465.50 ± 1.00", "always left",
-                   "10.00 ± 1.00", "obs[2] > 0", "no best_policy.py"):  # fmt: skip
+    for needle in (
+        "CartPole-v1",
+        "llm-mutate",
+        "11",
+        "1,200 prompt",
+        "300 completion",
+        "$0.0123",
+        "add pole-angle rule",
+        "475.50 ± 1.00",
+        "465.50 ± 1.00",
+        "always left",
+        "10.00 ± 1.00",
+        "obs[2] > 0",
+        "no best_policy.py",
+    ):
         assert needle in out, needle
     assert out.index("475.50") < out.index("10.00 ± 1.00")  # ranked
 

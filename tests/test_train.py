@@ -18,12 +18,25 @@ pytestmark = pytest.mark.slow
 
 
 def cli(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=600, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=600, **kw
+    )
 
 
 def test_offline_search_solves_cartpole_to_500(tmp_path):
-    p = cli("train", "CartPole-v1", "--generator", "offline", "--target", "500", "--max-seconds", "240",
-            "--run-dir", str(tmp_path / "run"), "--json")  # fmt: skip
+    p = cli(
+        "train",
+        "CartPole-v1",
+        "--generator",
+        "offline",
+        "--target",
+        "500",
+        "--max-seconds",
+        "240",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--json",
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     summary = json.loads(p.stdout.strip().splitlines()[-1])
     for key in ("best_holdout", "best_dev", "env_steps", "seconds", "run_dir", "best_policy", "best_audit"):
@@ -50,7 +63,9 @@ def test_python_api_mirrors_the_cli_and_is_reproducible(tmp_path):
 
 def test_init_program_seeds_the_search(tmp_path):
     init = Path(__file__).resolve().parents[1] / "examples" / "cartpole_pd.py"
-    run = scriptrl.train("CartPole-v1", run_dir=str(tmp_path / "r"), init=str(init), target=500, max_iterations=3)
+    run = scriptrl.train(
+        "CartPole-v1", run_dir=str(tmp_path / "r"), init=str(init), target=500, max_iterations=3
+    )
     with sqlite3.connect(run.run_dir / "run.sqlite") as db:
         first = db.execute("select generator, source from programs order by id limit 1").fetchone()
     assert first[0] == "user.init" and "push = 10.0 * angle" in first[1]
@@ -60,20 +75,36 @@ def test_init_program_seeds_the_search(tmp_path):
 def _snapshot(db_path: Path) -> tuple[list, list]:
     with sqlite3.connect(db_path) as db:
         progs = db.execute("select id, norm_hash, source, parents from programs order by id").fetchall()
-        evals = db.execute("select id, program_id, split, stage, mean, env_steps, seeds from evaluations order by id"
-                           ).fetchall()  # fmt: skip
+        evals = db.execute(
+            "select id, program_id, split, stage, mean, env_steps, seeds from evaluations order by id"
+        ).fetchall()
     return progs, evals
 
 
 def test_kill_9_then_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_path):
-    args = ["CartPole-v1", "--max-iterations", "5", "--target", "1000", "--seed", "7", "--workers", "2", "--json"]
+    args = [
+        "CartPole-v1",
+        "--max-iterations",
+        "5",
+        "--target",
+        "1000",
+        "--seed",
+        "7",
+        "--workers",
+        "2",
+        "--json",
+    ]
     ref = cli("train", *args, "--run-dir", str(tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr[-2000:]
     ref_summary = json.loads(ref.stdout.strip().splitlines()[-1])
 
     run = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "scriptrl", "train", *args, "--run-dir", str(run)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scriptrl", "train", *args, "--run-dir", str(run)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     db = run / "run.sqlite"
     _wait_for_evaluations(proc, db, 40)  # kill once the search is past its initial population
     os.killpg(proc.pid, signal.SIGKILL)
@@ -101,9 +132,27 @@ def test_kill_9_then_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_p
 def test_killing_only_the_main_process_leaves_no_evaluators_behind(tmp_path):
     """kill -9 of `scriptrl train` alone (as an OOM killer or a scheduler does): its pool
     processes and their sandbox workers go with it instead of idling forever."""
-    proc = subprocess.Popen([sys.executable, "-m", "scriptrl", "train", "CartPole-v1", "--max-iterations", "50",
-                             "--target", "1000", "--workers", "2", "--run-dir", str(tmp_path / "run"), "--json"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scriptrl",
+            "train",
+            "CartPole-v1",
+            "--max-iterations",
+            "50",
+            "--target",
+            "1000",
+            "--workers",
+            "2",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--json",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     group = proc.pid
     _wait_for_evaluations(proc, tmp_path / "run" / "run.sqlite", 2)  # until the pool is evaluating
     members = [int(d) for d in os.listdir("/proc") if d.isdigit() and _pgid(int(d)) == group]
@@ -158,7 +207,9 @@ def test_bad_train_input_is_one_line(tmp_path):
 
 
 def test_runs_and_show(tmp_path):
-    scriptrl.train("CartPole-v1", run_dir=str(tmp_path / "runs" / "one"), max_iterations=1, target=1e9, workers=1)
+    scriptrl.train(
+        "CartPole-v1", run_dir=str(tmp_path / "runs" / "one"), max_iterations=1, target=1e9, workers=1
+    )
     p = cli("runs", str(tmp_path / "runs"), "--json")
     assert p.returncode == 0 and json.loads(p.stdout)[0]["env"] == "CartPole-v1"
     s = cli("show", str(tmp_path / "runs" / "one"))

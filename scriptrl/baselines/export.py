@@ -54,7 +54,11 @@ def _modules_to_layers(modules) -> list[Layer]:
             layers.extend(_modules_to_layers(list(m)))
         elif isinstance(m, nn.Linear):
             w = m.weight.detach().cpu().numpy().astype(np.float32)
-            b = m.bias.detach().cpu().numpy().astype(np.float32) if m.bias is not None else np.zeros(w.shape[0], np.float32)
+            b = (
+                m.bias.detach().cpu().numpy().astype(np.float32)
+                if m.bias is not None
+                else np.zeros(w.shape[0], np.float32)
+            )
             layers.append(Layer("linear", w, b))
         elif isinstance(m, nn.Tanh):
             layers.append(Layer("tanh"))
@@ -67,8 +71,10 @@ def _modules_to_layers(modules) -> list[Layer]:
         elif isinstance(m, nn.Identity | nn.Flatten):
             continue
         else:
-            raise UserError(f"cannot export a {type(m).__name__} layer to a numpy program (supported: Linear, "
-                            "Tanh, ReLU, ELU, Hardtanh)")  # fmt: skip
+            raise UserError(
+                f"cannot export a {type(m).__name__} layer to a numpy program (supported: Linear, "
+                "Tanh, ReLU, ELU, Hardtanh)"
+            )
     return layers
 
 
@@ -90,7 +96,11 @@ def net_spec(model, vec_normalize=None) -> NetSpec:
         modules = [policy.mlp_extractor.policy_net, policy.action_net]
         head = "argmax" if isinstance(model.action_space, spaces.Discrete) else "clip"
     elif isinstance(policy, SACPolicy):
-        extractor, modules, head = policy.actor.features_extractor, [policy.actor.latent_pi, policy.actor.mu], "tanh_unscale"
+        extractor, modules, head = (
+            policy.actor.features_extractor,
+            [policy.actor.latent_pi, policy.actor.mu],
+            "tanh_unscale",
+        )
     else:
         raise UserError(f"cannot export a {type(policy).__name__} (supported: PPO, A2C, DQN, SAC MlpPolicy)")
     if not isinstance(extractor, FlattenExtractor):
@@ -132,7 +142,9 @@ def program_source(spec: NetSpec, title: str, notes: list[str] | None = None) ->
     elif spec.obs_mean is not None:
         body.append("    x = np.asarray(obs, dtype=np.float32).reshape(-1)")
         body.append("    # VecNormalize's running statistics, frozen when the checkpoint was taken")
-        body.append(f"    x = np.clip((x - OBS_MEAN) / np.sqrt(OBS_VAR + {spec.obs_eps!r}), -{spec.obs_clip!r}, {spec.obs_clip!r})")
+        body.append(
+            f"    x = np.clip((x - OBS_MEAN) / np.sqrt(OBS_VAR + {spec.obs_eps!r}), -{spec.obs_clip!r}, {spec.obs_clip!r})"
+        )
         body.append("    x = x.astype(np.float32)")
     else:
         body.append("    x = np.asarray(obs, dtype=np.float32).reshape(-1)")
@@ -160,24 +172,45 @@ def program_source(spec: NetSpec, title: str, notes: list[str] | None = None) ->
     elif spec.head == "clip":
         act = ["    return np.clip(forward(obs), ACT_LOW, ACT_HIGH).tolist()"]
     else:  # SAC squashes with tanh, then rescales to the action bounds
-        act = ["    a = np.tanh(forward(obs))",
-               "    return np.clip(ACT_LOW + 0.5 * (a + 1.0) * (ACT_HIGH - ACT_LOW), ACT_LOW, ACT_HIGH).tolist()"]  # fmt: skip
+        act = [
+            "    a = np.tanh(forward(obs))",
+            "    return np.clip(ACT_LOW + 0.5 * (a + 1.0) * (ACT_HIGH - ACT_LOW), ACT_LOW, ACT_HIGH).tolist()",
+        ]
     if spec.obs_mean is not None:
         weights.append(_tensor_line("OBS_MEAN", spec.obs_mean, "<f8"))
         weights.append(_tensor_line("OBS_VAR", spec.obs_var, "<f8"))  # type: ignore[arg-type]
     if spec.act_low is not None:
         weights.append(_tensor_line("ACT_LOW", spec.act_low))
         weights.append(_tensor_line("ACT_HIGH", spec.act_high))  # type: ignore[arg-type]
-    doc = [title, ""] + list(notes or []) + [
-        "The network's deterministic action, written in numpy so the sandbox scores it like any",
-        "other program. Weights are little-endian float32 (statistics float64) as hex strings.",
+    doc = (
+        [title, ""]
+        + list(notes or [])
+        + [
+            "The network's deterministic action, written in numpy so the sandbox scores it like any",
+            "other program. Weights are little-endian float32 (statistics float64) as hex strings.",
+        ]
+    )
+    lines = [
+        '"""' + "\n".join(doc).rstrip() + '\n"""',
+        "",
+        "import numpy as np",
+        "",
+        "",
+        "def policy(obs):",
+        *act,
+        "",
+        "",
+        "def forward(obs):",
+        *body,
+        "",
+        "",
+        "def _tensor(text, dtype, shape):",
+        "    return np.frombuffer(bytes.fromhex(text), dtype=dtype).reshape(shape)",
+        "",
+        "",
+        *weights,
+        "",
     ]
-    lines = ['"""' + "\n".join(doc).rstrip() + '\n"""', "", "import numpy as np", "", "",
-             "def policy(obs):", *act, "", "",
-             "def forward(obs):", *body, "", "",
-             "def _tensor(text, dtype, shape):",
-             "    return np.frombuffer(bytes.fromhex(text), dtype=dtype).reshape(shape)", "", "",
-             *weights, ""]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -199,13 +232,21 @@ def verify(source: str, model, vec_normalize, observations: list[Any], tol: floa
             out = namespace["forward"](obs)
             ok = int(want) == got or abs(float(out[got]) - float(out[int(want)])) <= tol
         else:
-            ok = bool(np.allclose(np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64).ravel(),
-                                  atol=tol * 10, rtol=tol))  # fmt: skip
+            ok = bool(
+                np.allclose(
+                    np.asarray(got, dtype=np.float64),
+                    np.asarray(want, dtype=np.float64).ravel(),
+                    atol=tol * 10,
+                    rtol=tol,
+                )
+            )
         agree += ok
     frac = agree / max(1, len(observations))
     if frac < 0.99:
-        raise RuntimeError(f"exported policy disagrees with model.predict on {len(observations) - agree} of "
-                           f"{len(observations)} observations")  # fmt: skip
+        raise RuntimeError(
+            f"exported policy disagrees with model.predict on {len(observations) - agree} of "
+            f"{len(observations)} observations"
+        )
     return frac
 
 

@@ -82,7 +82,11 @@ def train_baseline(
     if space not in ACTION_SPACES[entry.algo]:
         allowed = " or ".join(ACTION_SPACES[entry.algo])
         raise UserError(f"{entry.algo.upper()} needs a {allowed} action space; {renv.id} has {space}")
-    for name, v in (("max_env_steps", max_env_steps), ("max_seconds", max_seconds), ("eval_every", eval_every)):
+    for name, v in (
+        ("max_env_steps", max_env_steps),
+        ("max_seconds", max_seconds),
+        ("eval_every", eval_every),
+    ):
         if v is not None and v <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive (got {v})")
     sb3, torch = _import_sb3()
@@ -111,8 +115,12 @@ def train_baseline(
         "holdout": list(SPLITS["holdout"]),
         "audit": list(SPLITS["audit"]),
         "run_dir": str(run_dir),
-        "versions": {"stable_baselines3": sb3.__version__, "torch": torch.__version__,
-                     "gymnasium": gymnasium.__version__, "python": platform.python_version()},  # fmt: skip
+        "versions": {
+            "stable_baselines3": sb3.__version__,
+            "torch": torch.__version__,
+            "gymnasium": gymnasium.__version__,
+            "python": platform.python_version(),
+        },
         "torch_threads": torch.get_num_threads(),
     }
     from scriptrl.store import RunStore
@@ -123,7 +131,9 @@ def train_baseline(
         try:
             runner.run()
         except KeyboardInterrupt:
-            store.add_event("stop", {"status": "interrupted", "reason": "interrupted (baselines do not resume)"})
+            store.add_event(
+                "stop", {"status": "interrupted", "reason": "interrupted (baselines do not resume)"}
+            )
             raise
         return runner.result()
     finally:
@@ -171,8 +181,16 @@ class _Runner:
         self.eval_config = EvalConfig(warm_spare=True)
         model, venv, vecnorm = self._build()
         self.model, self.vecnorm = model, vecnorm
-        self.store.add_event("start", {"env": self.renv.label(), "target": self.target, "iteration": 0,
-                                       "algo": self.entry.algo, "total_timesteps": self.total})  # fmt: skip
+        self.store.add_event(
+            "start",
+            {
+                "env": self.renv.label(),
+                "target": self.target,
+                "iteration": 0,
+                "algo": self.entry.algo,
+                "total_timesteps": self.total,
+            },
+        )
         runner = self
 
         class _Hook(BaseCallback):
@@ -213,7 +231,9 @@ class _Runner:
         try:
             model = algo_cls("MlpPolicy", venv, seed=seed, verbose=0, device="cpu", **kwargs)
         except TypeError as e:
-            raise UserError(f"hyperparams.toml entry for {self.entry.algo} {self.entry.env_id} is invalid: {e}") from None
+            raise UserError(
+                f"hyperparams.toml entry for {self.entry.algo} {self.entry.env_id} is invalid: {e}"
+            ) from None
         return model, venv, vecnorm
 
     def _pause(self) -> None:
@@ -256,27 +276,50 @@ class _Runner:
         self.checkpoints += 1
         spec = net_spec(self.model, self.vecnorm)
         algo = self.entry.algo.upper()
-        notes = [f"Checkpoint {self.checkpoints} after {steps:,} training env steps ({self.train_seconds:.1f} s),",
-                 f"seed {self.config['seed']}; hyperparameters: {self.entry.source}.",
-                 f"Stable-Baselines3 {self.config['versions']['stable_baselines3']}, "
-                 f"torch {self.config['versions']['torch']}.", ""]  # fmt: skip
-        source = program_source(spec, f"{algo} policy for {self.renv.label()}, exported by `scriptrl baseline`.", notes)
+        notes = [
+            f"Checkpoint {self.checkpoints} after {steps:,} training env steps ({self.train_seconds:.1f} s),",
+            f"seed {self.config['seed']}; hyperparameters: {self.entry.source}.",
+            f"Stable-Baselines3 {self.config['versions']['stable_baselines3']}, "
+            f"torch {self.config['versions']['torch']}.",
+            "",
+        ]
+        source = program_source(
+            spec, f"{algo} policy for {self.renv.label()}, exported by `scriptrl baseline`.", notes
+        )
         if len(source.encode()) > MAX_SOURCE_BYTES:
-            raise UserError(f"the {algo} network is too large to export as a program ({len(source) / 1e6:.1f} MB)")
+            raise UserError(
+                f"the {algo} network is too large to export as a program ({len(source) / 1e6:.1f} MB)"
+            )
         probe = self.renv.make()
         try:
-            self.verified = verify(source, self.model, self.vecnorm, sample_observations(probe, 100, seed=steps))
+            self.verified = verify(
+                source, self.model, self.vecnorm, sample_observations(probe, 100, seed=steps)
+            )
         finally:
             probe.close()
         prog = Program(source)
         parents = [self.last_pid] if self.last_pid is not None else []
         with self.store.transaction():
-            pid = self.store.add_program(source, prog.normalized_hash, parents, self.entry.algo, "checkpoint", 0.0,
-                                         None, self.checkpoints,
-                                         note=f"{steps:,} training steps, {self.train_seconds:.1f} s")  # fmt: skip
+            pid = self.store.add_program(
+                source,
+                prog.normalized_hash,
+                parents,
+                self.entry.algo,
+                "checkpoint",
+                0.0,
+                None,
+                self.checkpoints,
+                note=f"{steps:,} training steps, {self.train_seconds:.1f} s",
+            )
             train_steps = steps - self.steps_at_ckpt
-            self.store.add_evaluation(pid, "train", "train", _train_row(self.returns, train_steps,
-                                      self.train_seconds - self.train_seconds_at_ckpt, self.renv))  # fmt: skip
+            self.store.add_evaluation(
+                pid,
+                "train",
+                "train",
+                _train_row(
+                    self.returns, train_steps, self.train_seconds - self.train_seconds_at_ckpt, self.renv
+                ),
+            )
         self.sources[pid] = source
         self.last_pid = pid
         self.returns = []
@@ -285,25 +328,47 @@ class _Runner:
         with self.store.transaction():
             self.store.add_evaluation(pid, "dev", "curve", dev)
             self.store.set_program_status(pid, "evaluated" if not dev.failures else "failed")
-            self.store.add_event("curve", {"program": pid, "env_steps": steps, "seconds": round(self.train_seconds, 3),
-                                           "wall": round(self.wall(), 3), "dev": dev.mean,
-                                           "dev_ci95": list(dev.ci95)})  # fmt: skip
+            self.store.add_event(
+                "curve",
+                {
+                    "program": pid,
+                    "env_steps": steps,
+                    "seconds": round(self.train_seconds, 3),
+                    "wall": round(self.wall(), 3),
+                    "dev": dev.mean,
+                    "dev_ci95": list(dev.ci95),
+                },
+            )
         if dev.failures:  # an export or sandbox problem, not a weak policy: say so loudly
             raise UserError(f"checkpoint {pid} failed in the evaluator: {dev.failures[0]['reason']}")
         if self.progress:
-            self.progress({"checkpoint": self.checkpoints, "env_steps": steps, "seconds": self.train_seconds,
-                           "wall": self.wall(), "dev": dev.mean,
-                           "holdout": self.champion["holdout"] if self.champion else None})  # fmt: skip
+            self.progress(
+                {
+                    "checkpoint": self.checkpoints,
+                    "env_steps": steps,
+                    "seconds": self.train_seconds,
+                    "wall": self.wall(),
+                    "dev": dev.mean,
+                    "holdout": self.champion["holdout"] if self.champion else None,
+                }
+            )
         self._maybe_promote(pid, source, dev, steps)
         if self.champion and self.target is not None and self.champion["holdout"] >= self.target:
             self.stop_reason = f"target reached: holdout {self.champion['holdout']:.2f} >= {self.target:g}"
 
     def _maybe_promote(self, pid: int, source: str, dev, steps: int) -> None:
         """The search's rule (scriptrl.search.loop.Search._maybe_promote), so both confirm alike."""
-        reached = self.champion is not None and self.target is not None and self.champion["holdout"] >= self.target
+        reached = (
+            self.champion is not None and self.target is not None and self.champion["holdout"] >= self.target
+        )
         if dev.mean < self.best_dev or (dev.mean == self.best_dev and reached):
             return
-        self.best_dev, self.best_dev_id, self.best_dev_source, self.best_dev_result = dev.mean, pid, source, dev
+        self.best_dev, self.best_dev_id, self.best_dev_source, self.best_dev_result = (
+            dev.mean,
+            pid,
+            source,
+            dev,
+        )
         step = max(1e-9, 0.05 * abs(self.target)) if self.target is not None else 1e-9
         confirmed_dev = self.champion["dev"] if self.champion else float("-inf")
         at_target = self.target is not None and dev.mean >= self.target
@@ -320,32 +385,58 @@ class _Runner:
     def _confirm(self, pid: int, source: str, dev_mean: float, steps: int) -> None:
         holdout = self._split_eval(pid, source, "holdout")
         if self.champion is None or holdout.mean >= self.champion["holdout"]:
-            self.champion = {"id": pid, "dev": dev_mean, "holdout": holdout.mean, "ci95": list(holdout.ci95),
-                             "env_steps": steps, "seconds": round(self.train_seconds, 3)}  # fmt: skip
+            self.champion = {
+                "id": pid,
+                "dev": dev_mean,
+                "holdout": holdout.mean,
+                "ci95": list(holdout.ci95),
+                "env_steps": steps,
+                "seconds": round(self.train_seconds, 3),
+            }
             self.store.write_best_policy(source, self._header())
-            self.store.add_event("promotion", {"iteration": self.checkpoints, **self.champion,
-                                               "wall": round(self.wall(), 3)})  # fmt: skip
+            self.store.add_event(
+                "promotion", {"iteration": self.checkpoints, **self.champion, "wall": round(self.wall(), 3)}
+            )
 
     def _header(self, audit=None) -> dict:
         from scriptrl.store import policy_header
 
         c = self.champion or {}
-        method = {"method": f"{self.entry.algo.upper()} (Stable-Baselines3), {c.get('env_steps', 0):,} training steps",
-                  "hyperparameters": self.entry.source}  # fmt: skip
-        return policy_header(self.renv, c, self.config, audit.mean if audit is not None else None,
-                             f"scriptrl baseline (run folder: {self.store.run_dir})", method)  # fmt: skip
+        method = {
+            "method": f"{self.entry.algo.upper()} (Stable-Baselines3), {c.get('env_steps', 0):,} training steps",
+            "hyperparameters": self.entry.source,
+        }
+        return policy_header(
+            self.renv,
+            c,
+            self.config,
+            audit.mean if audit is not None else None,
+            f"scriptrl baseline (run folder: {self.store.run_dir})",
+            method,
+        )
 
     def _finish(self) -> None:
-        if self.best_dev_id is not None and (self.champion is None or self.champion["id"] != self.best_dev_id):
-            self._confirm(self.best_dev_id, self.best_dev_source, self.best_dev, self._steps_of(self.best_dev_id))  # type: ignore[arg-type]
+        if self.best_dev_id is not None and (
+            self.champion is None or self.champion["id"] != self.best_dev_id
+        ):
+            self._confirm(
+                self.best_dev_id, self.best_dev_source, self.best_dev, self._steps_of(self.best_dev_id)
+            )  # type: ignore[arg-type]
         if self.champion is not None:
             pid = self.champion["id"]
             audit = self._split_eval(pid, self.sources[pid], "audit")
             self.champion["audit"] = audit.mean
             self.store.write_best_policy(self.sources[pid], self._header(audit))
-        self.store.add_event("stop", {"reason": self.stop_reason, "iteration": self.checkpoints,
-                                      "env_steps": int(self.model.num_timesteps),
-                                      "seconds": round(self.train_seconds, 3), "wall": round(self.wall(), 3)})  # fmt: skip
+        self.store.add_event(
+            "stop",
+            {
+                "reason": self.stop_reason,
+                "iteration": self.checkpoints,
+                "env_steps": int(self.model.num_timesteps),
+                "seconds": round(self.train_seconds, 3),
+                "wall": round(self.wall(), 3),
+            },
+        )
 
     def _steps_of(self, pid: int) -> int:
         for e in self.store.events("curve"):
@@ -384,18 +475,33 @@ def _train_row(returns: list[float], env_steps: int, seconds: float, renv) -> di
     """The training episodes since the last checkpoint, as an evaluation row (no fixed seeds)."""
     from scriptrl.evaluate import confidence_interval
 
-    row: dict[str, Any] = {"returns": returns, "env_steps": env_steps, "seconds": seconds, "seeds": [],
-                           "env_id": renv.id, "gymnasium_version": renv.gymnasium_version,
-                           "notice": "training episodes (exploration on), seeded by the agent, not a seed split"}  # fmt: skip
+    row: dict[str, Any] = {
+        "returns": returns,
+        "env_steps": env_steps,
+        "seconds": seconds,
+        "seeds": [],
+        "env_id": renv.id,
+        "gymnasium_version": renv.gymnasium_version,
+        "notice": "training episodes (exploration on), seeded by the agent, not a seed split",
+    }
     if returns:
         lo, hi = confidence_interval(returns)
-        row.update(mean=statistics.fmean(returns), std=statistics.pstdev(returns), ci_lo=lo, ci_hi=hi,
-                   median=statistics.median(returns), min=min(returns), max=max(returns))  # fmt: skip
+        row.update(
+            mean=statistics.fmean(returns),
+            std=statistics.pstdev(returns),
+            ci_lo=lo,
+            ci_hi=hi,
+            median=statistics.median(returns),
+            min=min(returns),
+            max=max(returns),
+        )
     return row
 
 
 def print_progress(line: dict) -> None:
     """One line per checkpoint on stderr, so a person watching sees the curve being drawn."""
     hold = "" if line["holdout"] is None else f"  holdout {line['holdout']:.2f}"
-    sys.stderr.write(f"  {line['env_steps']:>10,} steps  {line['seconds']:7.1f} s  dev {line['dev']:9.2f}{hold}\n")
+    sys.stderr.write(
+        f"  {line['env_steps']:>10,} steps  {line['seconds']:7.1f} s  dev {line['dev']:9.2f}{hold}\n"
+    )
     sys.stderr.flush()

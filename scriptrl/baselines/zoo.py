@@ -21,7 +21,12 @@ ALGOS = ("ppo", "dqn", "a2c", "sac")
 #: Keys the zoo uses for its own machinery; everything else goes to the SB3 constructor.
 _ZOO_KEYS = {"n_envs", "n_timesteps", "normalize", "policy", "zoo_key", "note"}
 #: Action spaces each algorithm can drive (SB3 refuses the others with a long traceback).
-ACTION_SPACES = {"ppo": ("Discrete", "Box"), "a2c": ("Discrete", "Box"), "dqn": ("Discrete",), "sac": ("Box",)}
+ACTION_SPACES = {
+    "ppo": ("Discrete", "Box"),
+    "a2c": ("Discrete", "Box"),
+    "dqn": ("Discrete",),
+    "sac": ("Box",),
+}
 
 
 @dataclass
@@ -38,8 +43,16 @@ class ZooEntry:
     tuned: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"algo": self.algo, "env_id": self.env_id, "n_envs": self.n_envs, "n_timesteps": self.n_timesteps,
-                "normalize": self.normalize, "kwargs": self.kwargs, "source": self.source, "tuned": self.tuned}  # fmt: skip
+        return {
+            "algo": self.algo,
+            "env_id": self.env_id,
+            "n_envs": self.n_envs,
+            "n_timesteps": self.n_timesteps,
+            "normalize": self.normalize,
+            "kwargs": self.kwargs,
+            "source": self.source,
+            "tuned": self.tuned,
+        }
 
 
 @cache
@@ -86,7 +99,13 @@ def sb3_kwargs(entry: ZooEntry) -> dict[str, Any]:
     """The zoo's spellings turned into what the SB3 constructors take (needs torch)."""
     import torch.nn as nn
 
-    activations = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
+    activations = {
+        "tanh": nn.Tanh,
+        "relu": nn.ReLU,
+        "elu": nn.ELU,
+        "leaky_relu": nn.LeakyReLU,
+        "gelu": nn.GELU,
+    }
     out: dict[str, Any] = {}
     for key, value in entry.kwargs.items():
         if isinstance(value, str) and value.startswith("lin_"):

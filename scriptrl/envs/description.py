@@ -411,9 +411,7 @@ def _decode_places(raw: Any, file: str, n_axes: int) -> tuple[tuple[str, tuple[P
     return tuple(out)
 
 
-def parse_decode(
-    raw: Any, file: str, observation: list[ObsComponent], actions: list[str]
-) -> Decode:
+def parse_decode(raw: Any, file: str, observation: list[ObsComponent], actions: list[str]) -> Decode:
     """A ``[decode]`` table; a malformed one is a one-line ``UserError`` naming the key to fix."""
     if not isinstance(raw, dict) or set(raw) - {"parts", "places", "moves", "grid", "avoid", "walls", "slip"}:
         raise _decode_error(file, "takes parts and optional places, moves, grid, avoid, walls and slip only")

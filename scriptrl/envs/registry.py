@@ -177,7 +177,9 @@ def _resolve_registered(
         # A generated description reads the spaces; options may change them (an observation
         # type), so a curated one is checked against the spaces the options give.
         spec = registry[target.id]
-        env = _construct(target.id, lambda: gymnasium.make(target.id, disable_env_checker=True, **dict(kwargs)))
+        env = _construct(
+            target.id, lambda: gymnasium.make(target.id, disable_env_checker=True, **dict(kwargs))
+        )
         try:
             generated = describe_spaces(
                 target.id,

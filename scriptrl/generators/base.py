@@ -109,7 +109,9 @@ class Generator(Protocol):
 
     def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]: ...
 
-    def initial_stream(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> Iterator[Candidate]:
+    def initial_stream(
+        self, ctx: GenContext, n: int, temperature: float, rng: random.Random
+    ) -> Iterator[Candidate]:
         """The first programs one at a time, so a slow generator's first ones are evaluated early."""
         ...
 
@@ -145,7 +147,9 @@ class GeneratorBase:
     def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]:
         raise NotImplementedError
 
-    def initial_stream(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> Iterator[Candidate]:
+    def initial_stream(
+        self, ctx: GenContext, n: int, temperature: float, rng: random.Random
+    ) -> Iterator[Candidate]:
         yield from self.initial(ctx, n, temperature, rng)
 
     def drain_calls(self) -> list[tuple[str, GeneratorCall]]:

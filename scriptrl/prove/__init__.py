@@ -54,8 +54,10 @@ class ProofReport:
     results: list[ProofResult]
     nodes: int
     seconds: float
-    note: str = ("arithmetic over the reals (float rounding not modelled); every counterexample was replayed in the"
-                 " sandbox on the observation as the environment would send it")  # fmt: skip
+    note: str = (
+        "arithmetic over the reals (float rounding not modelled); every counterexample was replayed in the"
+        " sandbox on the observation as the environment would send it"
+    )
 
     @property
     def exit_code(self) -> int:
@@ -79,8 +81,16 @@ def require_z3() -> None:
         ) from None
 
 
-def prove(program: Program, renv: Any, properties: PropertySet | list[Property], *, unsafe: bool = False,
-          max_nodes: int = MAX_NODES, max_seconds: float = MAX_SECONDS, per_check: float = PER_CHECK) -> ProofReport:  # fmt: skip
+def prove(
+    program: Program,
+    renv: Any,
+    properties: PropertySet | list[Property],
+    *,
+    unsafe: bool = False,
+    max_nodes: int = MAX_NODES,
+    max_seconds: float = MAX_SECONDS,
+    per_check: float = PER_CHECK,
+) -> ProofReport:
     """Prove each property over its observation box; confirm every counterexample in the sandbox."""
     from gymnasium import spaces
 
@@ -98,10 +108,16 @@ def prove(program: Program, renv: Any, properties: PropertySet | list[Property],
         observation_box(space, renv.description, pset.ranges + p.ranges) for p in pset.properties
     ]
     kind = "discrete" if isinstance(space, spaces.Discrete) else "box"
-    job = {"source": program.source, "kind": kind, "integer": boxes[0][0].integer, "max_nodes": max_nodes,
-           "seconds": max_seconds, "per_check": min(per_check, max_seconds),
-           "properties": [{"name": p.name, "expr": p.expr} for p in pset.properties],
-           "boxes": [[b.to_dict() for b in box] for box in boxes]}  # fmt: skip
+    job = {
+        "source": program.source,
+        "kind": kind,
+        "integer": boxes[0][0].integer,
+        "max_nodes": max_nodes,
+        "seconds": max_seconds,
+        "per_check": min(per_check, max_seconds),
+        "properties": [{"name": p.name, "expr": p.expr} for p in pset.properties],
+        "boxes": [[b.to_dict() for b in box] for box in boxes],
+    }
     answer = run_solver(job, max_seconds)
     results = []
     for i, p in enumerate(pset.properties):
@@ -132,8 +148,10 @@ def _confirm(program: Program, renv: Any, p: Property, r: dict, box: list[dict],
         why = "; ".join(
             x.reason or f"the sandbox chose {x.action!r}, which satisfies it" for x in replays[:3]
         )
-        res.detail = (f"the solver's counterexample(s) were not confirmed by the sandbox ({why}); float rounding at a"
-                      " boundary, or a construct the translation reads differently")  # fmt: skip
+        res.detail = (
+            f"the solver's counterexample(s) were not confirmed by the sandbox ({why}); float rounding at a"
+            " boundary, or a construct the translation reads differently"
+        )
         return res
     res.counterexample, res.action, res.seed = hit.observation, hit.action, hit.seed
     res.detail = (
@@ -150,8 +168,14 @@ def run_solver(job: dict, max_seconds: float) -> dict:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
-        proc = subprocess.run([sys.executable, "-m", "scriptrl.prove.solve"], input=json.dumps(job),
-                              capture_output=True, text=True, timeout=max_seconds + 10.0, env=env)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "scriptrl.prove.solve"],
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            timeout=max_seconds + 10.0,
+            env=env,
+        )
     except subprocess.TimeoutExpired:
         return {
             "program": f"UNKNOWN: the solver did not finish within {max_seconds:g} s (--prove-seconds)",
@@ -170,17 +194,32 @@ def print_proof_report(report: ProofReport, console: Any = None) -> None:
 
     console = console or Console()
     style = {"PROVED": "bold green", "REFUTED": "bold red", "UNKNOWN": "bold yellow"}
-    console.print(Text(f"Proofs for {report.program} on {report.env_label} ({report.nodes:,} formula nodes, "
-                       f"{report.seconds:.1f} s)"))  # fmt: skip
+    console.print(
+        Text(
+            f"Proofs for {report.program} on {report.env_label} ({report.nodes:,} formula nodes, "
+            f"{report.seconds:.1f} s)"
+        )
+    )
     for r in report.results:
         console.print(Text.assemble((f"{r.verdict:8}", style[r.verdict]), f" {r.name}: {r.detail}"))
         if r.expr != r.name:
             console.print(Text(f"         property: {r.expr}", style="dim"))
         if r.verdict == "REFUTED":
-            console.print(Text(f"counterexample ({r.name}): " + json.dumps({"observation": r.counterexample,
-                                                                           "action": r.action, "seed": r.seed})))  # fmt: skip
+            console.print(
+                Text(
+                    f"counterexample ({r.name}): "
+                    + json.dumps({"observation": r.counterexample, "action": r.action, "seed": r.seed})
+                )
+            )
     if report.results:
         box = report.results[0].box
-        console.print(Text("box: " + ", ".join(f"obs[{b['component']}] in [{b['low']:g}, {b['high']:g}] ({b['from']})"
-                                               for b in box), style="dim"))  # fmt: skip
+        console.print(
+            Text(
+                "box: "
+                + ", ".join(
+                    f"obs[{b['component']}] in [{b['low']:g}, {b['high']:g}] ({b['from']})" for b in box
+                ),
+                style="dim",
+            )
+        )
     console.print(Text(report.note, style="dim"))

@@ -35,12 +35,42 @@ from scriptrl.prove.values import (
     truth,
 )
 
-_NUMPY = {"clip", "dot", "array", "asarray", "argmax", "argmin", "abs", "absolute", "sign", "maximum", "minimum",
-          "max", "min", "amax", "amin", "sum", "zeros", "ones", "float32", "float64", "sqrt", "mean", "where",
-          "matmul", "int64", "int32"}  # fmt: skip
+_NUMPY = {
+    "clip",
+    "dot",
+    "array",
+    "asarray",
+    "argmax",
+    "argmin",
+    "abs",
+    "absolute",
+    "sign",
+    "maximum",
+    "minimum",
+    "max",
+    "min",
+    "amax",
+    "amin",
+    "sum",
+    "zeros",
+    "ones",
+    "float32",
+    "float64",
+    "sqrt",
+    "mean",
+    "where",
+    "matmul",
+    "int64",
+    "int32",
+}
 _MATH = {"sqrt", "fabs", "floor", "ceil", "radians", "degrees"}
-_CONSTANTS = {("numpy", "pi"): math.pi, ("numpy", "e"): math.e, ("math", "pi"): math.pi, ("math", "e"): math.e,
-              ("math", "tau"): math.tau}  # fmt: skip
+_CONSTANTS = {
+    ("numpy", "pi"): math.pi,
+    ("numpy", "e"): math.e,
+    ("math", "pi"): math.pi,
+    ("math", "e"): math.e,
+    ("math", "tau"): math.tau,
+}
 MAX_SEQUENCE = 100_000
 
 

@@ -19,8 +19,31 @@ from typing import Any
 
 from scriptrl.errors import UserError
 
-PROPERTY_NAMES = frozenset({"obs", "action", "np", "numpy", "math", "abs", "min", "max", "sum", "len", "any", "all",
-                            "int", "float", "bool", "range", "zip", "enumerate", "True", "False", "None"})  # fmt: skip
+PROPERTY_NAMES = frozenset(
+    {
+        "obs",
+        "action",
+        "np",
+        "numpy",
+        "math",
+        "abs",
+        "min",
+        "max",
+        "sum",
+        "len",
+        "any",
+        "all",
+        "int",
+        "float",
+        "bool",
+        "range",
+        "zip",
+        "enumerate",
+        "True",
+        "False",
+        "None",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -160,6 +183,8 @@ def observation_box(
             hi = min(float(comps[i].high), float(high[i]))
             out.append(Bound(i, lo, hi, "description", integer))
         else:
-            raise UserError(f"obs[{i}] is unbounded and the description states no range for it; "
-                            f"give one with --range {i}=LOW:HIGH")  # fmt: skip
+            raise UserError(
+                f"obs[{i}] is unbounded and the description states no range for it; "
+                f"give one with --range {i}=LOW:HIGH"
+            )
     return out

@@ -45,8 +45,15 @@ def property_holds(expr: str, obs: Any, action: Any) -> bool:
     return value
 
 
-def replay(program: Program, renv: Any, expr: str, candidates: list[dict], *, unsafe: bool = False,
-           time_limit: float = 1.0) -> list[Replay]:  # fmt: skip
+def replay(
+    program: Program,
+    renv: Any,
+    expr: str,
+    candidates: list[dict],
+    *,
+    unsafe: bool = False,
+    time_limit: float = 1.0,
+) -> list[Replay]:
     """Each candidate through the sandbox, stopping at the first whose action violates the property."""
     from scriptrl.sandbox.client import WorkerFailure
     from scriptrl.verify.asker import _Asker

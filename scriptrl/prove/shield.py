@@ -90,8 +90,14 @@ def shield_source(source: str, spec: ShieldSpec) -> str:
     table = ", ".join(f"shield_check_{k}" for k in range(len(spec.properties)))
     wrapper = _WRAPPER.format(fallback=repr(spec.fallback), names=names, table=table, limit=LOG_LIMIT)
     wrapper += _CLASS_WRAPPER if cls is not None and entry is None else _FUNCTION_WRAPPER
-    return "\n".join(lines).rstrip("\n") + "\n\n\n# ---- runtime shield (scriptrl export --shield) ----\n" + \
-        "import collections\n\n\n" + "\n\n".join(checks) + "\n\n" + wrapper  # fmt: skip
+    return (
+        "\n".join(lines).rstrip("\n")
+        + "\n\n\n# ---- runtime shield (scriptrl export --shield) ----\n"
+        + "import collections\n\n\n"
+        + "\n\n".join(checks)
+        + "\n\n"
+        + wrapper
+    )
 
 
 _WRAPPER = '''SHIELD_FALLBACK = {fallback}

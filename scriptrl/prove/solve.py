@@ -39,8 +39,10 @@ def observation_vars(kind: str, size: int, integer: bool) -> tuple[Any, list]:
 def box_constraints(variables: list, box: list[dict]) -> list:
     out = []
     for v, b in zip(variables, box, strict=True):
-        out += [v >= z3.RealVal(repr(b["low"])) if not v.is_int() else v >= int(b["low"]),
-                v <= z3.RealVal(repr(b["high"])) if not v.is_int() else v <= int(b["high"])]  # fmt: skip
+        out += [
+            v >= z3.RealVal(repr(b["low"])) if not v.is_int() else v >= int(b["low"]),
+            v <= z3.RealVal(repr(b["high"])) if not v.is_int() else v <= int(b["high"]),
+        ]
     return out
 
 
@@ -87,8 +89,15 @@ def _point(m: z3.ModelRef, variables: list, seed: Any) -> dict:
     return out
 
 
-def counterexamples(s: z3.Solver, variables: list, box: list[dict], seed: Any, clock: _Clock, per_check: float,
-                    how_many: int = 3) -> list[dict]:  # fmt: skip
+def counterexamples(
+    s: z3.Solver,
+    variables: list,
+    box: list[dict],
+    seed: Any,
+    clock: _Clock,
+    per_check: float,
+    how_many: int = 3,
+) -> list[dict]:
     """The first model, then (preferred) one on a float32-exact grid, then others away from those."""
     found = [_point(s.model(), variables, seed)]
     s.push()
@@ -161,8 +170,9 @@ def run_job(job: dict) -> dict:
     seed_used = _mentions(model)
     results = []
     for prop, box in zip(job["properties"], job["boxes"], strict=True):
-        results.append(_one_property(prop, box, model, obs, variables, tr, clock, per_check,
-                                     seed if seed_used else None))  # fmt: skip
+        results.append(
+            _one_property(prop, box, model, obs, variables, tr, clock, per_check, seed if seed_used else None)
+        )
     return {"program": None, "results": results, "nodes": tr.nodes}
 
 
@@ -197,8 +207,17 @@ class _Only:
         self.obligations = obligations
 
 
-def _one_property(prop: dict, box: list[dict], model: Any, obs: Any, variables: list, tr: Translator,
-                  clock: _Clock, per_check: float, seed: Any) -> dict:  # fmt: skip
+def _one_property(
+    prop: dict,
+    box: list[dict],
+    model: Any,
+    obs: Any,
+    variables: list,
+    tr: Translator,
+    clock: _Clock,
+    per_check: float,
+    seed: Any,
+) -> dict:
     started = time.monotonic()
     out: dict[str, Any] = {"name": prop["name"], "verdict": "UNKNOWN", "detail": "", "candidates": []}
     facts = box_constraints(variables, box) + list(model.axioms)
@@ -223,8 +242,11 @@ def _one_property(prop: dict, box: list[dict], model: Any, obs: Any, variables: 
         out["detail"] = problem
         return out
     if claim is True or claim is False:
-        out["verdict"], out["detail"] = ("PROVED", "holds for every observation (decided without the solver)") \
-            if claim else ("REFUTED", "fails for every observation")  # fmt: skip
+        out["verdict"], out["detail"] = (
+            ("PROVED", "holds for every observation (decided without the solver)")
+            if claim
+            else ("REFUTED", "fails for every observation")
+        )
         if claim is False:
             out["candidates"] = [{"obs": [b["low"] for b in box]}]
         return out
@@ -267,7 +289,9 @@ def run_diff(job: dict) -> dict:
     obs, variables = observation_vars(job["kind"], len(box), bool(job["integer"]))
     models = []
     for tag, source in (("a", job["source"]), ("b", job["other"])):
-        tr = Translator(max_nodes=int(job["max_nodes"]), deadline=time.monotonic() + 0.25 * float(job["seconds"]), tag=tag)
+        tr = Translator(
+            max_nodes=int(job["max_nodes"]), deadline=time.monotonic() + 0.25 * float(job["seconds"]), tag=tag
+        )
         try:
             models.append(translate_program(source, obs, tr, z3.Int("seed")))
         except Unsupported as e:
@@ -281,7 +305,10 @@ def run_diff(job: dict) -> dict:
             return {"verdict": "UNKNOWN", "detail": f"program {tag}: {problem}"}
     d = differ(models[0].action, models[1].action)
     if d is False:
-        return {"verdict": "IDENTICAL", "detail": "the same action for every observation (decided without the solver)"}
+        return {
+            "verdict": "IDENTICAL",
+            "detail": "the same action for every observation (decided without the solver)",
+        }
     s = _solver(clock, per_check, facts)
     if d is not True:
         s.add(d)
@@ -289,8 +316,11 @@ def run_diff(job: dict) -> dict:
     if r == z3.unsat:
         return {"verdict": "IDENTICAL", "detail": "the same action for every observation in the box (z3)"}
     if r == z3.sat:
-        return {"verdict": "DIFFER", "detail": "the solver found observations where they differ",
-                "candidates": counterexamples(s, variables, box, None, clock, per_check)}
+        return {
+            "verdict": "DIFFER",
+            "detail": "the solver found observations where they differ",
+            "candidates": counterexamples(s, variables, box, None, clock, per_check),
+        }
     return {"verdict": "UNKNOWN", "detail": f"the solver gave up: {s.reason_unknown()}"}
 
 

@@ -41,8 +41,25 @@ from scriptrl.prove.values import (
 MAX_NODES = 200_000
 MAX_DEPTH = 12
 MAX_UNROLL = 20_000
-_BUILTINS = ("abs", "min", "max", "sum", "len", "range", "enumerate", "zip", "float", "int", "bool", "list",
-             "tuple", "any", "all", "reversed", "round")  # fmt: skip
+_BUILTINS = (
+    "abs",
+    "min",
+    "max",
+    "sum",
+    "len",
+    "range",
+    "enumerate",
+    "zip",
+    "float",
+    "int",
+    "bool",
+    "list",
+    "tuple",
+    "any",
+    "all",
+    "reversed",
+    "round",
+)
 
 
 @dataclass
@@ -249,8 +266,9 @@ class Translator:
             raise Unsupported("for ... else", s.lineno)
         seq = self.expr(s.iter, state.env)
         if not isinstance(seq, Vec):
-            raise Unsupported(f"a for loop over {describe(seq)} (only constant-length sequences are unrolled)",
-                              s.lineno)  # fmt: skip
+            raise Unsupported(
+                f"a for loop over {describe(seq)} (only constant-length sequences are unrolled)", s.lineno
+            )
         stopped: list[State] = []  # paths that left by break; later iterations run only on the others
         for item in seq.items:
             if state.alive is False:
@@ -401,8 +419,11 @@ def bind_import(s: ast.Import | ast.ImportFrom, env: dict) -> None:
         for alias in s.names:
             name = alias.name.split(".")[0]
             target = alias.asname or name
-            env[target] = Module(modelled[name]) if name in modelled and "." not in alias.name else \
-                Opaque(f"the module {alias.name} (not modelled)")  # fmt: skip
+            env[target] = (
+                Module(modelled[name])
+                if name in modelled and "." not in alias.name
+                else Opaque(f"the module {alias.name} (not modelled)")
+            )
         return
     mod = s.module or ""
     for alias in s.names:
@@ -414,7 +435,15 @@ def bind_import(s: ast.Import | ast.ImportFrom, env: dict) -> None:
 
 
 def _stmt_name(s: ast.stmt) -> str:
-    names = {ast.While: "a while loop (unbounded)", ast.Try: "a try", ast.With: "a with", ast.Global: "a global",
-             ast.Nonlocal: "a nonlocal", ast.FunctionDef: "a nested function", ast.ClassDef: "a nested class",
-             ast.Delete: "a del", ast.Match: "a match"}  # fmt: skip
+    names = {
+        ast.While: "a while loop (unbounded)",
+        ast.Try: "a try",
+        ast.With: "a with",
+        ast.Global: "a global",
+        ast.Nonlocal: "a nonlocal",
+        ast.FunctionDef: "a nested function",
+        ast.ClassDef: "a nested class",
+        ast.Delete: "a del",
+        ast.Match: "a match",
+    }
     return names.get(type(s), f"a {type(s).__name__} statement")

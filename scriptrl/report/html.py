@@ -59,7 +59,9 @@ class Curve:
     last_iteration: int = 0
 
     def empty(self) -> bool:
-        return not (self.dev_by_iteration or self.holdout_by_iteration or self.dev_by_steps or self.holdout_by_steps)
+        return not (
+            self.dev_by_iteration or self.holdout_by_iteration or self.dev_by_steps or self.holdout_by_steps
+        )
 
 
 def _num(x: Any) -> float | None:
@@ -87,7 +89,9 @@ def learning_curve(store: RunStore, label: str) -> Curve:
 
     # A timeline of learning steps: search evaluations, tuning rounds and (for a baseline)
     # training interaction, in the order they were recorded.
-    timeline = [(e["created"], e["id"], "eval", e) for e in evals] + [(ev["created"], ev["id"], "event", ev) for ev in events]
+    timeline = [(e["created"], e["id"], "eval", e) for e in evals] + [
+        (ev["created"], ev["id"], "event", ev) for ev in events
+    ]
     timeline.sort(key=lambda t: (t[0], t[2] == "event", t[1]))
     selecting = store.selection_split()
     dev_rows = [e for e in evals if e["split"] == selecting and e["mean"] is not None]
@@ -110,8 +114,11 @@ def learning_curve(store: RunStore, label: str) -> Curve:
             elif row["kind"] == "promotion" and _num(data.get("holdout")) is not None:
                 x = _num(data.get("env_steps"))  # a baseline records its training steps itself
                 hold_steps.append((steps if x is None else x, data["holdout"]))
-    checkpoints = [ev for ev in events if ev["kind"] not in _SEARCH_EVENT_KINDS
-                   and _num((ev.get("data") or {}).get("env_steps")) is not None]  # fmt: skip
+    checkpoints = [
+        ev
+        for ev in events
+        if ev["kind"] not in _SEARCH_EVENT_KINDS and _num((ev.get("data") or {}).get("env_steps")) is not None
+    ]
     if any(_num(ev["data"].get("dev")) is not None for ev in checkpoints):
         dev_steps = []  # the run states its own curve against its own steps: that is the one to draw
     curve.dev_by_steps = _running_best(dev_steps)
@@ -123,10 +130,15 @@ def learning_curve(store: RunStore, label: str) -> Curve:
         if prog is not None:
             dev_iter.append((prog["iteration"], e["mean"]))
     curve.dev_by_iteration = _running_best(dev_iter)
-    curve.last_iteration = max([p["iteration"] for p in programs.values()] + [(store.load_state() or {}).get("iteration") or 0])
+    curve.last_iteration = max(
+        [p["iteration"] for p in programs.values()] + [(store.load_state() or {}).get("iteration") or 0]
+    )
     promotions = [ev["data"] for ev in events if ev["kind"] == "promotion"]
-    hold_iter = [(d["iteration"], d["holdout"]) for d in promotions
-                 if _num(d.get("iteration")) is not None and _num(d.get("holdout")) is not None]  # fmt: skip
+    hold_iter = [
+        (d["iteration"], d["holdout"])
+        for d in promotions
+        if _num(d.get("iteration")) is not None and _num(d.get("holdout")) is not None
+    ]
     if not promotions:  # a baseline without promotions: its holdout evaluations, in order
         for e in (e for e in evals if e["split"] == "holdout" and e["mean"] is not None):
             hold_steps.append((step_at.get(e["id"], 0), e["mean"]))
@@ -143,8 +155,10 @@ def learning_curve(store: RunStore, label: str) -> Curve:
         curve.total_steps = max(curve.total_steps, int(x))
         it = _num(d.get("iteration"))
         curve.last_iteration = max(curve.last_iteration, int(it or 0))
-        for key, by_steps, by_iter in (("dev", "dev_by_steps", "dev_by_iteration"),
-                                       ("holdout", "holdout_by_steps", "holdout_by_iteration")):  # fmt: skip
+        for key, by_steps, by_iter in (
+            ("dev", "dev_by_steps", "dev_by_iteration"),
+            ("holdout", "holdout_by_steps", "holdout_by_iteration"),
+        ):
             y = _num(d.get(key))
             if y is None:
                 continue
@@ -159,8 +173,9 @@ def learning_curve(store: RunStore, label: str) -> Curve:
 # --------------------------------------------------------------------------- plots
 
 
-def _svg_plot(curves: list[Curve], by: str, title: str, xlabel: str, ylabel: str, target: float | None,
-              salt: str) -> str | None:  # fmt: skip
+def _svg_plot(
+    curves: list[Curve], by: str, title: str, xlabel: str, ylabel: str, target: float | None, salt: str
+) -> str | None:
     """One inline SVG; the run first in solid lines, baselines dashed. None when there is nothing to draw."""
     import matplotlib
 
@@ -176,8 +191,14 @@ def _svg_plot(curves: list[Curve], by: str, title: str, xlabel: str, ylabel: str
                 series.append((i, c.label, split, marker, pts, end))
     if not series:
         return None
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt, "font.size": 10,
-                                "font.family": ["DejaVu Sans", "sans-serif"]}):  # fmt: skip
+    with matplotlib.rc_context(
+        {
+            "svg.fonttype": "none",
+            "svg.hashsalt": salt,
+            "font.size": 10,
+            "font.family": ["DejaVu Sans", "sans-serif"],
+        }
+    ):
         fig, ax = plt.subplots(figsize=(10.0, 3.9))
         try:
             for i, label, split, marker, pts, end in series:
@@ -188,7 +209,15 @@ def _svg_plot(curves: list[Curve], by: str, title: str, xlabel: str, ylabel: str
                 else:  # baselines: one colour each, dev dashed and holdout dotted
                     color = _BASELINE_COLORS[(i - 1) % len(_BASELINE_COLORS)]
                     style, width = (0, (5, 3)) if split == "dev" else (0, (1.5, 1.5)), 1.5
-                ax.step(xs, ys, where="post", linestyle=style, color=color, linewidth=width, label=f"{label}: best {split}")
+                ax.step(
+                    xs,
+                    ys,
+                    where="post",
+                    linestyle=style,
+                    color=color,
+                    linewidth=width,
+                    label=f"{label}: best {split}",
+                )
                 ax.plot(xs[:-1], ys[:-1], marker, color=color, markersize=3.5)
             if target is not None:
                 ax.axhline(target, color="#555", linewidth=0.8, linestyle=":", label=f"target {target:g}")
@@ -207,7 +236,7 @@ def _svg_plot(curves: list[Curve], by: str, title: str, xlabel: str, ylabel: str
         finally:
             plt.close(fig)
     svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
+    return svg[svg.index("<svg") :]
 
 
 # --------------------------------------------------------------------------- report data
@@ -251,7 +280,11 @@ def _highlight(source: str, lexer_name: str) -> str:
     from pygments.formatters import HtmlFormatter
     from pygments.lexers import get_lexer_by_name
 
-    return highlight(source, get_lexer_by_name(lexer_name), HtmlFormatter(cssclass="hl", linenos="table" if lexer_name == "python" else False))
+    return highlight(
+        source,
+        get_lexer_by_name(lexer_name),
+        HtmlFormatter(cssclass="hl", linenos="table" if lexer_name == "python" else False),
+    )
 
 
 def _pygments_css() -> str:
@@ -274,10 +307,20 @@ def _lineage(store: RunStore, champ: int | None) -> tuple[list[dict], list[dict]
         text, score = _score_row(store, pid)
         scores[pid] = score
         hold = store.best_evaluation(pid, "holdout")
-        rows.append({"id": pid, "iteration": p["iteration"], "generator": p["generator"], "change": p["change"],
-                     "temperature": _fmt(p["temperature"], ".3g"), "note": p["note"] or "", "dev": text,
-                     "holdout": _ci(hold) if hold else "-", "parents": ", ".join(f"#{x}" for x in p["parents"]) or "-",
-                     "champion": pid == champ})  # fmt: skip
+        rows.append(
+            {
+                "id": pid,
+                "iteration": p["iteration"],
+                "generator": p["generator"],
+                "change": p["change"],
+                "temperature": _fmt(p["temperature"], ".3g"),
+                "note": p["note"] or "",
+                "dev": text,
+                "holdout": _ci(hold) if hold else "-",
+                "parents": ", ".join(f"#{x}" for x in p["parents"]) or "-",
+                "champion": pid == champ,
+            }
+        )
         for parent in p["parents"]:
             try:
                 before = store.program(parent)["source"]
@@ -285,16 +328,31 @@ def _lineage(store: RunStore, champ: int | None) -> tuple[list[dict], list[dict]
                 continue
             ps, cs = scores.get(parent), score
             delta = "" if ps is None or cs is None else f"{cs - ps:+.2f}"
-            edge = {"parent": parent, "child": pid, "parent_score": _fmt(ps), "child_score": _fmt(cs), "delta": delta,
-                    "generator": p["generator"], "change": p["change"], "note": p["note"] or ""}  # fmt: skip
+            edge = {
+                "parent": parent,
+                "child": pid,
+                "parent_score": _fmt(ps),
+                "child_score": _fmt(cs),
+                "delta": delta,
+                "generator": p["generator"],
+                "change": p["change"],
+                "note": p["note"] or "",
+            }
             if max(len(before), len(p["source"])) > _MAX_DIFF_SOURCE:
                 diffs.append({**edge, "html": None, "too_large": True})
                 continue
-            lines = list(difflib.unified_diff(before.splitlines(), p["source"].splitlines(), f"#{parent}", f"#{pid}",
-                                              lineterm="", n=2))  # fmt: skip
+            lines = list(
+                difflib.unified_diff(
+                    before.splitlines(), p["source"].splitlines(), f"#{parent}", f"#{pid}", lineterm="", n=2
+                )
+            )
             cut = len(lines) > _MAX_DIFF_LINES
-            body = "\n".join(lines[:_MAX_DIFF_LINES]) + (f"\n... ({len(lines) - _MAX_DIFF_LINES} more lines)" if cut else "")
-            diffs.append({**edge, "html": _highlight(body or "(no textual change)", "diff"), "too_large": False})
+            body = "\n".join(lines[:_MAX_DIFF_LINES]) + (
+                f"\n... ({len(lines) - _MAX_DIFF_LINES} more lines)" if cut else ""
+            )
+            diffs.append(
+                {**edge, "html": _highlight(body or "(no textual change)", "diff"), "too_large": False}
+            )
     return rows, diffs[-_MAX_DIFFS:]
 
 
@@ -302,8 +360,19 @@ def _costs(store: RunStore) -> dict:
     groups: dict[tuple[str, str], dict] = {}
     for c in store.calls():
         key = (c["generator"], c["model"] or "-")
-        g = groups.setdefault(key, {"generator": key[0], "model": key[1], "calls": 0, "failed": 0, "prompt": 0,
-                                    "completion": 0, "cost": 0.0, "latency": 0.0})  # fmt: skip
+        g = groups.setdefault(
+            key,
+            {
+                "generator": key[0],
+                "model": key[1],
+                "calls": 0,
+                "failed": 0,
+                "prompt": 0,
+                "completion": 0,
+                "cost": 0.0,
+                "latency": 0.0,
+            },
+        )
         g["calls"] += 1
         g["failed"] += 0 if c["ok"] else 1
         g["prompt"] += c["prompt_tokens"]
@@ -311,7 +380,9 @@ def _costs(store: RunStore) -> dict:
         g["cost"] += c["cost_usd"]
         g["latency"] += c["latency_s"]
     rows = sorted(groups.values(), key=lambda g: (-g["cost"], -g["calls"], g["generator"]))
-    total = {k: sum(g[k] for g in rows) for k in ("calls", "failed", "prompt", "completion", "cost", "latency")}
+    total = {
+        k: sum(g[k] for g in rows) for k in ("calls", "failed", "prompt", "completion", "cost", "latency")
+    }
     evals = store.evaluations()
     events = store.events()
     state = store.load_state() or {}
@@ -321,10 +392,15 @@ def _costs(store: RunStore) -> dict:
         ("first to last event", _fmt(span, ",.1f")),
         ("evaluation time (sum over evaluations)", _fmt(sum(e["seconds"] for e in evals), ",.1f")),
         ("generator latency (sum over calls)", _fmt(total["latency"], ",.1f")),
-        ("env steps: search (cheap + full dev, tuning)",
-         f"{sum(e['env_steps'] for e in evals if e['stage'] in SEARCH_STAGES) + sum(int(_num((ev['data'] or {}).get('env_steps')) or 0) for ev in events if ev['kind'] == 'tune'):,}"),
-        ("env steps: holdout and audit confirmations", f"{sum(e['env_steps'] for e in evals if e['stage'] in ('holdout', 'audit')):,}"),
-    ]  # fmt: skip
+        (
+            "env steps: search (cheap + full dev, tuning)",
+            f"{sum(e['env_steps'] for e in evals if e['stage'] in SEARCH_STAGES) + sum(int(_num((ev['data'] or {}).get('env_steps')) or 0) for ev in events if ev['kind'] == 'tune'):,}",
+        ),
+        (
+            "env steps: holdout and audit confirmations",
+            f"{sum(e['env_steps'] for e in evals if e['stage'] in ('holdout', 'audit')):,}",
+        ),
+    ]
     return {"rows": rows, "total": total, "wall": wall}
 
 
@@ -344,10 +420,14 @@ def _protocol(store: RunStore, champ: int | None) -> dict:
         isolation = (row or {}).get("isolation") or {}
     return {
         "splits": [
-            ("training stream", f"{seeds.TRAIN_START}-", "selects programs: every round draws fresh episodes, shared by "
-                                "its candidates and the parent they must beat; winners confirmed on more fresh episodes")
-            if store.selection_split() == "train" else
-            ("dev", rng("dev", seeds.DEV), "selects programs: children race through the dev seeds"),
+            (
+                "training stream",
+                f"{seeds.TRAIN_START}-",
+                "selects programs: every round draws fresh episodes, shared by "
+                "its candidates and the parent they must beat; winners confirmed on more fresh episodes",
+            )
+            if store.selection_split() == "train"
+            else ("dev", rng("dev", seeds.DEV), "selects programs: children race through the dev seeds"),
             ("holdout", rng("holdout", seeds.HOLDOUT), "confirms a new champion; the score reported"),
             ("audit", rng("audit", seeds.AUDIT), "evaluated once at the end; never selects anything"),
         ],
@@ -356,7 +436,7 @@ def _protocol(store: RunStore, champ: int | None) -> dict:
         "isolation": sorted(isolation.items()),
         "versions": _versions(),
         "config": "\n".join(f"{k} = {json.dumps(v)}" for k, v in sorted(cfg.items())),
-    }  # fmt: skip
+    }
 
 
 def _baseline_label(store: RunStore) -> str:
@@ -374,7 +454,9 @@ def _script_hashes(env, name: str) -> str:
 
     source = env.loader.get_source(env, name)[0]
     scripts = re.findall(r"<script>(.*?)</script>", source, flags=re.DOTALL)
-    return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in scripts)
+    return " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in scripts
+    )
 
 
 def build_report(run_dir: str | Path, baselines: list[str | Path] = ()) -> str:
@@ -392,7 +474,13 @@ def build_report(run_dir: str | Path, baselines: list[str | Path] = ()) -> str:
             "env": env_id,
             "status": run_status(store),
             "created": store.meta().get("created", "-"),
-            "stop": next((ev["data"].get("reason") or ev["data"].get("status") for ev in reversed(store.events("stop"))), None),
+            "stop": next(
+                (
+                    ev["data"].get("reason") or ev["data"].get("status")
+                    for ev in reversed(store.events("stop"))
+                ),
+                None,
+            ),
             "iterations": (store.load_state() or {}).get("iteration"),
             "programs": len(store.programs()),
             "evaluations": len(store.evaluations()),
@@ -401,7 +489,7 @@ def build_report(run_dir: str | Path, baselines: list[str | Path] = ()) -> str:
             "holdout": _ci(store.best_evaluation(champ, "holdout")) if champ is not None else "-",
             "audit": _ci(store.best_evaluation(champ, "audit")) if champ is not None else "-",
             "target": _num(cfg.get("target")),
-        }  # fmt: skip
+        }
         lineage, diffs = _lineage(store, champ)
         costs = _costs(store)
         protocol = _protocol(store, champ)
@@ -409,7 +497,10 @@ def build_report(run_dir: str | Path, baselines: list[str | Path] = ()) -> str:
         if champ_row:
             src = champ_row["source"]
             if len(src) > _MAX_SHOWN_SOURCE:
-                src = src[:_MAX_SHOWN_SOURCE].rsplit("\n", 1)[0] + f"\n# ... ({len(champ_row['source']):,} characters in all)\n"
+                src = (
+                    src[:_MAX_SHOWN_SOURCE].rsplit("\n", 1)[0]
+                    + f"\n# ... ({len(champ_row['source']):,} characters in all)\n"
+                )
             best_html = _highlight(src, "python")
     baseline_rows = []
     for b in baselines:
@@ -421,23 +512,52 @@ def build_report(run_dir: str | Path, baselines: list[str | Path] = ()) -> str:
             raise UserError(f"--baseline {b}: {e}") from None
         curves.append(c)
         best_hold = max((y for _, y in c.holdout_by_steps), default=None)
-        baseline_rows.append({"label": c.label, "env": benv or "-", "holdout": _fmt(best_hold),
-                              "steps": f"{c.total_steps:,}" if c.total_steps else "-", "empty": c.empty()})  # fmt: skip
+        baseline_rows.append(
+            {
+                "label": c.label,
+                "env": benv or "-",
+                "holdout": _fmt(best_hold),
+                "steps": f"{c.total_steps:,}" if c.total_steps else "-",
+                "empty": c.empty(),
+            }
+        )
     target = summary["target"]
     plots = {
-        "iteration": _svg_plot(curves, "iteration", "Best score by iteration", "iteration", "mean return", target,
-                               "it"),
-        "steps": _svg_plot(curves, "steps", "Best score by env steps spent learning", "env steps (search, or a baseline's training)", "mean return",
-                           target, "st"),
-    }  # fmt: skip
-    env = Environment(loader=PackageLoader("scriptrl", "report/templates"), autoescape=select_autoescape(["html", "j2"]))
+        "iteration": _svg_plot(
+            curves, "iteration", "Best score by iteration", "iteration", "mean return", target, "it"
+        ),
+        "steps": _svg_plot(
+            curves,
+            "steps",
+            "Best score by env steps spent learning",
+            "env steps (search, or a baseline's training)",
+            "mean return",
+            target,
+            "st",
+        ),
+    }
+    env = Environment(
+        loader=PackageLoader("scriptrl", "report/templates"), autoescape=select_autoescape(["html", "j2"])
+    )
     template = env.get_template("report.html.j2")
-    return template.render(script_hashes=_script_hashes(env, "report.html.j2"), summary=summary, plots=plots, lineage=lineage, diffs=diffs, costs=costs,
-                           protocol=protocol, best_html=best_html, baselines=baseline_rows, pygments_css=_pygments_css(),
-                           generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))  # fmt: skip
+    return template.render(
+        script_hashes=_script_hashes(env, "report.html.j2"),
+        summary=summary,
+        plots=plots,
+        lineage=lineage,
+        diffs=diffs,
+        costs=costs,
+        protocol=protocol,
+        best_html=best_html,
+        baselines=baseline_rows,
+        pygments_css=_pygments_css(),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
 
 
-def write_report(run_dir: str | Path, output: str | Path | None = None, baselines: list[str | Path] = ()) -> Path:
+def write_report(
+    run_dir: str | Path, output: str | Path | None = None, baselines: list[str | Path] = ()
+) -> Path:
     """Write the report (default: report.html in the run folder) and return its path."""
     html = build_report(run_dir, baselines)
     out = Path(output).expanduser() if output else Path(run_dir).expanduser() / "report.html"

@@ -31,7 +31,10 @@ class LiveProgress:
         dt = max(1e-9, snap["seconds"] - self.last_seconds)
         rate = (snap["evaluations"] - self.last_evals) / dt if snap["seconds"] > self.last_seconds else 0.0
         self.last_evals, self.last_seconds = snap["evaluations"], snap["seconds"]
-        t = Table(title=f"scriptrl train {self.env_label}" + (f" · target {self.target:g}" if self.target is not None else ""))
+        t = Table(
+            title=f"scriptrl train {self.env_label}"
+            + (f" · target {self.target:g}" if self.target is not None else "")
+        )
         t.add_column("iteration", justify="right")
         t.add_column("best dev", justify="right")
         t.add_column("best holdout", justify="right")
@@ -40,9 +43,20 @@ class LiveProgress:
         t.add_column("temperature", justify="right")
         t.add_column("elapsed", justify="right")
         t.add_column("cost", justify="right")
-        t.add_row(str(snap["iteration"]), _fmt(snap["best_dev"]), _fmt(snap["best_holdout"]), f"{snap['env_steps']:,}",
-                  f"{rate:.1f}", f"{snap['temperature']:.2f}", f"{snap['seconds']:.0f}s", f"${snap['cost_usd']:.4f}")  # fmt: skip
-        wins = ", ".join(f"{k} {v}" for k, v in sorted(snap["improvements"].items(), key=lambda kv: -kv[1])) or "none yet"
+        t.add_row(
+            str(snap["iteration"]),
+            _fmt(snap["best_dev"]),
+            _fmt(snap["best_holdout"]),
+            f"{snap['env_steps']:,}",
+            f"{rate:.1f}",
+            f"{snap['temperature']:.2f}",
+            f"{snap['seconds']:.0f}s",
+            f"${snap['cost_usd']:.4f}",
+        )
+        wins = (
+            ", ".join(f"{k} {v}" for k, v in sorted(snap["improvements"].items(), key=lambda kv: -kv[1]))
+            or "none yet"
+        )
         grid = Table.grid()
         grid.add_row(t)
         grid.add_row(f"improvements by generator: {wins}")

@@ -55,20 +55,37 @@ def print_runs(root: Path, json_output: bool = False, console: Console | None = 
         return
     console = console or _console()
     if not runs:
-        console.print(f"no runs under {root} (start one with `scriptrl train --run-dir DIR`)", highlight=False)
+        console.print(
+            f"no runs under {root} (start one with `scriptrl train --run-dir DIR`)", highlight=False
+        )
         return
     table = Table(title=f"Runs under {root}")
-    for col, justify in (("run", "left"), ("env", "left"), ("generator", "left"), ("created", "left"),
-                         ("status", "left"), ("best dev", "right"), ("best holdout", "right"),
-                         ("env steps", "right"), ("programs", "right"), ("cost", "right")):  # fmt: skip
+    for col, justify in (
+        ("run", "left"),
+        ("env", "left"),
+        ("generator", "left"),
+        ("created", "left"),
+        ("status", "left"),
+        ("best dev", "right"),
+        ("best holdout", "right"),
+        ("env steps", "right"),
+        ("programs", "right"),
+        ("cost", "right"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in runs:
         table.add_row(
-            Text(r["run_dir"]), str(r["env"] or "-"), str(r["generator"] or "-"), str(r["created"] or "-"),
-            Text(str(r["status"])), _num(r["best_dev"]), _num(r["best_holdout"]),
+            Text(r["run_dir"]),
+            str(r["env"] or "-"),
+            str(r["generator"] or "-"),
+            str(r["created"] or "-"),
+            Text(str(r["status"])),
+            _num(r["best_dev"]),
+            _num(r["best_holdout"]),
             "-" if r["env_steps"] is None else f"{r['env_steps']:,}",
-            "-" if r["programs"] is None else str(r["programs"]), _cost(r["cost"]),
-        )  # fmt: skip
+            "-" if r["programs"] is None else str(r["programs"]),
+            _cost(r["cost"]),
+        )
     console.print(table)
 
 
@@ -89,7 +106,11 @@ def show_data(run_dir: Path, n: int = 10) -> dict:
             row["holdout_episodes"] = hold["episodes"] if hold else None
         best_file = store.run_dir / BEST_POLICY_NAME
         if best_file.is_file():
-            best = {"path": str(best_file), "program_id": None, "source": best_file.read_text(encoding="utf-8")}
+            best = {
+                "path": str(best_file),
+                "program_id": None,
+                "source": best_file.read_text(encoding="utf-8"),
+            }
         elif top:
             best = {"path": None, "program_id": top[0]["id"], "source": top[0]["source"]}
         else:
@@ -137,16 +158,29 @@ def print_show(run_dir: Path, n: int = 10, json_output: bool = False, console: C
 
     if data["top"]:
         table = Table(title=f"Top {len(data['top'])} programs on dev")
-        for col, justify in (("id", "right"), ("generator", "left"), ("change", "left"), ("temp", "right"),
-                             ("dev mean ± CI", "right"), ("episodes", "right"), ("holdout", "right"),
-                             ("status", "left")):  # fmt: skip
+        for col, justify in (
+            ("id", "right"),
+            ("generator", "left"),
+            ("change", "left"),
+            ("temp", "right"),
+            ("dev mean ± CI", "right"),
+            ("episodes", "right"),
+            ("holdout", "right"),
+            ("status", "left"),
+        ):
             table.add_column(col, justify=justify)  # type: ignore[arg-type]
         for row in data["top"]:
             hold = {"mean": row["holdout_mean"], "ci_lo": row["holdout_ci_lo"], "ci_hi": row["holdout_ci_hi"]}
             table.add_row(
-                str(row["id"]), Text(row["generator"]), Text(row["change"][:60]), _num(row["temperature"], ".2g"),
-                _mean_ci(row), str(row["episodes"]), _mean_ci(hold), Text(row["status"]),
-            )  # fmt: skip
+                str(row["id"]),
+                Text(row["generator"]),
+                Text(row["change"][:60]),
+                _num(row["temperature"], ".2g"),
+                _mean_ci(row),
+                str(row["episodes"]),
+                _mean_ci(hold),
+                Text(row["status"]),
+            )
         console.print(table)
     else:
         console.print("no program has a dev evaluation yet", highlight=False)

@@ -41,7 +41,11 @@ def print_eval_result(result: EvalResult, console: Console | None = None) -> Non
         for f in result.failures:
             reasons.setdefault(str(f["reason"]), []).append(f["seed"])
         for reason, seeds in reasons.items():
-            console.print(f"[red]failed[/red] on {len(seeds)} episode(s) (seeds {seeds[:5]}{'…' if len(seeds) > 5 else ''}): {reason}", markup=True, highlight=False)
+            console.print(
+                f"[red]failed[/red] on {len(seeds)} episode(s) (seeds {seeds[:5]}{'…' if len(seeds) > 5 else ''}): {reason}",
+                markup=True,
+                highlight=False,
+            )
     weak = [k for k, v in result.isolation.items() if not v.startswith("on")]
     iso = "all layers on" if result.isolation and not weak else ("off: " + ", ".join(weak) if weak else "n/a")
     console.print(f"isolation: {iso}", highlight=False)
@@ -62,12 +66,22 @@ def print_train_result(result, console: Console | None = None) -> None:
         else:  # a log or a pipe: the plain file, without lines padded to the console's width
             console.print(source.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
     rows = [
-        ("best dev", result.best_dev), ("best holdout", result.best_holdout), ("audit", result.best_audit),
-    ]  # fmt: skip
+        ("best dev", result.best_dev),
+        ("best holdout", result.best_holdout),
+        ("audit", result.best_audit),
+    ]
     for k, v in rows:
         console.print(f"{k:>14}: {'-' if v is None else f'{v:.2f}'}", highlight=False)
-    console.print(f"{'env steps':>14}: {result.env_steps:,} search + {result.eval_env_steps:,} holdout/audit", highlight=False)
-    console.print(f"{'wall time':>14}: {result.seconds:.1f} s over {result.iterations} iterations", highlight=False)
-    console.print(f"{'model calls':>14}: {result.model_calls} ({result.prompt_tokens + result.completion_tokens:,} tokens, ${result.cost_usd:.4f})", highlight=False)
+    console.print(
+        f"{'env steps':>14}: {result.env_steps:,} search + {result.eval_env_steps:,} holdout/audit",
+        highlight=False,
+    )
+    console.print(
+        f"{'wall time':>14}: {result.seconds:.1f} s over {result.iterations} iterations", highlight=False
+    )
+    console.print(
+        f"{'model calls':>14}: {result.model_calls} ({result.prompt_tokens + result.completion_tokens:,} tokens, ${result.cost_usd:.4f})",
+        highlight=False,
+    )
     console.print(f"{'run folder':>14}: {result.run_dir}", highlight=False)
     console.print(f"{'best policy':>14}: {result.best_policy}", highlight=False)

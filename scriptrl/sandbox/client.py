@@ -25,10 +25,7 @@ from pathlib import Path
 from scriptrl.sandbox import protocol
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
-_BOOT = (
-    "import sys; sys.path.insert(0, {root!r}); "
-    "from {module} import main; main()"
-)
+_BOOT = "import sys; sys.path.insert(0, {root!r}); from {module} import main; main()"
 #: Layers without which generated code is refused.
 REQUIRED_LAYERS = ("process", "environment", "rlimits")
 #: Variables copied into the worker: thread counts for determinism and speed, and the
@@ -103,7 +100,9 @@ class _Exchange:
     traced = False  # the tracing worker precedes each reply of actions with a frame of traces
     codec: dict = {}
 
-    def request(self, ids: list[int], observations: list, new: list | None = None, end: list | None = None) -> None:
+    def request(
+        self, ids: list[int], observations: list, new: list | None = None, end: list | None = None
+    ) -> None:
         """Send one batch; ``new``/``end`` start and drop a ``class Policy``'s per-episode instances."""
         from scriptrl.actions import encode_observations
 
@@ -126,8 +125,14 @@ class _Exchange:
             traces = [None] * n
         return Reply(actions, traces)
 
-    def act(self, ids: list[int], observations: list, timeout: float, new: list | None = None,
-            end: list | None = None) -> Reply:  # fmt: skip
+    def act(
+        self,
+        ids: list[int],
+        observations: list,
+        timeout: float,
+        new: list | None = None,
+        end: list | None = None,
+    ) -> Reply:
         """One exchange: these observations in, one (unvalidated) action per observation out."""
         self.request(ids, observations, new, end)
         return self.reply(len(ids), timeout)
@@ -163,7 +168,14 @@ class SandboxWorker(_Exchange):
         from_child_r, from_child_w = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOT.format(root=_PACKAGE_PARENT, module=self.boot_module), str(to_child_r), str(from_child_w)],
+                [
+                    sys.executable,
+                    "-I",
+                    "-c",
+                    _BOOT.format(root=_PACKAGE_PARENT, module=self.boot_module),
+                    str(to_child_r),
+                    str(from_child_w),
+                ],
                 pass_fds=(to_child_r, from_child_w),
                 env=scrubbed_environment(),
                 stdin=subprocess.DEVNULL,
@@ -190,12 +202,23 @@ class SandboxWorker(_Exchange):
             self.kill()
             raise WorkerFailure(str(ready.get("error", "worker failed to start"))[:300])
 
-    def load(self, source: str, name: str, obs_codec: dict, seed: int, allowed_imports: list[str] | None) -> dict:
+    def load(
+        self, source: str, name: str, obs_codec: dict, seed: int, allowed_imports: list[str] | None
+    ) -> dict:
         """Lock the worker down and load the program; return the isolation report."""
         self.codec = obs_codec
         limits = asdict(self.limits)
-        self.send({"op": "load", "source": source, "name": name, "obs": obs_codec, "seed": seed,
-                   "limits": limits, "allowed_imports": allowed_imports})  # fmt: skip
+        self.send(
+            {
+                "op": "load",
+                "source": source,
+                "name": name,
+                "obs": obs_codec,
+                "seed": seed,
+                "limits": limits,
+                "allowed_imports": allowed_imports,
+            }
+        )
         if self.ready_unread:  # a forked worker's ready frame, read now that the load is on its way
             self.ready_unread = False
             self._read_ready()
@@ -203,7 +226,9 @@ class SandboxWorker(_Exchange):
             # The report is its own frame, written after lockdown and before any program code
             # runs, so a program cannot forge it by writing to the channel itself.
             iso = self.recv(self.limits.load_timeout).get("isolation")
-            self.isolation = {str(k)[:40]: str(v)[:200] for k, v in iso.items()} if isinstance(iso, dict) else {}
+            self.isolation = (
+                {str(k)[:40]: str(v)[:200] for k, v in iso.items()} if isinstance(iso, dict) else {}
+            )
             reply = self.recv(self.limits.load_timeout)
         except WorkerFailure as e:
             raise WorkerFailure(f"while loading the program: {e.reason}") from None
@@ -224,7 +249,9 @@ class SandboxWorker(_Exchange):
             except BlockingIOError:
                 left = deadline - time.monotonic()
                 if left <= 0 or not select.select([], [self.wfd], [], left)[1]:
-                    raise WorkerFailure(self._death_reason(f"timeout: the worker stopped reading for {timeout:g} s")) from None
+                    raise WorkerFailure(
+                        self._death_reason(f"timeout: the worker stopped reading for {timeout:g} s")
+                    ) from None
             except (BrokenPipeError, OSError):
                 raise WorkerFailure(self._death_reason("the worker is gone")) from None
 
@@ -350,7 +377,9 @@ class InProcessWorker(_Exchange):
 
     spawn = wait_ready = start
 
-    def load(self, source: str, name: str, obs_codec: dict, seed: int, allowed_imports: list[str] | None) -> dict:
+    def load(
+        self, source: str, name: str, obs_codec: dict, seed: int, allowed_imports: list[str] | None
+    ) -> dict:
         from scriptrl.sandbox.worker import Runner, _describe
 
         self.codec = obs_codec
@@ -389,8 +418,14 @@ fallback_reason: str | None = None
 _spares: dict[SandboxLimits, SandboxWorker] = {}
 
 
-def new_worker(limits: SandboxLimits | None = None, *, traced: bool = False, unsafe: bool = False,
-               fork_server: bool = True, warm_spare: bool = False) -> SandboxWorker | InProcessWorker:  # fmt: skip
+def new_worker(
+    limits: SandboxLimits | None = None,
+    *,
+    traced: bool = False,
+    unsafe: bool = False,
+    fork_server: bool = True,
+    warm_spare: bool = False,
+) -> SandboxWorker | InProcessWorker:
     """Begin starting a worker: a fork of this process's zygote, or a fresh interpreter when the
     zygote is unavailable or ``fork_server`` is off. Call ``open_worker`` with it to load a program.
 
@@ -437,10 +472,19 @@ def release_spare_workers() -> None:
     stop_fork_server()
 
 
-def open_worker(source: str, name: str, codec: dict, seed: int, *, allowed_imports: list[str] | None,
-                limits: SandboxLimits | None = None, traced: bool = False, unsafe: bool = False,
-                fork_server: bool = True, worker: SandboxWorker | InProcessWorker | None = None,
-                ) -> SandboxWorker | InProcessWorker:  # fmt: skip
+def open_worker(
+    source: str,
+    name: str,
+    codec: dict,
+    seed: int,
+    *,
+    allowed_imports: list[str] | None,
+    limits: SandboxLimits | None = None,
+    traced: bool = False,
+    unsafe: bool = False,
+    fork_server: bool = True,
+    worker: SandboxWorker | InProcessWorker | None = None,
+) -> SandboxWorker | InProcessWorker:
     """A worker with the program loaded (``worker``, begun by ``new_worker``, or a new one).
 
     Raises ProgramLoadError when the program does not load and WorkerFailure when the worker
@@ -459,6 +503,8 @@ def open_worker(source: str, name: str, codec: dict, seed: int, *, allowed_impor
         if not ok:
             worker.kill()
             raise WorkerFailure(
-                "refused: required isolation layers not in force (" + ", ".join(missing) + "); see `scriptrl doctor`"
+                "refused: required isolation layers not in force ("
+                + ", ".join(missing)
+                + "); see `scriptrl doctor`"
             )
     return worker

@@ -53,8 +53,13 @@ def run_doctor(json_output: bool = False, fork_server: bool = True) -> int:
     report = probe.isolation
     ok, missing = isolation_ok(report)
     if json_output:
-        out = {"isolation": report, "ok": ok, "required": list(REQUIRED_LAYERS), "start_method": probe.start_method,
-               "start_fallback": probe.fallback}  # fmt: skip
+        out = {
+            "isolation": report,
+            "ok": ok,
+            "required": list(REQUIRED_LAYERS),
+            "start_method": probe.start_method,
+            "start_fallback": probe.fallback,
+        }
         sys.stdout.write(json.dumps(out) + "\n")
     else:
         width = max(len(k) for k in report)

@@ -27,16 +27,53 @@ _LL_CREATE_RULESET_VERSION = 1
 
 # Syscalls a locked-down Python needs to compute and exchange actions.
 ALLOWED_SYSCALLS = (
-    "read", "write", "readv", "writev", "close", "fstat", "newfstatat", "lseek",
-    "mmap", "munmap", "mremap", "mprotect", "brk", "madvise",
-    "futex", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack",
-    "getpid", "getppid", "gettid", "getuid", "geteuid", "getgid", "getegid",
-    "clock_gettime", "clock_getres", "gettimeofday", "getrandom",
-    "exit", "exit_group", "sched_yield", "sched_getaffinity", "getrusage",
-)  # fmt: skip
+    "read",
+    "write",
+    "readv",
+    "writev",
+    "close",
+    "fstat",
+    "newfstatat",
+    "lseek",
+    "mmap",
+    "munmap",
+    "mremap",
+    "mprotect",
+    "brk",
+    "madvise",
+    "futex",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "sigaltstack",
+    "getpid",
+    "getppid",
+    "gettid",
+    "getuid",
+    "geteuid",
+    "getgid",
+    "getegid",
+    "clock_gettime",
+    "clock_getres",
+    "gettimeofday",
+    "getrandom",
+    "exit",
+    "exit_group",
+    "sched_yield",
+    "sched_getaffinity",
+    "getrusage",
+)
 # Calls whose mere attempt ends the worker: signalling (a denied getppid once turned
 # kill(getppid()) into kill(-1)), tracing and cross-process memory access.
-FATAL_SYSCALLS = ("kill", "tkill", "tgkill", "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_send_signal")
+FATAL_SYSCALLS = (
+    "kill",
+    "tkill",
+    "tgkill",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "pidfd_send_signal",
+)
 
 
 def _libc() -> ctypes.CDLL:
@@ -59,7 +96,9 @@ def apply(limits: dict, channel_fds: tuple[int, int], process: str = SPAWNED) ->
     libc = _libc()
     is_root = os.geteuid() == 0
 
-    report["environment"] = "on (scrubbed)" if not _secret_like_env() else "off (secret-like variables present)"
+    report["environment"] = (
+        "on (scrubbed)" if not _secret_like_env() else "off (secret-like variables present)"
+    )
 
     if limits.get("network_namespace", True):
         if libc.unshare(CLONE_NEWNET) == 0:

@@ -93,8 +93,13 @@ class _Call:
         self.raised = False
 
     def to_json(self) -> dict:
-        return {"l": [[k, v] for k, v in self.counts.items()], "s": self.sequence, "c": self.conditions,
-                "r": self.line, "e": self.raised}  # fmt: skip
+        return {
+            "l": [[k, v] for k, v in self.counts.items()],
+            "s": self.sequence,
+            "c": self.conditions,
+            "r": self.line,
+            "e": self.raised,
+        }
 
 
 class TracingRunner(Runner):
@@ -180,7 +185,9 @@ class TracingRunner(Runner):
 
         def one(fn, o) -> None:
             action, error, call_trace = self.traced(fn, o)
-            out.append(self.encode(action) if error is None else {"t": "err", "m": _describe(error, self.name)})
+            out.append(
+                self.encode(action) if error is None else {"t": "err", "m": _describe(error, self.name)}
+            )
             traces.append(call_trace)
 
         if self.kind == "function":
@@ -218,7 +225,6 @@ def main() -> None:
     worker._channel_from_argv = channel
     worker.Runner = TracingRunner
     worker.main()
-
 
 
 def serve_forked(rfd: int, wfd: int, process: str) -> None:

@@ -98,7 +98,9 @@ class Runner:
 
         linecache.cache[self.name] = (len(source), None, source.splitlines(True), self.name)
         self.module = module = _program_module()  # kept: its functions' globals are its dict
-        module.__dict__.update({"__builtins__": _guarded_builtins(load.get("allowed_imports")), **self.extra_globals()})
+        module.__dict__.update(
+            {"__builtins__": _guarded_builtins(load.get("allowed_imports")), **self.extra_globals()}
+        )
         try:
             exec(self.compile_program(source), module.__dict__)
         finally:  # registered only while its classes are made (in-process, scriptrl's own sys.modules)
@@ -113,7 +115,9 @@ class Runner:
             self.cls = namespace["Policy"]
             self.instances: dict[int, object] = {}
         else:
-            raise LookupError("no entry point: define policy(obs) or class Policy with reset(seed) and act(obs)")
+            raise LookupError(
+                "no entry point: define policy(obs) or class Policy with reset(seed) and act(obs)"
+            )
 
     def compile_program(self, source: str):
         """The code object to run (the tracer compiles an instrumented tree instead)."""
@@ -239,7 +243,9 @@ def _guarded_builtins(allowed: list[str] | None) -> dict:
 
     def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
         if level or name.split(".")[0] not in allow:
-            raise ImportError(f"import of '{name}' is not allowed in a policy (allowed: {', '.join(sorted(allow))})")
+            raise ImportError(
+                f"import of '{name}' is not allowed in a policy (allowed: {', '.join(sorted(allow))})"
+            )
         return real_import(name, globals, locals, fromlist, level)
 
     b["__import__"] = guarded_import

@@ -60,7 +60,9 @@ def build_portfolio(cfg: TrainConfig):
             from scriptrl.generators.llm import build_llm_generators  # type: ignore[import-not-found]
         except ImportError:
             if cfg.generator == "llm":
-                raise UserError("the llm generator is not available in this version (use --generator offline)") from None
+                raise UserError(
+                    "the llm generator is not available in this version (use --generator offline)"
+                ) from None
             return Portfolio([OfflineMutator()])
         try:
             llm = build_llm_generators(cfg)
@@ -69,7 +71,9 @@ def build_portfolio(cfg: TrainConfig):
                 raise
             import sys
 
-            sys.stderr.write(f"scriptrl: no language model ({e}); --generator auto goes on with the offline generator\n")
+            sys.stderr.write(
+                f"scriptrl: no language model ({e}); --generator auto goes on with the offline generator\n"
+            )
             return Portfolio([OfflineMutator()])
         return Portfolio(llm if cfg.generator == "llm" else [*llm, OfflineMutator()])
     return Portfolio([OfflineMutator()])
@@ -93,8 +97,9 @@ def _eval_config(cfg: TrainConfig):
     return EvalConfig(allow_module_state=cfg.allow_module_state)
 
 
-def train(env: str | None = None, *, resume: str | Path | None = None, progress=None, executor=None,
-          **options: Any) -> TrainResult:  # fmt: skip
+def train(
+    env: str | None = None, *, resume: str | Path | None = None, progress=None, executor=None, **options: Any
+) -> TrainResult:
     """Run (or resume) a search and return its best program and scores.
 
     ``executor`` is an executor object, or the name of one ("local" or "ray", stored with
@@ -123,7 +128,9 @@ def train(env: str | None = None, *, resume: str | Path | None = None, progress=
         cfg = TrainConfig(env=env, **{k: v for k, v in options.items() if v is not None}).check()
         from scriptrl.envs import resolve_env
 
-        resolve_env(cfg.env, imports=cfg.imports, options=cfg.env_options)  # fail on a bad id before creating a run folder
+        resolve_env(
+            cfg.env, imports=cfg.imports, options=cfg.env_options
+        )  # fail on a bad id before creating a run folder
         if cfg.init:
             from scriptrl.program import Program
 
@@ -143,7 +150,10 @@ def train(env: str | None = None, *, resume: str | Path | None = None, progress=
         try:
             search.run()
         except KeyboardInterrupt:
-            store.add_event("stop", {"status": "interrupted", "reason": f"interrupted; continue with --resume {cfg.run_dir}"})
+            store.add_event(
+                "stop",
+                {"status": "interrupted", "reason": f"interrupted; continue with --resume {cfg.run_dir}"},
+            )
             raise
         return _result(search)
     finally:

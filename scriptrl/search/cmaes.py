@@ -408,8 +408,9 @@ def optimize(
     """Drive a ``ConstantSearch`` to its end: ``evaluate(vectors, episode_seeds)`` scores every
     vector of a generation on that generation's fresh seeds (``seeds_for_generation(g)``).
     ``on_generation`` runs after each tell; returning True stops early ("stopped by caller")."""
-    search = ConstantSearch(x0, scales, seed=seed, settings=settings, max_evaluations=max_evaluations,
-                            integers=integers)  # fmt: skip
+    search = ConstantSearch(
+        x0, scales, seed=seed, settings=settings, max_evaluations=max_evaluations, integers=integers
+    )
     episodes = 0
     stopped = None
     while search.stopped is None:
@@ -422,5 +423,14 @@ def optimize(
             stopped = "stopped by caller"
             break
     x, score = search.best
-    return CmaOutcome(x, score, search.best_mean, search.evaluations, search.generations, search.restarts,
-                      stopped or search.stopped or "", episodes, list(search.history))  # fmt: skip
+    return CmaOutcome(
+        x,
+        score,
+        search.best_mean,
+        search.evaluations,
+        search.generations,
+        search.restarts,
+        stopped or search.stopped or "",
+        episodes,
+        list(search.history),
+    )

@@ -61,9 +61,20 @@ class TrainConfig:
             raise UserError(f"unknown --executor '{self.executor}' (use local or ray)")
         if self.ray_address and self.executor != "ray":
             raise UserError("--ray-address needs --executor ray")
-        for name in ("max_iterations", "max_env_steps", "workers", "islands", "island_capacity",
-                     "children_per_iteration", "cheap_episodes", "race_chunk", "race_episodes",
-                     "confirm_episodes", "tune_generations", "stall_rounds"):  # fmt: skip
+        for name in (
+            "max_iterations",
+            "max_env_steps",
+            "workers",
+            "islands",
+            "island_capacity",
+            "children_per_iteration",
+            "cheap_episodes",
+            "race_chunk",
+            "race_episodes",
+            "confirm_episodes",
+            "tune_generations",
+            "stall_rounds",
+        ):
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {v})")
@@ -72,8 +83,10 @@ class TrainConfig:
             if v is not None and v <= 0:
                 raise UserError(f"--{name.replace('_', '-')} must be positive (got {v})")
         if self.api_key_env is not None and not self.api_key_env.replace("_", "").isalnum():
-            raise UserError("--api-key-env takes the NAME of an environment variable, e.g. OPENROUTER_API_KEY, "
-                            "never the key itself")  # fmt: skip
+            raise UserError(
+                "--api-key-env takes the NAME of an environment variable, e.g. OPENROUTER_API_KEY, "
+                "never the key itself"
+            )
         self.splits()  # disjoint, non-empty ranges
         if self.cheap_episodes > self.race_episodes:
             raise UserError("--cheap-episodes cannot exceed --race-episodes (the episodes a round draws)")

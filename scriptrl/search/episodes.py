@@ -35,8 +35,12 @@ def played_from_digest(entry: dict) -> Played:
     tail = entry.get("tail") or []
     spread = len({repr(t.get("obs")) for t in tail if isinstance(t, dict)})
     ret = entry.get("return")
-    return Played(int(entry["seed"]), float(ret) if ret is not None else float("-inf"),
-                  int(entry.get("length") or 0), spread)  # fmt: skip
+    return Played(
+        int(entry["seed"]),
+        float(ret) if ret is not None else float("-inf"),
+        int(entry.get("length") or 0),
+        spread,
+    )
 
 
 class EpisodeBank:

@@ -63,8 +63,15 @@ class ChildPlan:
 
 
 class Search:
-    def __init__(self, cfg: TrainConfig, store: RunStore, executor: Executor, portfolio: Portfolio,
-                 progress: Callable[[dict], None] | None = None, tuner_factory=None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        store: RunStore,
+        executor: Executor,
+        portfolio: Portfolio,
+        progress: Callable[[dict], None] | None = None,
+        tuner_factory=None,
+    ) -> None:
         self.cfg, self.store, self.executor, self.portfolio = cfg, store, executor, portfolio
         self.env = resolve_env(cfg.env, imports=cfg.imports, options=cfg.env_options)
         self.ctx = GenContext.for_env(self.env)
@@ -146,8 +153,16 @@ class Search:
             if b.id == a.id:
                 op = "mutate"
             opponent = max((a, b), key=lambda m: (m.score, -m.id)).id
-            plans.append(ChildPlan(gen, op, self._parent(a), self._parent(b), opponent,
-                                   random.Random(f"{self.cfg.seed}:{self.iteration}:{k}")))  # fmt: skip
+            plans.append(
+                ChildPlan(
+                    gen,
+                    op,
+                    self._parent(a),
+                    self._parent(b),
+                    opponent,
+                    random.Random(f"{self.cfg.seed}:{self.iteration}:{k}"),
+                )
+            )
         return plans
 
     def _write_children(self, plans: list[ChildPlan], temp: float, emit, stopped=lambda: False) -> None:
@@ -166,8 +181,11 @@ class Search:
         """Write all children (milliseconds each), then race them on the round's fresh seeds."""
         written: list[tuple[Candidate, int]] = []
         self._write_children(self._plan_children(rng, temp), temp, written.append)
-        return self._consider([c for c, _ in written], {i: o for i, (_, o) in enumerate(written)},
-                              self.stream.draw(self.rule.episodes))  # fmt: skip
+        return self._consider(
+            [c for c, _ in written],
+            {i: o for i, (_, o) in enumerate(written)},
+            self.stream.draw(self.rule.episodes),
+        )
 
     # --- a slow generator: the evaluators tune constants while it writes -------------
     def _slow_children(self, rng: random.Random, temp: float) -> int:
@@ -178,7 +196,9 @@ class Search:
         rng = random.Random(f"{self.cfg.seed}:init")
         if self.cfg.init:
             emit((self._user_init(), None))
-        for c in self.portfolio.initial_stream(self.ctx, self.cfg.initial_programs, self.temperature.value, rng):
+        for c in self.portfolio.initial_stream(
+            self.ctx, self.cfg.initial_programs, self.temperature.value, rng
+        ):
             emit((c, None))
             if stopped():
                 return
@@ -191,8 +211,9 @@ class Search:
 
         def consume(item: tuple[Candidate, int | None]) -> None:
             child, opponent = item
-            wins[0] += self._consider([child], {} if opponent is None else {0: opponent},
-                                      self.stream.draw(self.rule.episodes))  # fmt: skip
+            wins[0] += self._consider(
+                [child], {} if opponent is None else {0: opponent}, self.stream.draw(self.rule.episodes)
+            )
 
         def idle() -> bool:
             if self.population.size() == 0:
@@ -247,8 +268,15 @@ class Search:
         member.add([p.ret for p in res.episodes])
         self.population.islands[self._island_for(cand, res.pid)].offer(member, self.population.capacity)
         if res.tie_break:
-            self.store.add_event("tie_break", {"iteration": self.iteration, "program": res.pid,
-                                               "beat": res.opponent, "by": "episode length, then distinct tail states"})  # fmt: skip
+            self.store.add_event(
+                "tie_break",
+                {
+                    "iteration": self.iteration,
+                    "program": res.pid,
+                    "beat": res.opponent,
+                    "by": "episode length, then distinct tail states",
+                },
+            )
 
     def _record(self, c: Candidate) -> int | None:
         """Store a candidate once; return its id if it may race (valid and new in this round; a
@@ -265,10 +293,18 @@ class Search:
         problems = check_source(c.source, allow_module_state=self.cfg.allow_module_state)
         with self.store.transaction():
             pid = self.store.add_program(
-                c.source, prog.normalized_hash, c.parents, c.generator, c.change, c.temperature,
-                None, self.iteration, c.note, status="invalid" if problems else "new",
+                c.source,
+                prog.normalized_hash,
+                c.parents,
+                c.generator,
+                c.change,
+                c.temperature,
+                None,
+                self.iteration,
+                c.note,
+                status="invalid" if problems else "new",
                 error=problems[0] if problems else None,
-            )  # fmt: skip
+            )
             self.store.add_call(_call_record(c.generator, c.call, pid, c.temperature))
         return None if problems else pid
 
@@ -327,8 +363,9 @@ class Search:
         source = self._source(leader.id)
         holdout = self._split_eval(leader.id, source, "holdout")
         if self.champion is None or holdout.mean >= self.champion.holdout:
-            self.champion = Champion(leader.id, leader.score, holdout.mean, list(holdout.ci95), leader.n,
-                                     leader.variance_of_mean())  # fmt: skip
+            self.champion = Champion(
+                leader.id, leader.score, holdout.mean, list(holdout.ci95), leader.n, leader.variance_of_mean()
+            )
             self.store.write_best_policy(source, self._header())
             self.store.add_event("promotion", {"iteration": self.iteration, **self.champion.to_dict()})
 
@@ -343,9 +380,14 @@ class Search:
 
     def _header(self, audit: float | None = None) -> dict:
         champ = self.champion.to_dict() if self.champion else {}
-        return policy_header(self.env, champ, {"dev": self.cfg.dev, "holdout": self.cfg.holdout, "audit": self.cfg.audit},
-                             audit, f"scriptrl train (run folder: {self.store.run_dir})",
-                             dev_label=f"training-stream mean ({champ.get('episodes', 0)} fresh episodes)")  # fmt: skip
+        return policy_header(
+            self.env,
+            champ,
+            {"dev": self.cfg.dev, "holdout": self.cfg.holdout, "audit": self.cfg.audit},
+            audit,
+            f"scriptrl train (run folder: {self.store.run_dir})",
+            dev_label=f"training-stream mean ({champ.get('episodes', 0)} fresh episodes)",
+        )
 
     # --- budgets, state, finish --------------------------------------------------------
     def search_env_steps(self) -> int:
@@ -360,28 +402,52 @@ class Search:
         steps = self.search_env_steps()
         if self.progress:
             self.progress(self._snapshot(totals, steps))
-        return stopping.check(self.cfg, champion=self.champion, target=self.target, iteration=self.iteration,
-                              env_steps=steps, seconds=self.seconds(), cost=totals.get("cost_usd", 0.0),
-                              population=self.population.size(), idle_rounds=self.idle_rounds,
-                              mid_iteration=mid_iteration)  # fmt: skip
+        return stopping.check(
+            self.cfg,
+            champion=self.champion,
+            target=self.target,
+            iteration=self.iteration,
+            env_steps=steps,
+            seconds=self.seconds(),
+            cost=totals.get("cost_usd", 0.0),
+            population=self.population.size(),
+            idle_rounds=self.idle_rounds,
+            mid_iteration=mid_iteration,
+        )
 
     def _snapshot(self, totals: dict, steps: int) -> dict:
         c = self.champion
-        return {"iteration": self.iteration, "best_dev": self.best_dev if c else None,
-                "best_holdout": c.holdout if c else None, "env_steps": steps,
-                "evaluations": totals.get("evaluations", 0), "seconds": self.seconds(),
-                "cost_usd": totals.get("cost_usd", 0.0), "temperature": self.temperature.value,
-                "improvements": dict(self.portfolio.wins)}  # fmt: skip
+        return {
+            "iteration": self.iteration,
+            "best_dev": self.best_dev if c else None,
+            "best_holdout": c.holdout if c else None,
+            "env_steps": steps,
+            "evaluations": totals.get("evaluations", 0),
+            "seconds": self.seconds(),
+            "cost_usd": totals.get("cost_usd", 0.0),
+            "temperature": self.temperature.value,
+            "improvements": dict(self.portfolio.wins),
+        }
 
     def _save(self) -> None:
-        self.store.save_state({"iteration": self.iteration, "population": self.population.to_state(),
-                               "temperature": self.temperature.to_state(),
-                               "champion": self.champion.to_dict() if self.champion else None,
-                               "best_dev": self.best_dev, "best_dev_id": self.best_dev_id, "seconds": self.seconds(),
-                               "portfolio": self.portfolio.to_state(), "finished": self.stop_reason,
-                               "stream": self.stream.position, "effort": self.effort.to_state(),
-                               "idle_rounds": self.idle_rounds, "tuning": self.tuning.to_state(),
-                               "gain": self.gain})  # fmt: skip
+        self.store.save_state(
+            {
+                "iteration": self.iteration,
+                "population": self.population.to_state(),
+                "temperature": self.temperature.to_state(),
+                "champion": self.champion.to_dict() if self.champion else None,
+                "best_dev": self.best_dev,
+                "best_dev_id": self.best_dev_id,
+                "seconds": self.seconds(),
+                "portfolio": self.portfolio.to_state(),
+                "finished": self.stop_reason,
+                "stream": self.stream.position,
+                "effort": self.effort.to_state(),
+                "idle_rounds": self.idle_rounds,
+                "tuning": self.tuning.to_state(),
+                "gain": self.gain,
+            }
+        )
 
     def _restore(self) -> bool:
         state = self.store.load_state()
@@ -406,8 +472,10 @@ class Search:
 
     def _finish(self, stop: stopping.Stop) -> None:
         leader = self.population.best()
-        if leader is not None and leader.n >= self.cfg.confirm_episodes and (
-            self.champion is None or self.champion.id != leader.id
+        if (
+            leader is not None
+            and leader.n >= self.cfg.confirm_episodes
+            and (self.champion is None or self.champion.id != leader.id)
         ):
             self._confirm(leader)  # the last leader's holdout, whatever its margin
         audit = None
@@ -438,8 +506,14 @@ class Search:
         return cands
 
     def _user_init(self) -> Candidate:
-        return Candidate(Program.from_file(self.cfg.init).validate(allow_module_state=self.cfg.allow_module_state).source, (), "user.init", "init",
-                         self.temperature.value, note=f"from {self.cfg.init}")  # fmt: skip
+        return Candidate(
+            Program.from_file(self.cfg.init).validate(allow_module_state=self.cfg.allow_module_state).source,
+            (),
+            "user.init",
+            "init",
+            self.temperature.value,
+            note=f"from {self.cfg.init}",
+        )
 
     def _width_beside_model(self) -> int | None:
         """Evaluations in flight while a model on this machine writes: the model's threads keep
@@ -473,8 +547,20 @@ def _mean(o: Outcome) -> float:
     return sum(p.ret for p in o.episodes) / len(o.episodes) if o.episodes else float("-inf")
 
 
-def _call_record(generator: str, call: GeneratorCall | None, pid: int | None, temperature: float | None) -> CallRecord:
+def _call_record(
+    generator: str, call: GeneratorCall | None, pid: int | None, temperature: float | None
+) -> CallRecord:
     if call is None:
         return CallRecord(generator, 0.0, program_id=pid, temperature=temperature)
-    return CallRecord(generator, call.latency_s, call.prompt_tokens, call.completion_tokens, call.cost_usd,
-                      call.model, pid, call.ok, call.error, temperature)  # fmt: skip
+    return CallRecord(
+        generator,
+        call.latency_s,
+        call.prompt_tokens,
+        call.completion_tokens,
+        call.cost_usd,
+        call.model,
+        pid,
+        call.ok,
+        call.error,
+        temperature,
+    )

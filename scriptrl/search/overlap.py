@@ -24,8 +24,12 @@ class _Raised:
         self.error = error
 
 
-def overlapped(produce: Producer, consume: Callable[[Any], None], idle: Callable[[], bool],
-               should_stop: Callable[[], bool]) -> None:  # fmt: skip
+def overlapped(
+    produce: Producer,
+    consume: Callable[[Any], None],
+    idle: Callable[[], bool],
+    should_stop: Callable[[], bool],
+) -> None:
     """Run ``produce`` in a writer thread; ``consume`` each item on this thread in arrival
     order; call ``idle()`` while none is waiting (it returns False when it has nothing to
     do, and this thread then blocks on the writer). Once ``should_stop()`` is true the writer

@@ -23,7 +23,11 @@ def structure_signature(source: str) -> str:
     except SyntaxError:
         return hashlib.sha256(source.encode()).hexdigest()[:16]
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, int | float)
+            and not isinstance(node.value, bool)
+        ):
             node.value = 0
     return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()[:16]
 
@@ -136,12 +140,17 @@ class Population:
         return sum(len(i.members) for i in self.islands)
 
     def to_state(self) -> dict:
-        return {"capacity": self.capacity,
-                "islands": [[[m.id, m.score, m.niche, m.n, m.total, m.sq] for m in i.members]
-                            for i in self.islands]}  # fmt: skip
+        return {
+            "capacity": self.capacity,
+            "islands": [
+                [[m.id, m.score, m.niche, m.n, m.total, m.sq] for m in i.members] for i in self.islands
+            ],
+        }
 
     @classmethod
     def from_state(cls, state: dict) -> Population:
-        islands = [Island([Member(int(m[0]), float(m[1]), str(m[2]), *m[3:]) for m in members])
-                   for members in state["islands"]]  # fmt: skip
+        islands = [
+            Island([Member(int(m[0]), float(m[1]), str(m[2]), *m[3:]) for m in members])
+            for members in state["islands"]
+        ]
         return cls(islands, int(state["capacity"]))

@@ -84,7 +84,9 @@ class Portfolio:
                 out += g.initial(ctx, share, temperature, rng)
         return out
 
-    def initial_stream(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> Iterator[Candidate]:
+    def initial_stream(
+        self, ctx: GenContext, n: int, temperature: float, rng: random.Random
+    ) -> Iterator[Candidate]:
         """The first programs one at a time, fast generators first, so there is something to
         evaluate and tune while a slow one writes the rest."""
         for g, share in sorted(self._shares(n), key=lambda gs: gs[0].slow):
@@ -138,7 +140,9 @@ class EffortSplit:
         n = max(1, sum(self.rounds.values()))
         steps0 = max(1.0, sum(self.steps.values()) / n)
         gain0 = sum(self.wins.values()) / n
-        return max(allowed, key=lambda k: ((self.wins[k] + gain0) / (self.steps[k] + steps0), -self.KINDS.index(k)))
+        return max(
+            allowed, key=lambda k: ((self.wins[k] + gain0) / (self.steps[k] + steps0), -self.KINDS.index(k))
+        )
 
     def credit(self, kind: str, gain: float, steps: int) -> None:
         self.rounds[kind] += 1

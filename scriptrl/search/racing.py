@@ -24,8 +24,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 # One-sided 90 % Student t quantiles by degrees of freedom; 1.282 beyond the table.
-_T90 = {1: 3.078, 2: 1.886, 3: 1.638, 4: 1.533, 5: 1.476, 6: 1.440, 7: 1.415, 8: 1.397, 9: 1.383,
-        10: 1.372, 15: 1.341, 20: 1.325, 30: 1.310, 60: 1.296}  # fmt: skip
+_T90 = {
+    1: 3.078,
+    2: 1.886,
+    3: 1.638,
+    4: 1.533,
+    5: 1.476,
+    6: 1.440,
+    7: 1.415,
+    8: 1.397,
+    9: 1.383,
+    10: 1.372,
+    15: 1.341,
+    20: 1.325,
+    30: 1.310,
+    60: 1.296,
+}
 
 
 def t90(df: int) -> float:

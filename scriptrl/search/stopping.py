@@ -30,8 +30,19 @@ def has_budget(cfg: TrainConfig) -> bool:
     return any(v is not None for v in (cfg.max_iterations, cfg.max_env_steps, cfg.max_seconds, cfg.max_cost))
 
 
-def check(cfg: TrainConfig, *, champion: Champion | None, target: float | None, iteration: int, env_steps: int,
-          seconds: float, cost: float, population: int, idle_rounds: int, mid_iteration: bool = False) -> Stop | None:  # fmt: skip
+def check(
+    cfg: TrainConfig,
+    *,
+    champion: Champion | None,
+    target: float | None,
+    iteration: int,
+    env_steps: int,
+    seconds: float,
+    cost: float,
+    population: int,
+    idle_rounds: int,
+    mid_iteration: bool = False,
+) -> Stop | None:
     at_target = champion is not None and target is not None and champion.holdout >= target
     if at_target and not (cfg.init and has_budget(cfg)):
         assert champion is not None

@@ -46,8 +46,15 @@ Scorer = Callable[[list[str], int], list[float]]
 
 
 class Campaign:
-    def __init__(self, state: CampaignState, source: str, ctx: GenContext, seed: int, settings: Any,
-                 factory: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        state: CampaignState,
+        source: str,
+        ctx: GenContext,
+        seed: int,
+        settings: Any,
+        factory: Any = None,
+    ) -> None:
         self.state, self.source = state, source
         values = [float(v) for v in extract_constants(source)]
         self.values = values

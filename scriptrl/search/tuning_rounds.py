@@ -44,9 +44,17 @@ class Tuning:
             camp.generation(lambda sources, gen: self._score(camp, sources, gen, why))
         wins = self._race(camp, temperature)
         if camp.stopped is not None:
-            self.search.store.add_event("tune_end", {"iteration": self.search.iteration, "campaign": camp.state.number,
-                                                     "program": camp.state.program, "why": camp.stopped,
-                                                     "wins": camp.state.wins, "generations": camp.state.told})  # fmt: skip
+            self.search.store.add_event(
+                "tune_end",
+                {
+                    "iteration": self.search.iteration,
+                    "campaign": camp.state.number,
+                    "program": camp.state.program,
+                    "why": camp.stopped,
+                    "wins": camp.state.wins,
+                    "generations": camp.state.told,
+                },
+            )
             if camp.state.wins == 0:
                 self.fruitless[camp.state.program] += 1
             self.campaign = None
@@ -88,9 +96,20 @@ class Tuning:
         if key in self.log:
             return self.log[key]
         scores, steps = s.bank.score(sources, seeds)
-        s.store.add_event("tune", {"iteration": s.iteration, "campaign": camp.state.number, "generation": generation,
-                                   "program": camp.state.program, "evaluations": len(sources), "env_steps": steps,
-                                   "seeds": [seeds[0], len(seeds)], "scores": scores, "why": why})  # fmt: skip
+        s.store.add_event(
+            "tune",
+            {
+                "iteration": s.iteration,
+                "campaign": camp.state.number,
+                "generation": generation,
+                "program": camp.state.program,
+                "evaluations": len(sources),
+                "env_steps": steps,
+                "seeds": [seeds[0], len(seeds)],
+                "scores": scores,
+                "why": why,
+            },
+        )
         self.log[key] = scores
         return scores
 
@@ -106,15 +125,22 @@ class Tuning:
         wins = s._consider(cands, dict.fromkeys(range(len(cands)), inc), s.stream.draw(s.rule.episodes))
         if wins:
             camp.state.wins += wins
-            placed = [m for c in cands if (pid := s.store.find_by_norm_hash(Program(c.source).normalized_hash))
-                      is not None and (m := s.population.member(pid)) is not None]  # fmt: skip
+            placed = [
+                m
+                for c in cands
+                if (pid := s.store.find_by_norm_hash(Program(c.source).normalized_hash)) is not None
+                and (m := s.population.member(pid)) is not None
+            ]
             if placed:
                 camp.state.incumbent = max(placed, key=lambda m: m.score).id
         return wins
 
     def to_state(self) -> dict:
-        return {"count": self.count, "fruitless": {str(k): v for k, v in self.fruitless.items()},
-                "campaign": self.campaign.state.to_dict() if self.campaign else None}  # fmt: skip
+        return {
+            "count": self.count,
+            "fruitless": {str(k): v for k, v in self.fruitless.items()},
+            "campaign": self.campaign.state.to_dict() if self.campaign else None,
+        }
 
     def restore(self, state: dict) -> None:
         self.count = int(state.get("count") or 0)

@@ -33,11 +33,23 @@ from scriptrl.verify.results import CHECKS_SHARE, MAX_SECONDS, Budget, Check, Ro
 from scriptrl.verify.robustness import levels_text, robustness_gate
 
 
-def verify(program: Program | str, env: ResolvedEnv | str, *, seed: int = 0, examples: int = 60, batch: int = 32,
-           time_limit: float = 0.02, episodes: int = 20, noise_levels: Sequence[float] = NOISE_LEVELS,
-           min_retention: float = 0.75, robustness: bool = True, unsafe_in_process: bool = False,
-           gate: bool = False, max_seconds: float = MAX_SECONDS,
-           progress: Callable[[str], None] | None = None) -> VerifyReport:  # fmt: skip
+def verify(
+    program: Program | str,
+    env: ResolvedEnv | str,
+    *,
+    seed: int = 0,
+    examples: int = 60,
+    batch: int = 32,
+    time_limit: float = 0.02,
+    episodes: int = 20,
+    noise_levels: Sequence[float] = NOISE_LEVELS,
+    min_retention: float = 0.75,
+    robustness: bool = True,
+    unsafe_in_process: bool = False,
+    gate: bool = False,
+    max_seconds: float = MAX_SECONDS,
+    progress: Callable[[str], None] | None = None,
+) -> VerifyReport:
     """Property checks, then (unless ``robustness`` is False) the robustness gate, all within ``max_seconds``.
 
     The property checks get ``CHECKS_SHARE`` of the limit (all of it without robustness),
@@ -55,16 +67,42 @@ def verify(program: Program | str, env: ResolvedEnv | str, *, seed: int = 0, exa
     if progress:
         progress("property checks")
     checks_budget = Budget(max_seconds * (CHECKS_SHARE if robustness else 1.0), budget.start)
-    checks, bounds, isolation = property_checks(prog, renv, seed=seed, examples=examples, batch=batch,
-                                                time_limit=time_limit, unsafe=unsafe_in_process,
-                                                budget=checks_budget)  # fmt: skip
+    checks, bounds, isolation = property_checks(
+        prog,
+        renv,
+        seed=seed,
+        examples=examples,
+        batch=batch,
+        time_limit=time_limit,
+        unsafe=unsafe_in_process,
+        budget=checks_budget,
+    )
     rows: list[Robustness] = []
     if robustness:
-        rows = robustness_gate(prog, renv, episodes=episodes, noise_levels=noise_levels, min_retention=min_retention,
-                               gate=gate, unsafe=unsafe_in_process, progress=progress, budget=budget)  # fmt: skip
-    return VerifyReport(renv.label(), prog.name, checks, rows, bounds, isolation, min_retention, gate=gate,
-                        max_seconds=max_seconds, seconds=time.monotonic() - budget.start,
-                        levels=levels_text(min_retention, noise_levels, gate) if robustness else "")  # fmt: skip
+        rows = robustness_gate(
+            prog,
+            renv,
+            episodes=episodes,
+            noise_levels=noise_levels,
+            min_retention=min_retention,
+            gate=gate,
+            unsafe=unsafe_in_process,
+            progress=progress,
+            budget=budget,
+        )
+    return VerifyReport(
+        renv.label(),
+        prog.name,
+        checks,
+        rows,
+        bounds,
+        isolation,
+        min_retention,
+        gate=gate,
+        max_seconds=max_seconds,
+        seconds=time.monotonic() - budget.start,
+        levels=levels_text(min_retention, noise_levels, gate) if robustness else "",
+    )
 
 
 def private_hypothesis_storage() -> None:
@@ -77,6 +115,24 @@ def private_hypothesis_storage() -> None:
     os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(cache))
 
 
-__all__ = ["MAX_SECONDS", "Budget", "HOLDOUT_START", "NOISE_LEVELS", "PHYSICS", "Check", "NoisyObservation", "PerturbedEnv", "Robustness",
-           "VerifyReport", "_Asker", "_show", "observation_bounds", "observation_strategy", "print_verify_report",
-           "private_hypothesis_storage", "property_checks", "robustness_gate", "verify"]
+__all__ = [
+    "MAX_SECONDS",
+    "Budget",
+    "HOLDOUT_START",
+    "NOISE_LEVELS",
+    "PHYSICS",
+    "Check",
+    "NoisyObservation",
+    "PerturbedEnv",
+    "Robustness",
+    "VerifyReport",
+    "_Asker",
+    "_show",
+    "observation_bounds",
+    "observation_strategy",
+    "print_verify_report",
+    "private_hypothesis_storage",
+    "property_checks",
+    "robustness_gate",
+    "verify",
+]

@@ -69,4 +69,3 @@ class _Asker:
         if self.worker is not None:
             self.worker.close()
             self.worker = None
-

@@ -70,8 +70,14 @@ def _box_strategy(space: spaces.Box, bounds: list[dict]):
         else:
             width = 32 if np.dtype(space.dtype).itemsize <= 4 else 64
             lo32, hi32 = float(np.float32(lo)), float(np.float32(hi))
-            lo_w = lo32 if lo32 >= lo or width == 64 else float(np.nextafter(np.float32(lo), np.float32(np.inf)))
-            hi_w = hi32 if hi32 <= hi or width == 64 else float(np.nextafter(np.float32(hi), np.float32(-np.inf)))
+            lo_w = (
+                lo32 if lo32 >= lo or width == 64 else float(np.nextafter(np.float32(lo), np.float32(np.inf)))
+            )
+            hi_w = (
+                hi32
+                if hi32 <= hi or width == 64
+                else float(np.nextafter(np.float32(hi), np.float32(-np.inf)))
+            )
             if width == 64:
                 lo_w, hi_w = lo, hi
             inner = st.floats(lo_w, hi_w, allow_nan=False, allow_infinity=False, width=width)
@@ -91,12 +97,14 @@ def observation_strategy(space: spaces.Space, bounds: list[dict] | None):
     if isinstance(space, spaces.Tuple):
         return st.tuples(*(observation_strategy(s, None) for s in space.spaces))
     if isinstance(space, spaces.MultiBinary):
-        return st.lists(st.integers(0, 1), min_size=int(np.prod(space.shape)), max_size=int(np.prod(space.shape))).map(
-            lambda v: np.asarray(v, dtype=space.dtype).reshape(space.shape))  # fmt: skip
+        return st.lists(
+            st.integers(0, 1), min_size=int(np.prod(space.shape)), max_size=int(np.prod(space.shape))
+        ).map(lambda v: np.asarray(v, dtype=space.dtype).reshape(space.shape))
     if isinstance(space, spaces.MultiDiscrete):
         nvec = np.asarray(space.nvec).ravel()
         return st.tuples(*(st.integers(0, int(n) - 1) for n in nvec)).map(
-            lambda t: np.asarray(t, dtype=space.dtype).reshape(space.shape))  # fmt: skip
+            lambda t: np.asarray(t, dtype=space.dtype).reshape(space.shape)
+        )
 
     def sample(s: int) -> Any:
         space.seed(s)
@@ -105,13 +113,18 @@ def observation_strategy(space: spaces.Space, bounds: list[dict] | None):
     return st.integers(0, 2**31 - 1).map(sample)
 
 
-
 class _Stop(Exception):
     """A batch property stops early: its worker did not answer in time (the time-bound check's finding)."""
 
 
-def _run_property(name: str, batch_strategy, check_batch: Callable[[list], tuple[str, Any] | None],
-                  examples: int, seed: int, deadline: float | None = None) -> Check:  # fmt: skip
+def _run_property(
+    name: str,
+    batch_strategy,
+    check_batch: Callable[[list], tuple[str, Any] | None],
+    examples: int,
+    seed: int,
+    deadline: float | None = None,
+) -> Check:
     """Run one property under hypothesis until ``deadline``; the last failure recorded is the shrunk one.
 
     Past the deadline every remaining example passes without asking the worker, so
@@ -125,8 +138,15 @@ def _run_property(name: str, batch_strategy, check_batch: Callable[[list], tuple
     stopped: list[str] = []
 
     @hseed(seed)
-    @settings(max_examples=examples, deadline=None, database=None, verbosity=Verbosity.quiet, print_blob=False,
-              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate, Phase.shrink])  # fmt: skip
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        verbosity=Verbosity.quiet,
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    )
     @given(batch_strategy)
     def prop(batch: list) -> None:
         if stopped or (deadline is not None and time.monotonic() > deadline):
@@ -153,12 +173,19 @@ def _run_property(name: str, batch_strategy, check_batch: Callable[[list], tuple
         detail, counterexample = failures[-1]
         return Check(name, False, detail, counterexample, examples=count[0])
     if stopped:
-        return Check(name, None, f"not finished: {stopped[0]}, after {count[0]} of {examples} batches",
-                     examples=count[0], finished=False)  # fmt: skip
+        return Check(
+            name,
+            None,
+            f"not finished: {stopped[0]}, after {count[0]} of {examples} batches",
+            examples=count[0],
+            finished=False,
+        )
     return Check(name, True, f"held for {count[0]} batches of observations", examples=count[0])
 
 
-def _own_observations(program: Program, renv: ResolvedEnv, seeds: list[int], unsafe: bool, deadline: float) -> list:
+def _own_observations(
+    program: Program, renv: ResolvedEnv, seeds: list[int], unsafe: bool, deadline: float
+) -> list:
     """What the program's own episodes visit (for unbounded components), cut off at ``deadline``."""
     from scriptrl.trace import run_episodes
 
@@ -176,7 +203,9 @@ def _own_observations(program: Program, renv: ResolvedEnv, seeds: list[int], uns
     return own
 
 
-def _bounds(program: Program, renv: ResolvedEnv, space: Any, seeds: list[int], unsafe: bool, deadline: float) -> list:
+def _bounds(
+    program: Program, renv: ResolvedEnv, space: Any, seeds: list[int], unsafe: bool, deadline: float
+) -> list:
     """Where to draw observations: the space's bounds, widened rollout ranges where it is unbounded."""
     if not isinstance(space, spaces.Box):
         return []
@@ -200,17 +229,27 @@ def _fast_check(asker: _Asker, time_limit: float) -> Callable[[list], tuple[str,
                     continue  # a crash is the exception property's finding
                 return f"no answer in time for observation {_show(o)}: {e.reason}", {"observation": _show(o)}
             if seconds > time_limit:
-                return (f"{1000 * seconds:.1f} ms per call (limit {1000 * time_limit:g} ms) for observation {_show(o)}",
-                        {"observation": _show(o), "ms_per_call": round(1000 * seconds, 2)})  # fmt: skip
+                return (
+                    f"{1000 * seconds:.1f} ms per call (limit {1000 * time_limit:g} ms) for observation {_show(o)}",
+                    {"observation": _show(o), "ms_per_call": round(1000 * seconds, 2)},
+                )
         return None
 
     return fast
 
 
-def property_checks(program: Program, renv: ResolvedEnv, *, seed: int = 0, examples: int = 60, batch: int = 32,
-                    time_limit: float = 0.02, unsafe: bool = False,
-                    rollout_seeds: Sequence[int] = range(3),
-                    budget: Budget | None = None) -> tuple[list[Check], list[dict], dict]:  # fmt: skip
+def property_checks(
+    program: Program,
+    renv: ResolvedEnv,
+    *,
+    seed: int = 0,
+    examples: int = 60,
+    batch: int = 32,
+    time_limit: float = 0.02,
+    unsafe: bool = False,
+    rollout_seeds: Sequence[int] = range(3),
+    budget: Budget | None = None,
+) -> tuple[list[Check], list[dict], dict]:
     """The four properties, each with its own hypothesis run, counterexample and share of ``budget``."""
     from hypothesis import strategies as st
 
@@ -226,7 +265,9 @@ def property_checks(program: Program, renv: ResolvedEnv, *, seed: int = 0, examp
     asker = _Asker(program, codec, seed, unsafe, time_limit)
     asker._ensure()  # a program that cannot load fails here, in one line, before any property runs
 
-    def ask(b: list) -> list:  # a batch that times out stops its property: slowness is the time check's finding
+    def ask(
+        b: list,
+    ) -> list:  # a batch that times out stops its property: slowness is the time check's finding
         try:
             return asker.ask(b)[0]
         except WorkerFailure as e:
@@ -252,11 +293,16 @@ def property_checks(program: Program, renv: ResolvedEnv, *, seed: int = 0, examp
             actions = ask(b)
         except WorkerFailure as e:
             if len(b) == 1:
-                return f"the worker died on observation {_show(b[0])}: {e.reason}", {"observation": _show(b[0])}
+                return f"the worker died on observation {_show(b[0])}: {e.reason}", {
+                    "observation": _show(b[0])
+                }
             return f"the worker died on a batch of {len(b)}: {e.reason}", {"observations": _show(b)}
         for o, a in zip(b, actions, strict=True):
             if isinstance(a, dict) and a.get("t") == "err":
-                return f"{a.get('m')} for observation {_show(o)}", {"observation": _show(o), "error": a.get("m")}
+                return f"{a.get('m')} for observation {_show(o)}", {
+                    "observation": _show(o),
+                    "error": a.get("m"),
+                }
         return None
 
     def deterministic(b: list) -> tuple[str, Any] | None:
@@ -267,19 +313,24 @@ def property_checks(program: Program, renv: ResolvedEnv, *, seed: int = 0, examp
         n = len(b)
         for o, a1, a2 in zip(b, actions[:n], actions[n:], strict=True):
             if json.dumps(a1, sort_keys=True) != json.dumps(a2, sort_keys=True):
-                return (f"observation {_show(o)} gave {a1!r} and then {a2!r}",
-                        {"observation": _show(o), "actions": [a1, a2]})  # fmt: skip
+                return (
+                    f"observation {_show(o)} gave {a1!r} and then {a2!r}",
+                    {"observation": _show(o), "actions": [a1, a2]},
+                )
         return None
 
     fast = _fast_check(asker, time_limit)
 
     checks = []
-    properties = (("valid action", valid), ("no exception", no_exception),
-                  ("same observation, same action", deterministic), (f"under {1000 * time_limit:g} ms per call", fast))
+    properties = (
+        ("valid action", valid),
+        ("no exception", no_exception),
+        ("same observation, same action", deterministic),
+        (f"under {1000 * time_limit:g} ms per call", fast),
+    )
     try:
         for i, (name, fn) in enumerate(properties):
             checks.append(_run_property(name, batches, fn, examples, seed, budget.share(len(properties) - i)))
     finally:
         asker.close()
     return checks, bounds, asker.isolation
-

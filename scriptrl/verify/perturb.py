@@ -26,9 +26,16 @@ PHYSICS: dict[str, list[tuple[str, dict, dict]]] = {
         ("link 1 mass x1.2", {}, {"LINK_MASS_1": 1.2}),
         ("link 2 length x1.2", {}, {"LINK_LENGTH_2": 1.2}),
     ],
-    "MountainCar-v0": [("engine force x0.9", {}, {"force": 0.0009}), ("gravity x1.05", {}, {"gravity": 0.002625})],
+    "MountainCar-v0": [
+        ("engine force x0.9", {}, {"force": 0.0009}),
+        ("gravity x1.05", {}, {"gravity": 0.002625}),
+    ],
     "MountainCarContinuous-v0": [("engine power x0.9", {}, {"power": 0.00135})],
-    "Pendulum-v1": [("gravity 12", {"g": 12.0}, {}), ("mass x1.1", {}, {"m": 1.1}), ("length x1.1", {}, {"l": 1.1})],
+    "Pendulum-v1": [
+        ("gravity 12", {"g": 12.0}, {}),
+        ("mass x1.1", {}, {"m": 1.1}),
+        ("length x1.1", {}, {"l": 1.1}),
+    ],
     "LunarLander-v3": [
         ("gravity -8", {"gravity": -8.0}, {}),
         ("gravity -11.5", {"gravity": -11.5}, {}),
@@ -61,7 +68,10 @@ class NoisyObservation(gymnasium.ObservationWrapper):
         return super().reset(seed=seed, options=options)
 
     def observation(self, observation):
-        noisy = np.asarray(observation, dtype=np.float64) + self.rng.normal(0.0, 1.0, self.sigma.shape) * self.sigma
+        noisy = (
+            np.asarray(observation, dtype=np.float64)
+            + self.rng.normal(0.0, 1.0, self.sigma.shape) * self.sigma
+        )
         return np.clip(noisy, self.low, self.high).astype(self.observation_space.dtype)
 
 
@@ -105,7 +115,9 @@ class PerturbedEnv(ResolvedEnv):
         return env
 
 
-def _random_rollouts(renv: ResolvedEnv, seeds: Sequence[int], max_steps: int = 1000) -> tuple[list, list[list[float]]]:
+def _random_rollouts(
+    renv: ResolvedEnv, seeds: Sequence[int], max_steps: int = 1000
+) -> tuple[list, list[list[float]]]:
     """Observations and per-step rewards of a uniformly random policy: trusted code only."""
     env = renv.make()
     observations, rewards = [], []
@@ -125,4 +137,3 @@ def _random_rollouts(renv: ResolvedEnv, seeds: Sequence[int], max_steps: int = 1
     finally:
         env.close()
     return observations, rewards
-

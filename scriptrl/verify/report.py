@@ -27,7 +27,13 @@ def print_verify_report(report: VerifyReport, console=None) -> None:
             return Text("NOT DONE", style="yellow")
         if warning:
             return Text("WARN", style="yellow")
-        return Text("n/a", style="dim") if p is None else Text("PASS", style="green") if p else Text("FAIL", style="bold red")
+        return (
+            Text("n/a", style="dim")
+            if p is None
+            else Text("PASS", style="green")
+            if p
+            else Text("FAIL", style="bold red")
+        )
 
     table = Table(title=f"Properties of {report.program} on {report.env_label}", title_justify="left")
     table.add_column("property")
@@ -38,31 +44,62 @@ def print_verify_report(report: VerifyReport, console=None) -> None:
     console.print(table)
     rollout = [b for b in report.bounds if b["from"] == "rollouts"]
     if rollout:
-        console.print(Text("unbounded components drawn from the range seen in rollouts: " + ", ".join(
-            f"obs[{b['component']}] in [{b['low']:.3g}, {b['high']:.3g}]" for b in rollout), style="dim"))  # fmt: skip
+        console.print(
+            Text(
+                "unbounded components drawn from the range seen in rollouts: "
+                + ", ".join(f"obs[{b['component']}] in [{b['low']:.3g}, {b['high']:.3g}]" for b in rollout),
+                style="dim",
+            )
+        )
     if report.robustness:
-        table = Table(title="Robustness (retention = share of the clean margin over a random policy)", title_justify="left")
-        for col, justify in (("condition", "left"), ("mean", "right"), ("95% CI", "right"), ("random", "right"),
-                             ("retention", "right"), ("result", "left"), ("detail", "left")):  # fmt: skip
+        table = Table(
+            title="Robustness (retention = share of the clean margin over a random policy)",
+            title_justify="left",
+        )
+        for col, justify in (
+            ("condition", "left"),
+            ("mean", "right"),
+            ("95% CI", "right"),
+            ("random", "right"),
+            ("retention", "right"),
+            ("result", "left"),
+            ("detail", "left"),
+        ):
             table.add_column(col, justify=justify)  # type: ignore[arg-type]
         for r in report.robustness:
             ci = "-" if r.ci95 is None else f"{_num(r.ci95[0])}..{_num(r.ci95[1])}"
-            table.add_row(r.condition, _num(r.mean), ci, _num(r.random), _num(r.retention, ".0%"),
-                          verdict(r.passed, r.finished, r.warning) if r.condition != "clean" or r.passed is False
-                          or not r.finished else Text("ref", style="dim"),
-                          Text(r.detail))  # fmt: skip
+            table.add_row(
+                r.condition,
+                _num(r.mean),
+                ci,
+                _num(r.random),
+                _num(r.retention, ".0%"),
+                verdict(r.passed, r.finished, r.warning)
+                if r.condition != "clean" or r.passed is False or not r.finished
+                else Text("ref", style="dim"),
+                Text(r.detail),
+            )
         console.print(table)
     if report.levels:
         console.print(Text(report.levels, style="dim"))
-    console.print(Text(f"{report.seconds:.0f} s of a {report.max_seconds:g} s limit (--max-seconds)", style="dim"))
+    console.print(
+        Text(f"{report.seconds:.0f} s of a {report.max_seconds:g} s limit (--max-seconds)", style="dim")
+    )
     warnings = sum(r.warning for r in report.robustness)
     note = f" ({warnings} robustness warning{'s' * (warnings != 1)})" if warnings else ""
     if report.passed and report.complete:
         console.print(Text("verify: PASS" + note, style="bold green"))
         return
     if report.passed:
-        console.print(Text("verify: INCOMPLETE (nothing failed; not finished: "
-                           + "; ".join(report.unfinished()) + ")" + note, style="bold yellow"))  # fmt: skip
+        console.print(
+            Text(
+                "verify: INCOMPLETE (nothing failed; not finished: "
+                + "; ".join(report.unfinished())
+                + ")"
+                + note,
+                style="bold yellow",
+            )
+        )
         return
     console.print(Text("verify: FAIL", style="bold red"))
     for c in report.checks:

@@ -77,7 +77,9 @@ class VerifyReport:
 
     @property
     def passed(self) -> bool:
-        return all(c.passed is not False for c in self.checks) and all(r.passed is not False for r in self.robustness)
+        return all(c.passed is not False for c in self.checks) and all(
+            r.passed is not False for r in self.robustness
+        )
 
     @property
     def complete(self) -> bool:

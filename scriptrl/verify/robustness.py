@@ -39,18 +39,35 @@ def levels_text(min_retention: float, noise_levels: Sequence[float], gate: bool)
     """The gate's levels in one sentence, printed with every report so a reader knows what PASS meant."""
     noise = ", ".join(f"{100 * n:g}%" for n in noise_levels)
     verdict = "a failure (--gate)" if gate else "a warning (add --gate to make it a failure)"
-    return (f"robustness levels: keep >= {100 * min_retention:.0f}% of the clean margin over a random policy under"
-            f" observation noise of {noise} of each component's range, over twice the horizon and under each"
-            f" physics change; below a level is {verdict}; a failed episode is always a failure")  # fmt: skip
+    return (
+        f"robustness levels: keep >= {100 * min_retention:.0f}% of the clean margin over a random policy under"
+        f" observation noise of {noise} of each component's range, over twice the horizon and under each"
+        f" physics change; below a level is {verdict}; a failed episode is always a failure"
+    )
 
 
 class _Gate:
     """One robustness run: each condition scored on the same seeds against a random policy, within the budget."""
 
-    def __init__(self, program: Program, renv: ResolvedEnv, seeds: list[int], min_retention: float, gate: bool,
-                 unsafe: bool, budget: Budget, say: Callable[[str], None]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        program: Program,
+        renv: ResolvedEnv,
+        seeds: list[int],
+        min_retention: float,
+        gate: bool,
+        unsafe: bool,
+        budget: Budget,
+        say: Callable[[str], None],
+    ) -> None:
         self.program, self.renv, self.seeds = program, renv, seeds
-        self.min_retention, self.gate, self.unsafe, self.budget, self.say = min_retention, gate, unsafe, budget, say
+        self.min_retention, self.gate, self.unsafe, self.budget, self.say = (
+            min_retention,
+            gate,
+            unsafe,
+            budget,
+            say,
+        )
         self.rows: list[Robustness] = []
         self.todo = 1
 
@@ -70,9 +87,18 @@ class _Gate:
     def out_of_time(self, condition: str) -> bool:
         if self.budget.left() > 0.5:
             return False
-        self.rows.append(Robustness(condition, None, None, None, None, None,
-                                    f"not run: verify's time limit of {self.budget.seconds:g} s was reached",
-                                    finished=False))  # fmt: skip
+        self.rows.append(
+            Robustness(
+                condition,
+                None,
+                None,
+                None,
+                None,
+                None,
+                f"not run: verify's time limit of {self.budget.seconds:g} s was reached",
+                finished=False,
+            )
+        )
         return True
 
     def failed(self, condition: str, res, rnd: float | None = None) -> bool:
@@ -83,8 +109,18 @@ class _Gate:
         detail = f"{len(res.failures)} episode(s) failed, e.g. seed {f['seed']}: {f['reason']}"
         timed = all(str(x["reason"]).startswith("timeout: the episode took over") for x in res.failures)
         if timed:
-            self.rows.append(Robustness(condition, res.mean, tuple(res.ci95), rnd, None, None,
-                                        f"not finished: {detail} (its share of verify's time limit)", finished=False))  # fmt: skip
+            self.rows.append(
+                Robustness(
+                    condition,
+                    res.mean,
+                    tuple(res.ci95),
+                    rnd,
+                    None,
+                    None,
+                    f"not finished: {detail} (its share of verify's time limit)",
+                    finished=False,
+                )
+            )
         else:
             self.rows.append(Robustness(condition, res.mean, tuple(res.ci95), rnd, None, False, detail))
         return True
@@ -95,8 +131,18 @@ class _Gate:
         if not ok:
             detail += f" (below the {100 * self.min_retention:.0f}% level)"
             passed = False if self.gate else None
-        self.rows.append(Robustness(condition, res.mean, tuple(res.ci95), rnd, ret, passed, detail,
-                                    warning=not ok and not self.gate))  # fmt: skip
+        self.rows.append(
+            Robustness(
+                condition,
+                res.mean,
+                tuple(res.ci95),
+                rnd,
+                ret,
+                passed,
+                detail,
+                warning=not ok and not self.gate,
+            )
+        )
 
     def judge(self, condition: str, env: ResolvedEnv, clean, rand_clean: float) -> None:
         if self.out_of_time(condition):
@@ -107,14 +153,27 @@ class _Gate:
         if self.failed(condition, res, rnd):
             return
         ret = _retention(res.mean, rnd, clean.mean, rand_clean)
-        detail = f"keeps {100 * ret:.0f}% of the clean margin over random" if ret is not None else "no margin to keep"
+        detail = (
+            f"keeps {100 * ret:.0f}% of the clean margin over random"
+            if ret is not None
+            else "no margin to keep"
+        )
         self.verdict(condition, res, rnd, ret, detail)
 
     def horizon(self, clean, rand_clean_rewards: list) -> None:
         limit = self.renv.max_episode_steps
         if not limit or ":" in self.renv.id:
-            self.rows.append(Robustness("horizon x2", None, None, None, None, None,
-                                        "not applicable: the environment has no registered time limit"))  # fmt: skip
+            self.rows.append(
+                Robustness(
+                    "horizon x2",
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    "not applicable: the environment has no registered time limit",
+                )
+            )
             return
         if self.out_of_time("horizon x2"):
             return
@@ -128,31 +187,60 @@ class _Gate:
         if self.failed("horizon x2", res):
             return
         if not reached:
-            self.rows.append(Robustness("horizon x2", res.mean, tuple(res.ci95), None, None, None,
-                                        f"not applicable: no episode lasted to the time limit of {limit} steps"))  # fmt: skip
+            self.rows.append(
+                Robustness(
+                    "horizon x2",
+                    res.mean,
+                    tuple(res.ci95),
+                    None,
+                    None,
+                    None,
+                    f"not applicable: no episode lasted to the time limit of {limit} steps",
+                )
+            )
             return
         second = statistics.fmean(res.returns[i] - clean.returns[i] for i in reached)
         first = statistics.fmean(clean.returns[i] for i in reached)
         rand_second = statistics.fmean(sum(r[limit:]) for r in rand_rewards)
         rand_first = statistics.fmean(sum(r[:limit]) for r in rand_clean_rewards)
         ret = _retention(second, rand_second, first, rand_first)
-        detail = (f"steps {limit}-{2 * limit - 1} keep {100 * ret:.0f}% of the margin over random of steps 0-{limit - 1}"
-                  if ret is not None else "the first part is no better than random")  # fmt: skip
+        detail = (
+            f"steps {limit}-{2 * limit - 1} keep {100 * ret:.0f}% of the margin over random of steps 0-{limit - 1}"
+            if ret is not None
+            else "the first part is no better than random"
+        )
         self.verdict("horizon x2", res, rand_second, ret, detail)
 
 
-def robustness_gate(program: Program, renv: ResolvedEnv, *, episodes: int = 20, seed: int = HOLDOUT_START,
-                    noise_levels: Sequence[float] = NOISE_LEVELS, min_retention: float = 0.75, gate: bool = False,
-                    unsafe: bool = False, progress: Callable[[str], None] | None = None,
-                    budget: Budget | None = None) -> list[Robustness]:  # fmt: skip
+def robustness_gate(
+    program: Program,
+    renv: ResolvedEnv,
+    *,
+    episodes: int = 20,
+    seed: int = HOLDOUT_START,
+    noise_levels: Sequence[float] = NOISE_LEVELS,
+    min_retention: float = 0.75,
+    gate: bool = False,
+    unsafe: bool = False,
+    progress: Callable[[str], None] | None = None,
+    budget: Budget | None = None,
+) -> list[Robustness]:
     """Scores under noise, a doubled horizon and perturbed physics, each against a random policy.
 
     Below ``min_retention`` is a failure only with ``gate``; otherwise the row keeps its
     measured figure and a warning. Every condition gets a share of ``budget``.
     """
     budget = budget or Budget()
-    g = _Gate(program, renv, list(range(seed, seed + episodes)), min_retention, gate, unsafe, budget,
-              progress or (lambda _msg: None))  # fmt: skip
+    g = _Gate(
+        program,
+        renv,
+        list(range(seed, seed + episodes)),
+        min_retention,
+        gate,
+        unsafe,
+        budget,
+        progress or (lambda _msg: None),
+    )
     physics = PHYSICS.get(renv.id) or []
     g.todo = 2 + len(noise_levels) + len(physics)
     g.say("clean")
@@ -160,8 +248,17 @@ def robustness_gate(program: Program, renv: ResolvedEnv, *, episodes: int = 20, 
     rand_clean, rand_clean_rewards = g.random_score(renv)
     if g.failed("clean", clean, rand_clean):
         return g.rows
-    g.rows.append(Robustness("clean", clean.mean, tuple(clean.ci95), rand_clean, 1.0, None,
-                             f"reference: {episodes} episodes, seeds {g.seeds[0]}-{g.seeds[-1]}"))  # fmt: skip
+    g.rows.append(
+        Robustness(
+            "clean",
+            clean.mean,
+            tuple(clean.ci95),
+            rand_clean,
+            1.0,
+            None,
+            f"reference: {episodes} episodes, seeds {g.seeds[0]}-{g.seeds[-1]}",
+        )
+    )
     if _retention(clean.mean, rand_clean, clean.mean, rand_clean) is None:
         g.rows[-1].detail += "; no better than a random policy, so retention cannot be measured"
         return g.rows
@@ -171,18 +268,46 @@ def robustness_gate(program: Program, renv: ResolvedEnv, *, episodes: int = 20, 
     seen, _ = _random_rollouts(renv, g.seeds[:3])
     ranges = _typical_ranges(renv, space, seen)
     if ranges is None:
-        g.rows.append(Robustness("observation noise", None, None, None, None, None,
-                                 "not applicable: observations are not continuous"))  # fmt: skip
+        g.rows.append(
+            Robustness(
+                "observation noise",
+                None,
+                None,
+                None,
+                None,
+                None,
+                "not applicable: observations are not continuous",
+            )
+        )
     else:
         for level in noise_levels:
             sigma = tuple(float(level * r) for r in ranges)
-            g.judge(f"noise {100 * level:g}% of range", PerturbedEnv.of(renv, condition=f"noise {level:g}", noise=sigma),
-                    clean, rand_clean)  # fmt: skip
+            g.judge(
+                f"noise {100 * level:g}% of range",
+                PerturbedEnv.of(renv, condition=f"noise {level:g}", noise=sigma),
+                clean,
+                rand_clean,
+            )
     g.horizon(clean, rand_clean_rewards)
     if not physics:
-        g.rows.append(Robustness("physics", None, None, None, None, None,
-                                 f"not applicable: scriptrl knows no physical parameters of {renv.id}"))  # fmt: skip
+        g.rows.append(
+            Robustness(
+                "physics",
+                None,
+                None,
+                None,
+                None,
+                None,
+                f"not applicable: scriptrl knows no physical parameters of {renv.id}",
+            )
+        )
     for name, kwargs, attrs in physics:
-        g.judge(name, PerturbedEnv.of(renv, condition=name, extra_kwargs=tuple(kwargs.items()),
-                                      attrs=tuple(attrs.items())), clean, rand_clean)  # fmt: skip
+        g.judge(
+            name,
+            PerturbedEnv.of(
+                renv, condition=name, extra_kwargs=tuple(kwargs.items()), attrs=tuple(attrs.items())
+            ),
+            clean,
+            rand_clean,
+        )
     return g.rows

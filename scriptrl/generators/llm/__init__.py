@@ -55,17 +55,23 @@ def _embedded(s: LLMSettings, say) -> LLMGenerator:
         try:
             path = pull(spec.name, say=say)
         except ModelError as e:
-            raise UserError(f"{e}. Without it, serve a model and pass --base-url URL --model NAME, "
-                            "or use --generator offline") from None  # fmt: skip
+            raise UserError(
+                f"{e}. Without it, serve a model and pass --base-url URL --model NAME, "
+                "or use --generator offline"
+            ) from None
         alias = spec.name
     else:  # a GGUF file the user chose: theirs to vouch for, so no checksum to compare
         path = Path(name).expanduser()
         if not path.is_file():
-            raise UserError(f"model file not found: {path} (or name a local model: see `scriptrl model list`)")
+            raise UserError(
+                f"model file not found: {path} (or name a local model: see `scriptrl model list`)"
+            )
         alias = path.stem
     server = EmbeddedServer(path, alias, threads=s.threads, n_ctx=s.n_ctx, seed=s.seed)
     base_url = server.start()
-    say(f"scriptrl: embedded model {alias} ready on {base_url} ({s.threads} thread"
-        f"{'s' if s.threads != 1 else ''}, {server.startup_s:.1f} s to load)")  # fmt: skip
+    say(
+        f"scriptrl: embedded model {alias} ready on {base_url} ({s.threads} thread"
+        f"{'s' if s.threads != 1 else ''}, {server.startup_s:.1f} s to load)"
+    )
     backend = OpenAIBackend(alias, base_url, None, s.timeout, Redactor())
     return LLMGenerator(backend, s, f"local:{alias}", free=True, server=server, say=say)

@@ -49,8 +49,9 @@ class Reply:
 class CallError(Exception):
     """A call that produced no reply; its message is safe to store and show."""
 
-    def __init__(self, message: str, retryable: bool, retry_after: float | None = None,
-                 status: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, message: str, retryable: bool, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
@@ -76,9 +77,15 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
     return rng.uniform(0.5, 1.0) * min(cap, base * 2**attempt)
 
 
-def with_retries(fn: Callable[[], Reply], retries: int, base: float, cap: float,
-                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
-                 on_retry: Callable[[CallError, float], None] | None = None) -> Reply:  # fmt: skip
+def with_retries(
+    fn: Callable[[], Reply],
+    retries: int,
+    base: float,
+    cap: float,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+    on_retry: Callable[[CallError, float], None] | None = None,
+) -> Reply:
     rng = rng or random.Random()
     attempt = 0
     while True:
@@ -88,8 +95,9 @@ def with_retries(fn: Callable[[], Reply], retries: int, base: float, cap: float,
             if not e.retryable or attempt >= retries:
                 raise
             if e.retry_after is not None and e.retry_after > MAX_RETRY_AFTER:
-                raise CallError(f"{e} (server asks to wait {e.retry_after:.0f} s; not waiting)", False,
-                                status=e.status) from None  # fmt: skip
+                raise CallError(
+                    f"{e} (server asks to wait {e.retry_after:.0f} s; not waiting)", False, status=e.status
+                ) from None
             wait = e.retry_after if e.retry_after is not None else backoff_delay(attempt, base, cap, rng)
             if on_retry:
                 on_retry(e, wait)
@@ -129,14 +137,22 @@ def _classify(e: Exception, sdk, redact: Redactor) -> CallError:
         return CallError("the request timed out", True)
     if isinstance(e, sdk.APIConnectionError):
         cause = e.__cause__ or e.__context__
-        return CallError(redact(f"cannot connect ({type(cause).__name__ if cause else 'connection error'})"), True)
+        return CallError(
+            redact(f"cannot connect ({type(cause).__name__ if cause else 'connection error'})"), True
+        )
     if isinstance(e, sdk.APIStatusError):
         status = int(getattr(e, "status_code", 0) or 0)
         retryable = status in (408, 409, 425, 429) or status >= 500
         message = _status_message(e)
-        return CallError(redact(f"HTTP {status}: {message}"), retryable,
-                         retry_after(getattr(getattr(e, "response", None), "headers", None)), status)  # fmt: skip
-    if isinstance(e, sdk.APIResponseValidationError | json.JSONDecodeError | ValueError | KeyError | TypeError):
+        return CallError(
+            redact(f"HTTP {status}: {message}"),
+            retryable,
+            retry_after(getattr(getattr(e, "response", None), "headers", None)),
+            status,
+        )
+    if isinstance(
+        e, sdk.APIResponseValidationError | json.JSONDecodeError | ValueError | KeyError | TypeError
+    ):
         return CallError(redact(f"malformed response ({type(e).__name__}: {str(e)[:160]})"), True)
     return CallError(redact(f"{type(e).__name__}: {str(e)[:200]}"), False)
 
@@ -159,21 +175,28 @@ class OpenAIBackend:
     (``max_tokens`` on newer OpenAI models, a fixed ``temperature``, ``seed`` on some
     gateways) is answered once by adapting the request and remembering that for the run."""
 
-    def __init__(self, model: str, base_url: str | None, api_key: str | None, timeout: float,
-                 redact: Redactor) -> None:  # fmt: skip
+    def __init__(
+        self, model: str, base_url: str | None, api_key: str | None, timeout: float, redact: Redactor
+    ) -> None:
         import openai
 
         self.sdk = openai
         self.model = model
         self.redact = redact
-        self.client = openai.OpenAI(api_key=api_key or "not-needed", base_url=base_url, timeout=timeout, max_retries=0)
+        self.client = openai.OpenAI(
+            api_key=api_key or "not-needed", base_url=base_url, timeout=timeout, max_retries=0
+        )
         self.tokens_param = "max_tokens"
         self.send_temperature = True
         self.send_seed = True
 
     def complete(self, messages: Messages, temperature: float, max_tokens: int, seed: int | None) -> Reply:
         for _ in range(4):  # at most one adaptation per parameter
-            kwargs: dict = {"model": self.model, "messages": messages.as_openai(), self.tokens_param: max_tokens}
+            kwargs: dict = {
+                "model": self.model,
+                "messages": messages.as_openai(),
+                self.tokens_param: max_tokens,
+            }
             if self.send_temperature:
                 kwargs["temperature"] = temperature
             if self.send_seed and seed is not None:
@@ -214,19 +237,28 @@ class OpenAIBackend:
             raise CallError(f"malformed response ({type(e).__name__})", True) from None
         prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else 0
         completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0) if usage else 0
-        return Reply(text, prompt_tokens, completion_tokens, latency, str(getattr(resp, "model", None) or self.model),
-                     finish)  # fmt: skip
+        return Reply(
+            text,
+            prompt_tokens,
+            completion_tokens,
+            latency,
+            str(getattr(resp, "model", None) or self.model),
+            finish,
+        )
 
 
 class AnthropicBackend:
-    def __init__(self, model: str, base_url: str | None, api_key: str | None, timeout: float,
-                 redact: Redactor) -> None:  # fmt: skip
+    def __init__(
+        self, model: str, base_url: str | None, api_key: str | None, timeout: float, redact: Redactor
+    ) -> None:
         try:
             import anthropic
         except ImportError:
             from scriptrl.errors import UserError
 
-            raise UserError("the anthropic backend needs the anthropic SDK: pip install 'scriptrl[llm]'") from None
+            raise UserError(
+                "the anthropic backend needs the anthropic SDK: pip install 'scriptrl[llm]'"
+            ) from None
         self.sdk = anthropic
         self.model = model
         self.redact = redact
@@ -240,15 +272,24 @@ class AnthropicBackend:
         try:
             extra = {"temperature": min(1.0, temperature)} if self.send_temperature else {}
             resp = self.client.messages.create(
-                model=self.model, system=messages.system, max_tokens=max_tokens,
-                messages=[{"role": r, "content": c} for r, c in messages.turns], **extra,
-            )  # fmt: skip
+                model=self.model,
+                system=messages.system,
+                max_tokens=max_tokens,
+                messages=[{"role": r, "content": c} for r, c in messages.turns],
+                **extra,
+            )
             text = "".join(getattr(b, "text", "") for b in resp.content if getattr(b, "type", "") == "text")
             usage = resp.usage
         except Exception as e:
             raise _classify(e, self.sdk, self.redact) from None
-        return Reply(text, int(usage.input_tokens or 0), int(usage.output_tokens or 0), time.monotonic() - t0,
-                     str(resp.model or self.model), resp.stop_reason)  # fmt: skip
+        return Reply(
+            text,
+            int(usage.input_tokens or 0),
+            int(usage.output_tokens or 0),
+            time.monotonic() - t0,
+            str(resp.model or self.model),
+            resp.stop_reason,
+        )
 
 
 class CommandBackend:
@@ -259,7 +300,9 @@ class CommandBackend:
     CLIs print with a JSON output flag), its ``usage`` token counts and ``total_cost_usd`` are
     used; otherwise the token counts are unknown and recorded as 0."""
 
-    def __init__(self, command: str | list[str], timeout: float, redact: Redactor, model: str | None = None) -> None:
+    def __init__(
+        self, command: str | list[str], timeout: float, redact: Redactor, model: str | None = None
+    ) -> None:
         self.argv = shlex.split(command) if isinstance(command, str) else list(command)
         if not self.argv:
             from scriptrl.errors import UserError
@@ -300,9 +343,18 @@ class CommandBackend:
         if isinstance(data, dict) and isinstance(data.get("result"), str):
             usage = data.get("usage") or {}
             pt = int(usage.get("input_tokens") or usage.get("prompt_tokens") or 0)
-            pt += int(usage.get("cache_read_input_tokens") or 0) + int(usage.get("cache_creation_input_tokens") or 0)
+            pt += int(usage.get("cache_read_input_tokens") or 0) + int(
+                usage.get("cache_creation_input_tokens") or 0
+            )
             ct = int(usage.get("output_tokens") or usage.get("completion_tokens") or 0)
             cost = data.get("total_cost_usd", data.get("cost_usd"))
-            return Reply(data["result"], pt, ct, latency, self.model, None,
-                         float(cost) if isinstance(cost, int | float) else None)  # fmt: skip
+            return Reply(
+                data["result"],
+                pt,
+                ct,
+                latency,
+                self.model,
+                None,
+                float(cost) if isinstance(cost, int | float) else None,
+            )
         return Reply(out, 0, 0, latency, self.model)

@@ -29,7 +29,9 @@ def free_port() -> int:
 class EmbeddedServer:
     """One llama.cpp server for one model file; ``close()`` (or interpreter exit) stops it."""
 
-    def __init__(self, model_path: Path, alias: str, threads: int = 1, n_ctx: int = 4096, seed: int = 0) -> None:
+    def __init__(
+        self, model_path: Path, alias: str, threads: int = 1, n_ctx: int = 4096, seed: int = 0
+    ) -> None:
         self.model_path = Path(model_path)
         self.alias = alias
         self.threads = max(1, int(threads))
@@ -48,8 +50,10 @@ class EmbeddedServer:
             try:
                 import xllamacpp
             except ImportError:
-                raise UserError("the embedded model needs xllamacpp: pip install 'scriptrl[llm]' "
-                                "(or serve a model and pass --base-url)") from None  # fmt: skip
+                raise UserError(
+                    "the embedded model needs xllamacpp: pip install 'scriptrl[llm]' "
+                    "(or serve a model and pass --base-url)"
+                ) from None
             t0 = time.monotonic()
             last: Exception | None = None
             for _ in range(3):  # a free port can be taken between choosing it and binding it
@@ -73,8 +77,10 @@ class EmbeddedServer:
                 self.startup_s = time.monotonic() - t0
                 atexit.register(self.close)
                 return self.base_url
-            raise UserError(f"the embedded model server did not start ({type(last).__name__}: {last}); "
-                            "check the model file with `scriptrl model pull`") from None  # fmt: skip
+            raise UserError(
+                f"the embedded model server did not start ({type(last).__name__}: {last}); "
+                "check the model file with `scriptrl model pull`"
+            ) from None
 
     def close(self) -> None:
         """Stop the server: llama.cpp's destructor joins its threads and frees the model."""

@@ -37,9 +37,18 @@ class LLMGenerator(GeneratorBase):
     name = "llm"
     slow = True  # seconds per program: the search tunes constants while it writes
 
-    def __init__(self, backend, settings: LLMSettings, model_label: str, prices: PriceTable | None = None,
-                 free: bool = False, redact: Redactor | None = None, server=None,
-                 say=None, sleep=time.sleep) -> None:  # fmt: skip
+    def __init__(
+        self,
+        backend,
+        settings: LLMSettings,
+        model_label: str,
+        prices: PriceTable | None = None,
+        free: bool = False,
+        redact: Redactor | None = None,
+        server=None,
+        say=None,
+        sleep=time.sleep,
+    ) -> None:
         self.backend = backend
         self.settings = settings
         self.model_label = model_label
@@ -65,7 +74,9 @@ class LLMGenerator(GeneratorBase):
     def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]:
         return list(self.initial_stream(ctx, n, temperature, rng))
 
-    def initial_stream(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> Iterator[Candidate]:
+    def initial_stream(
+        self, ctx: GenContext, n: int, temperature: float, rng: random.Random
+    ) -> Iterator[Candidate]:
         """Up to ``initial_programs`` valid programs, each handed over as soon as it is written,
         asking again for invalid ones while attempts remain (at most ``n``), since an empty first
         population ends the run."""
@@ -78,8 +89,15 @@ class LLMGenerator(GeneratorBase):
         width = max(1, int(self.settings.concurrency))
 
         def one(i: int) -> Candidate | None:
-            return self._produce("init", prompts.initial_prompt(ctx, i, self.settings.task), None, (), temperature,
-                                 seeds[i], f"first program ({self._hint(i)})")  # fmt: skip
+            return self._produce(
+                "init",
+                prompts.initial_prompt(ctx, i, self.settings.task),
+                None,
+                (),
+                temperature,
+                seeds[i],
+                f"first program ({self._hint(i)})",
+            )
 
         with ThreadPoolExecutor(width, thread_name_prefix="scriptrl-llm") as pool:
             while attempt < n and valid < want and not self.degraded:
@@ -93,20 +111,37 @@ class LLMGenerator(GeneratorBase):
         if self.degraded and not produced:
             yield from self.fallback.initial(ctx, n, temperature, rng)
 
-    def mutate(self, ctx: GenContext, parent: ParentInfo, temperature: float, rng: random.Random) -> Candidate | None:
+    def mutate(
+        self, ctx: GenContext, parent: ParentInfo, temperature: float, rng: random.Random
+    ) -> Candidate | None:
         if self.degraded:
             return self.fallback.mutate(ctx, parent, temperature, rng)
         messages, _ = prompts.mutate_prompt(ctx, parent, temperature, self.settings.task, self.settings.edits)
-        return self._produce("mutate", messages, parent.source, (parent.id,), temperature, rng.randrange(2**31),
-                             f"rewritten from program {parent.id} (score {parent.score:.2f})")  # fmt: skip
+        return self._produce(
+            "mutate",
+            messages,
+            parent.source,
+            (parent.id,),
+            temperature,
+            rng.randrange(2**31),
+            f"rewritten from program {parent.id} (score {parent.score:.2f})",
+        )
 
-    def crossover(self, ctx: GenContext, a: ParentInfo, b: ParentInfo, temperature: float,
-                  rng: random.Random) -> Candidate | None:  # fmt: skip
+    def crossover(
+        self, ctx: GenContext, a: ParentInfo, b: ParentInfo, temperature: float, rng: random.Random
+    ) -> Candidate | None:
         if self.degraded:
             return self.fallback.crossover(ctx, a, b, temperature, rng)
         messages = prompts.crossover_prompt(ctx, a, b, temperature, self.settings.task)
-        return self._produce("crossover", messages, None, (a.id, b.id), temperature, rng.randrange(2**31),
-                             f"combines programs {a.id} and {b.id}")  # fmt: skip
+        return self._produce(
+            "crossover",
+            messages,
+            None,
+            (a.id, b.id),
+            temperature,
+            rng.randrange(2**31),
+            f"combines programs {a.id} and {b.id}",
+        )
 
     # ------------------------------------------------------------------ for the search
 
@@ -133,8 +168,16 @@ class LLMGenerator(GeneratorBase):
 
     # ------------------------------------------------------------------ one program
 
-    def _produce(self, op: str, messages: prompts.Messages, parent_source: str | None, parents: tuple[int, ...],
-                 temperature: float, seed: int, note: str) -> Candidate | None:  # fmt: skip
+    def _produce(
+        self,
+        op: str,
+        messages: prompts.Messages,
+        parent_source: str | None,
+        parents: tuple[int, ...],
+        temperature: float,
+        seed: int,
+        note: str,
+    ) -> Candidate | None:
         label = f"{self.name}.{op}"
         reply = self._call(label, messages, temperature, seed)
         if reply is None:
@@ -144,7 +187,9 @@ class LLMGenerator(GeneratorBase):
         if not parsed.ok and reply.text.strip() and self.settings.repair:
             self._record(label, reply, ok=False, error=f"unusable reply, repair requested: {parsed.problem}")
             cut = reply.finish_reason == "length"
-            follow = messages.followed_by(reply.text, prompts.repair_prompt(parsed.problem or "invalid program", cut))
+            follow = messages.followed_by(
+                reply.text, prompts.repair_prompt(parsed.problem or "invalid program", cut)
+            )
             second = self._call(label, follow, temperature, (seed + 1) % 2**31)
             if second is None:
                 return None
@@ -152,9 +197,18 @@ class LLMGenerator(GeneratorBase):
         if parsed.source is None:
             self._record(label, reply, ok=False, error=parsed.problem)
             return None
-        call = self._as_call(reply, ok=parsed.ok, error=None if parsed.ok else f"invalid program: {parsed.problem}")
-        return Candidate(parsed.source, parents, label, "init" if op == "init" else "structural", temperature,
-                         self._note(note, parsed, repaired_from), call)  # fmt: skip
+        call = self._as_call(
+            reply, ok=parsed.ok, error=None if parsed.ok else f"invalid program: {parsed.problem}"
+        )
+        return Candidate(
+            parsed.source,
+            parents,
+            label,
+            "init" if op == "init" else "structural",
+            temperature,
+            self._note(note, parsed, repaired_from),
+            call,
+        )
 
     def _note(self, note: str, parsed: Parsed, repaired_from: str | None) -> str:
         parts = [f"{note}; by {self.model_label}"]
@@ -176,33 +230,53 @@ class LLMGenerator(GeneratorBase):
 
     def _call(self, label: str, messages: prompts.Messages, temperature: float, seed: int) -> Reply | None:
         if self.settings.max_cost is not None and self.spent >= self.settings.max_cost and not self.free:
-            self._once("cost", "cost_cap", f"scriptrl: the model's spending reached --max-cost "
-                       f"(${self.spent:.4f}); no further calls", {"spent_usd": self.spent})  # fmt: skip
+            self._once(
+                "cost",
+                "cost_cap",
+                f"scriptrl: the model's spending reached --max-cost (${self.spent:.4f}); no further calls",
+                {"spent_usd": self.spent},
+            )
             return None
         if self._deadline is not None and time.monotonic() >= self._deadline:
-            self._once("time", "time_cap", "scriptrl: the run's time budget is spent; no further model calls", {})
+            self._once(
+                "time", "time_cap", "scriptrl: the run's time budget is spent; no further model calls", {}
+            )
             return None
         t0 = time.monotonic()
         s = self.settings
 
         def on_retry(e: CallError, wait: float) -> None:
             with self._lock:
-                self._events.append(("llm_retry", {"generator": label, "error": self.redact(str(e)),
-                                                   "wait_s": round(wait, 2)}))  # fmt: skip
+                self._events.append(
+                    (
+                        "llm_retry",
+                        {"generator": label, "error": self.redact(str(e)), "wait_s": round(wait, 2)},
+                    )
+                )
 
         try:
             reply = with_retries(
                 lambda: self.backend.complete(messages, s.model_temperature(temperature), s.max_tokens, seed),
-                s.retries, s.backoff, s.backoff_max, self.sleep, self._retry_rng, on_retry,
-            )  # fmt: skip
+                s.retries,
+                s.backoff,
+                s.backoff_max,
+                self.sleep,
+                self._retry_rng,
+                on_retry,
+            )
         except CallError as e:
-            call = GeneratorCall(time.monotonic() - t0, model=self.model_label, ok=False, error=self.redact(str(e)))
+            call = GeneratorCall(
+                time.monotonic() - t0, model=self.model_label, ok=False, error=self.redact(str(e))
+            )
             self._failed(label, call, str(e))
             return None
         except Exception as e:  # a backend bug must cost one call, not the run
             error = self.redact(f"{type(e).__name__}: {e}")[:300]
-            self._failed(label, GeneratorCall(time.monotonic() - t0, model=self.model_label, ok=False, error=error),
-                         error)  # fmt: skip
+            self._failed(
+                label,
+                GeneratorCall(time.monotonic() - t0, model=self.model_label, ok=False, error=error),
+                error,
+            )
             return None
         reply.latency_s = time.monotonic() - t0
         reply.cost_usd = self._cost(reply)
@@ -225,17 +299,26 @@ class LLMGenerator(GeneratorBase):
         if self.prices is not None:
             price = self.prices.lookup(reply.model) or self.prices.lookup(self.settings.model or "")
         if price is None:
-            self._once(f"price:{reply.model}", "llm_unpriced",
-                       f"scriptrl: no price for model '{reply.model}' in the price table; its calls count as $0 "
-                       "(add it to prices.toml or SCRIPTRL_PRICES so --max-cost can hold)", {"model": reply.model})  # fmt: skip
+            self._once(
+                f"price:{reply.model}",
+                "llm_unpriced",
+                f"scriptrl: no price for model '{reply.model}' in the price table; its calls count as $0 "
+                "(add it to prices.toml or SCRIPTRL_PRICES so --max-cost can hold)",
+                {"model": reply.model},
+            )
             price = FREE
         return price.cost(reply.prompt_tokens, reply.completion_tokens)
 
     def _as_call(self, reply: Reply, ok: bool = True, error: str | None = None) -> GeneratorCall:
-        return GeneratorCall(latency_s=reply.latency_s, prompt_tokens=reply.prompt_tokens,
-                             completion_tokens=reply.completion_tokens, cost_usd=reply.cost_usd or 0.0,
-                             model=self.model_label if self.free else reply.model or self.model_label, ok=ok,
-                             error=self.redact(error)[:500] if error else None)  # fmt: skip
+        return GeneratorCall(
+            latency_s=reply.latency_s,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            cost_usd=reply.cost_usd or 0.0,
+            model=self.model_label if self.free else reply.model or self.model_label,
+            ok=ok,
+            error=self.redact(error)[:500] if error else None,
+        )
 
     def _record(self, label: str, reply: Reply, ok: bool, error: str | None) -> None:
         with self._lock:
@@ -250,10 +333,13 @@ class LLMGenerator(GeneratorBase):
                 self.degraded = self.redact(why)
         if give_up:
             where = self.settings.base_url or self.model_label
-            self._once("degraded", "llm_fallback",
-                       f"scriptrl: the language model ({where}) failed {self.failures_in_row} calls in a row "
-                       f"(last: {self.redact(why)[:200]}); the run continues with the offline generator",
-                       {"model": self.model_label, "failures": self.failures_in_row, "last_error": self.redact(why)})  # fmt: skip
+            self._once(
+                "degraded",
+                "llm_fallback",
+                f"scriptrl: the language model ({where}) failed {self.failures_in_row} calls in a row "
+                f"(last: {self.redact(why)[:200]}); the run continues with the offline generator",
+                {"model": self.model_label, "failures": self.failures_in_row, "last_error": self.redact(why)},
+            )
             if self.server is not None:
                 self.server.close()
 

@@ -63,9 +63,11 @@ def _read(path: Path) -> dict[str, Price]:
         try:
             prompt, completion = float(row["prompt"]), float(row["completion"])
         except (KeyError, TypeError, ValueError):
-            raise UserError(f"{path}: [models.\"{name}\"] needs numeric `prompt` and `completion` "
-                            "(US dollars per million tokens)") from None  # fmt: skip
+            raise UserError(
+                f'{path}: [models."{name}"] needs numeric `prompt` and `completion` '
+                "(US dollars per million tokens)"
+            ) from None
         if prompt < 0 or completion < 0:
-            raise UserError(f"{path}: [models.\"{name}\"] has a negative price")
+            raise UserError(f'{path}: [models."{name}"] has a negative price')
         out[name] = Price(prompt, completion)
     return out

@@ -85,7 +85,10 @@ class Messages:
     turns: tuple[tuple[str, str], ...]  # (role, content)
 
     def as_openai(self) -> list[dict]:
-        return [{"role": "system", "content": self.system}, *({"role": r, "content": c} for r, c in self.turns)]
+        return [
+            {"role": "system", "content": self.system},
+            *({"role": r, "content": c} for r, c in self.turns),
+        ]
 
     def followed_by(self, assistant: str, user: str) -> Messages:
         return Messages(self.system, (*self.turns, ("assistant", assistant), ("user", user)))
@@ -118,26 +121,50 @@ def request(parent_source: str | None, edits: str) -> tuple[str, bool]:
 
 
 def initial_prompt(ctx: GenContext, index: int, task: str | None) -> Messages:
-    user = render("initial", env=ctx.env.description.to_prompt(), task=task, hint=fragment("hint", index),
-                  request=fragment("request_full"))  # fmt: skip
+    user = render(
+        "initial",
+        env=ctx.env.description.to_prompt(),
+        task=task,
+        hint=fragment("hint", index),
+        request=fragment("request_full"),
+    )
     return Messages(system(), (("user", user),))
 
 
-def mutate_prompt(ctx: GenContext, parent: ParentInfo, temperature: float, task: str | None,
-                  edits: str = "auto") -> tuple[Messages, bool]:  # fmt: skip
+def mutate_prompt(
+    ctx: GenContext, parent: ParentInfo, temperature: float, task: str | None, edits: str = "auto"
+) -> tuple[Messages, bool]:
     req, use_edits = request(parent.source, edits)
-    user = render("mutate", env=ctx.env.description.to_prompt(), score=_score(parent.score),
-                  source=parent.source.strip("\n"), feedback=feedback(ctx, parent), history=history(ctx),
-                  task=task, ambition=ambition(temperature), request=req)  # fmt: skip
+    user = render(
+        "mutate",
+        env=ctx.env.description.to_prompt(),
+        score=_score(parent.score),
+        source=parent.source.strip("\n"),
+        feedback=feedback(ctx, parent),
+        history=history(ctx),
+        task=task,
+        ambition=ambition(temperature),
+        request=req,
+    )
     return Messages(system(), (("user", user),)), use_edits
 
 
-def crossover_prompt(ctx: GenContext, a: ParentInfo, b: ParentInfo, temperature: float,
-                     task: str | None) -> Messages:  # fmt: skip
-    user = render("crossover", env=ctx.env.description.to_prompt(), score_a=_score(a.score), score_b=_score(b.score),
-                  source_a=a.source.strip("\n"), source_b=b.source.strip("\n"), feedback_a=feedback(ctx, a, brief=True),
-                  feedback_b=feedback(ctx, b, brief=True), task=task, ambition=ambition(temperature),
-                  request=fragment("request_full"))  # fmt: skip
+def crossover_prompt(
+    ctx: GenContext, a: ParentInfo, b: ParentInfo, temperature: float, task: str | None
+) -> Messages:
+    user = render(
+        "crossover",
+        env=ctx.env.description.to_prompt(),
+        score_a=_score(a.score),
+        score_b=_score(b.score),
+        source_a=a.source.strip("\n"),
+        source_b=b.source.strip("\n"),
+        feedback_a=feedback(ctx, a, brief=True),
+        feedback_b=feedback(ctx, b, brief=True),
+        task=task,
+        ambition=ambition(temperature),
+        request=fragment("request_full"),
+    )
     return Messages(system(), (("user", user),))
 
 
@@ -181,11 +208,19 @@ def feedback(ctx: GenContext, parent: ParentInfo, brief: bool = False) -> str:
     ends: dict[str, list[int]] = {}
     for e in episodes:
         ends.setdefault(str(e.get("end")), []).append(int(e.get("length") or 0))
-    words = {"terminated": "terminated", "truncated": "reached the time limit", "failure": "failed with a program error"}
+    words = {
+        "terminated": "terminated",
+        "truncated": "reached the time limit",
+        "failure": "failed with a program error",
+    }
     parts = []
     for end, lengths in sorted(ends.items(), key=lambda kv: -len(kv[1])):
         lengths.sort()
-        where = f"after {lengths[0]} steps" if len(lengths) == 1 else f"after {lengths[0]}-{lengths[-1]} steps (median {lengths[len(lengths) // 2]})"
+        where = (
+            f"after {lengths[0]} steps"
+            if len(lengths) == 1
+            else f"after {lengths[0]}-{lengths[-1]} steps (median {lengths[len(lengths) // 2]})"
+        )
         parts.append(f"{len(lengths)} {words.get(end, end)} {where}")
     lines.append("Episodes: " + "; ".join(parts) + ".")
     actions = _action_use(episodes, desc)
@@ -194,18 +229,22 @@ def feedback(ctx: GenContext, parent: ParentInfo, brief: bool = False) -> str:
     errors = [f for f in (d.get("failures") or []) if isinstance(f, dict)]
     if errors:
         first = errors[0]
-        lines.append(f"Program error in {len(errors)} episode(s), e.g. seed {first.get('seed')} at step "
-                     f"{first.get('step')}: {str(first.get('reason'))[:200]}")  # fmt: skip
+        lines.append(
+            f"Program error in {len(errors)} episode(s), e.g. seed {first.get('seed')} at step "
+            f"{first.get('step')}: {str(first.get('reason'))[:200]}"
+        )
     if brief:
         return "\n".join(lines)
-    worst = min(episodes, key=lambda e: (e.get("return") if isinstance(e.get("return"), int | float) else 0.0))
+    worst = min(episodes, key=lambda e: e.get("return") if isinstance(e.get("return"), int | float) else 0.0)
     tail = [t for t in (worst.get("tail") or []) if isinstance(t, dict)][-TAIL_STEPS:]
     if tail and worst.get("end") != "truncated":
         length = int(worst.get("length") or 0)
         names = [c.name for c in desc.observation]
         header = f"[{', '.join(names)}]" if 1 < len(names) <= 12 else "obs"
-        lines.append(f"Last steps of the worst episode (seed {worst.get('seed')}, return {_score(worst.get('return'))}, "
-                     f"{worst.get('end')} after {length} steps), as {header} -> action:")  # fmt: skip
+        lines.append(
+            f"Last steps of the worst episode (seed {worst.get('seed')}, return {_score(worst.get('return'))}, "
+            f"{worst.get('end')} after {length} steps), as {header} -> action:"
+        )
         for k, t in enumerate(tail):
             step = length - len(tail) + k + 1
             lines.append(f"  step {step}: {_obs_text(t.get('obs'))} -> {_action_text(t.get('action'), desc)}")
@@ -227,7 +266,9 @@ def _action_use(episodes: list[dict], desc) -> str:
             return "Mean action per dimension: [" + ", ".join(f"{v:.3g}" for v in avg) + "]."
         return ""
     names = [a.name for a in desc.actions] if desc.action_kind == "discrete" else []
-    used = [f"{i}{' ' + names[i] if i < len(names) else ''} {100 * c / total:.0f}%" for i, c in enumerate(hist)]
+    used = [
+        f"{i}{' ' + names[i] if i < len(names) else ''} {100 * c / total:.0f}%" for i, c in enumerate(hist)
+    ]
     return "Actions taken: " + ", ".join(used) + "."
 
 

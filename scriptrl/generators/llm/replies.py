@@ -23,7 +23,8 @@ from scriptrl.program import ALLOWED_IMPORTS, check_source
 _FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
 _OPEN_FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+.-]*)[^\n]*\n", re.M)
 _EDIT = re.compile(
-    r"^[ \t]*<{5,9}[ \t]*SEARCH[ \t]*\n(.*?)^[ \t]*={5,9}[ \t]*\n(.*?)^[ \t]*>{5,9}[ \t]*REPLACE[ \t]*$", re.M | re.S
+    r"^[ \t]*<{5,9}[ \t]*SEARCH[ \t]*\n(.*?)^[ \t]*={5,9}[ \t]*\n(.*?)^[ \t]*>{5,9}[ \t]*REPLACE[ \t]*$",
+    re.M | re.S,
 )
 _ENTRY = re.compile(r"^(def policy\s*\(|class Policy\b)", re.M)
 _PY_TAGS = {"", "python", "py", "python3"}
@@ -146,7 +147,9 @@ def tidy(source: str) -> tuple[str, tuple[str, ...]]:
     drop: list[ast.stmt] = []
     dropped: list[str] = []
     for i, node in enumerate(tree.body):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom):
+        if isinstance(
+            node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom
+        ):
             continue
         if _is_main_guard(node):
             drop.append(node)
@@ -165,13 +168,17 @@ def tidy(source: str) -> tuple[str, tuple[str, ...]]:
     # ``env = gym.make(...)`` went): it would fail on import, so it goes too, until nothing changes.
     while True:
         bound = module_bindings([n for n in tree.body if n not in drop])
-        more = [n for n in tree.body if n not in drop and _runs_at_import(n) and free_names(n) - bound - BUILTINS]
+        more = [
+            n for n in tree.body if n not in drop and _runs_at_import(n) and free_names(n) - bound - BUILTINS
+        ]
         if not more:
             break
         for node in more:
             drop.append(node)
             dropped.append(f"top-level `{_first_line(source, node)}` (reads a name nothing defines)")
-    used = set().union(*(_names(n) for n in tree.body if n not in drop and not isinstance(n, ast.Import | ast.ImportFrom)))
+    used = set().union(
+        *(_names(n) for n in tree.body if n not in drop and not isinstance(n, ast.Import | ast.ImportFrom))
+    )
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             bound = {(a.asname or a.name).split(".")[0] for a in node.names}
@@ -190,7 +197,9 @@ def tidy(source: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _runs_at_import(node: ast.stmt) -> bool:
-    return not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom)
+    return not isinstance(
+        node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom
+    )
 
 
 def _allowed(module: str) -> bool:
@@ -202,7 +211,9 @@ def _entry_reads(tree: ast.Module) -> set[str]:
     parameters and local variables are not global reads (a top-level ``obs = env.reset()``
     is not what ``policy(obs)`` reads); names are otherwise over-approximated, which only
     makes ``tidy`` keep more."""
-    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+    defs = {
+        n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    }
     todo = ["policy"] if "policy" in defs else ["Policy"] if "Policy" in defs else list(defs)
     seen: set[str] = set()
     reads: set[str] = set()
@@ -233,7 +244,11 @@ def _stored(node: ast.stmt) -> set[str]:
                 base = base.value
             if isinstance(base, ast.Name):
                 out.add(base.id)
-        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name):
+        elif (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and isinstance(n.func.value, ast.Name)
+        ):
             out.add(n.func.value.id)  # TABLE.append(...) fills TABLE
     return out
 

@@ -89,11 +89,14 @@ def load_file(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{p}: not valid TOML ({e})") from None
     data = data.get("llm", data)
     if "api_key" in {k.lower() for k in data}:  # a key in a file ends up in backups and repositories
-        raise UserError(f"{p}: do not put the key in the file; set an environment variable and name it "
-                        "with api_key_env")  # fmt: skip
+        raise UserError(
+            f"{p}: do not put the key in the file; set an environment variable and name it with api_key_env"
+        )
     unknown = sorted(set(data) - _FILE_FIELDS)
     if unknown:
-        raise UserError(f"{p}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(_FILE_FIELDS))})")
+        raise UserError(
+            f"{p}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(_FILE_FIELDS))})"
+        )
     return data
 
 
@@ -101,13 +104,19 @@ def from_train_config(cfg) -> LLMSettings:
     """Settings for a run: the config file (if any), then explicit train options on top."""
     s = LLMSettings()
     model = getattr(cfg, "model", None)
-    path = model if isinstance(model, str) and model.endswith(".toml") else os.environ.get("SCRIPTRL_LLM_CONFIG")
+    path = (
+        model if isinstance(model, str) and model.endswith(".toml") else os.environ.get("SCRIPTRL_LLM_CONFIG")
+    )
     values: dict[str, Any] = load_file(path) if path else {}
     extra = getattr(cfg, "llm", None)  # a future TrainConfig field with the same keys
     if isinstance(extra, dict):
         values.update({k: v for k, v in extra.items() if v is not None})
-    for name, flag in (("api_key_env", "api_key_env"), ("timeout", "llm_timeout"),
-                       ("concurrency", "llm_concurrency"), ("max_tokens", "llm_max_tokens")):  # fmt: skip
+    for name, flag in (
+        ("api_key_env", "api_key_env"),
+        ("timeout", "llm_timeout"),
+        ("concurrency", "llm_concurrency"),
+        ("max_tokens", "llm_max_tokens"),
+    ):
         v = getattr(cfg, flag, None)
         if v is not None:
             values[name] = v
@@ -138,9 +147,11 @@ def decide(s: LLMSettings) -> LLMSettings:
         elif os.environ.get(s.api_key_env or "OPENAI_API_KEY"):
             s.backend = "openai"  # the SDK's default endpoint (api.openai.com, or OPENAI_BASE_URL)
         else:
-            raise UserError(f"'{s.model}' is not a local model (local: {', '.join(MODELS)}) and no API is "
-                            "configured: pass --base-url URL for a served model, and set OPENAI_API_KEY "
-                            "(or the variable named by api_key_env) if it needs a key")  # fmt: skip
+            raise UserError(
+                f"'{s.model}' is not a local model (local: {', '.join(MODELS)}) and no API is "
+                "configured: pass --base-url URL for a served model, and set OPENAI_API_KEY "
+                "(or the variable named by api_key_env) if it needs a key"
+            )
     if s.backend == "embedded" and s.model is None:
         s.model = DEFAULT_MODEL
     if s.timeout is None:  # a local model under load is slow, never gone: a retry would only start over
@@ -162,7 +173,15 @@ def check(s: LLMSettings) -> LLMSettings:
     if not 0 <= lo <= hi <= 2:
         raise UserError(f"temperature_range must satisfy 0 <= low <= high <= 2 (got {lo}, {hi})")
     s.temperature_range = (lo, hi)
-    for name in ("timeout", "max_tokens", "concurrency", "max_failures", "initial_programs", "threads", "n_ctx"):
+    for name in (
+        "timeout",
+        "max_tokens",
+        "concurrency",
+        "max_failures",
+        "initial_programs",
+        "threads",
+        "n_ctx",
+    ):
         if float(getattr(s, name)) <= 0:
             raise UserError(f"LLM setting {name} must be positive (got {getattr(s, name)})")
     if s.retries < 0 or s.backoff < 0 or s.backoff_max < 0:

@@ -33,13 +33,13 @@ from scriptrl.store import RunStore
 HERE = Path(__file__).resolve().parent
 PARENTS = {
     "CartPole-v1": [
-        "def policy(obs):\n    \"\"\"Push toward the side the pole leans.\"\"\"\n    return 1 if obs[2] > 0 else 0\n",
-        "def policy(obs):\n    \"\"\"Lean plus spin.\"\"\"\n    ANGLE, SPIN = 1.0, 0.3\n"
+        'def policy(obs):\n    """Push toward the side the pole leans."""\n    return 1 if obs[2] > 0 else 0\n',
+        'def policy(obs):\n    """Lean plus spin."""\n    ANGLE, SPIN = 1.0, 0.3\n'
         "    return 1 if ANGLE * obs[2] + SPIN * obs[3] > 0 else 0\n",
     ],
     "LunarLander-v3": [
-        "def policy(obs):\n    \"\"\"Fire the main engine when falling fast.\"\"\"\n    return 2 if obs[3] < -0.3 else 0\n",
-        "def policy(obs):\n    \"\"\"Hover and correct the tilt.\"\"\"\n    if obs[3] < -0.2:\n        return 2\n"
+        'def policy(obs):\n    """Fire the main engine when falling fast."""\n    return 2 if obs[3] < -0.3 else 0\n',
+        'def policy(obs):\n    """Hover and correct the tilt."""\n    if obs[3] < -0.2:\n        return 2\n'
         "    if obs[4] > 0.1:\n        return 3\n    if obs[4] < -0.1:\n        return 1\n    return 0\n",
     ],
 }
@@ -74,29 +74,54 @@ def main(model: str, envs: list[str], seeds: tuple[int, ...] = (1, 2)) -> None:
                     messages, _ = prompts.mutate_prompt(ctx, p, temp, None, "auto")
                     jobs.append((f"mutate{i}-t{temp}", messages, p.source))
             jobs.append(("crossover", prompts.crossover_prompt(ctx, parents[0], parents[1], 0.8, None), None))
-            jobs.append(("edits", prompts.mutate_prompt(ctx, parents[1], 0.6, None, "edits")[0], parents[1].source))
+            jobs.append(
+                ("edits", prompts.mutate_prompt(ctx, parents[1], 0.6, None, "edits")[0], parents[1].source)
+            )
             for name, messages, parent in jobs:
                 for seed in seeds:
                     reply = client.complete(messages, 0.7, 400, seed)
-                    record = {"model": model, "env": env_id, "kind": name, "seed": seed, "temperature": 0.7,
-                              "max_tokens": 400, "messages": messages.as_openai(), "parent": parent,
-                              "reply": reply.text, "finish_reason": reply.finish_reason,
-                              "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens},
-                              "latency_s": round(reply.latency_s, 2), "recorded": time.strftime("%Y-%m-%d")}  # fmt: skip
+                    record = {
+                        "model": model,
+                        "env": env_id,
+                        "kind": name,
+                        "seed": seed,
+                        "temperature": 0.7,
+                        "max_tokens": 400,
+                        "messages": messages.as_openai(),
+                        "parent": parent,
+                        "reply": reply.text,
+                        "finish_reason": reply.finish_reason,
+                        "usage": {
+                            "prompt_tokens": reply.prompt_tokens,
+                            "completion_tokens": reply.completion_tokens,
+                        },
+                        "latency_s": round(reply.latency_s, 2),
+                        "recorded": time.strftime("%Y-%m-%d"),
+                    }
                     parsed = interpret(reply.text, parent)
                     if not parsed.ok and reply.text.strip():
-                        follow = messages.followed_by(reply.text, prompts.repair_prompt(
-                            parsed.problem or "", reply.finish_reason == "length"))  # fmt: skip
+                        follow = messages.followed_by(
+                            reply.text,
+                            prompts.repair_prompt(parsed.problem or "", reply.finish_reason == "length"),
+                        )
                         fixed = client.complete(follow, 0.7, 400, seed + 1)
-                        record["repair"] = {"problem": parsed.problem, "reply": fixed.text,
-                                            "finish_reason": fixed.finish_reason,
-                                            "usage": {"prompt_tokens": fixed.prompt_tokens,
-                                                      "completion_tokens": fixed.completion_tokens}}  # fmt: skip
+                        record["repair"] = {
+                            "problem": parsed.problem,
+                            "reply": fixed.text,
+                            "finish_reason": fixed.finish_reason,
+                            "usage": {
+                                "prompt_tokens": fixed.prompt_tokens,
+                                "completion_tokens": fixed.completion_tokens,
+                            },
+                        }
                     out = HERE / f"{model}-{env_id}-{name}-s{seed}.json"
                     out.write_text(json.dumps(record, indent=1) + "\n")
                     n += 1
-                    print(f"{out.name}: {'ok' if parsed.ok else parsed.problem} ({reply.completion_tokens} tokens, "
-                          f"{reply.latency_s:.1f} s)", flush=True)  # fmt: skip
+                    print(
+                        f"{out.name}: {'ok' if parsed.ok else parsed.problem} ({reply.completion_tokens} tokens, "
+                        f"{reply.latency_s:.1f} s)",
+                        flush=True,
+                    )
     finally:
         server.close()
     print(f"{n} replies recorded")
