@@ -275,7 +275,9 @@ class OfflineMutator(GeneratorBase):
                 elif "class Policy" in a.source or "class Policy" in b.source:
                     if "class Policy" not in base.source:
                         base, other = other, base
-                    res = graft_phase(env, base, other, rng)
+                    # A phase machine takes another's phase; any other class gets statements
+                    # transplanted into its methods (the binding check is per scope).
+                    res = graft_phase(env, base, other, rng) or transplant(env, base, other, rng)
                     change = "structural"
                 else:
                     res = transplant(env, base, other, rng)
