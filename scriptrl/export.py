@@ -206,6 +206,6 @@ def _shielded(source: str, env_id: str, shield: str, fallback: str | None) -> tu
     line = (
         f"{len(spec.properties)} properties enforced at run time ({names}); fallback action {spec.fallback!r};"
         f" intervened at {n['interventions']} of {n['steps']} steps on holdout seeds {n['seeds'][0]}-{n['seeds'][1]};"
-        " each intervention is recorded in SHIELD_LOG"
+        " each intervention is recorded in the Policy instance's log"
     )
     return body, _one_line(line)

@@ -4,7 +4,7 @@ Why at run time too: a proof covers the box it was given and the real-number rea
 of the program; a deployment meets observations outside the box and float rounding.
 The shield checks every (obs, action) against the properties before the action leaves
 the policy; when one fails it returns the stated fallback action instead and records
-the intervention (step, observation, proposed action, property) in ``SHIELD_LOG``.
+the intervention (step, observation, proposed action, property) in the instance's ``log``.
 The wrapper uses only the standard library, so the exported file still passes
 scriptrl's static checks and runs in its sandbox (``scriptrl eval`` of it works).
 """
@@ -88,8 +88,10 @@ def shield_source(source: str, spec: ShieldSpec) -> str:
         checks.append(f"def shield_check_{k}(obs, action):\n    return bool({body})\n")
     names = json.dumps([p.name for p in spec.properties])
     table = ", ".join(f"shield_check_{k}" for k in range(len(spec.properties)))
-    wrapper = _WRAPPER.format(fallback=repr(spec.fallback), names=names, table=table, limit=LOG_LIMIT)
-    wrapper += _CLASS_WRAPPER if cls is not None and entry is None else _FUNCTION_WRAPPER
+    parts = _CLASS_PARTS if cls is not None and entry is None else _FUNCTION_PARTS
+    wrapper = _WRAPPER.format(
+        fallback=repr(spec.fallback), names=names, table=table, limit=LOG_LIMIT, **parts
+    )
     return (
         "\n".join(lines).rstrip("\n")
         + "\n\n\n# ---- runtime shield (scriptrl export --shield) ----\n"
@@ -103,44 +105,52 @@ def shield_source(source: str, spec: ShieldSpec) -> str:
 _WRAPPER = '''SHIELD_FALLBACK = {fallback}
 SHIELD_PROPERTIES = {names}
 SHIELD_CHECKS = [{table}]
-SHIELD_LOG = collections.deque(maxlen={limit})  # the latest interventions
-SHIELD_COUNTS = {{"steps": 0, "interventions": 0}}
 
 
 def shield(obs, action):
-    """The action if every property holds for it, else the fallback, with the intervention logged."""
-    SHIELD_COUNTS["steps"] += 1
+    """The action if every property holds for it, else the fallback, and the property that failed."""
     for name, check in zip(SHIELD_PROPERTIES, SHIELD_CHECKS):
         try:
             held = check(obs, action)
         except Exception:
             held, name = False, name + " (the check raised)"
         if not held:
-            SHIELD_COUNTS["interventions"] += 1
-            SHIELD_LOG.append({{"step": SHIELD_COUNTS["steps"], "obs": [float(x) for x in obs] if hasattr(obs, "__len__")
-                               else obs, "proposed": action, "property": name, "fallback": SHIELD_FALLBACK}})
-            return SHIELD_FALLBACK
-    return action
-'''
+            return SHIELD_FALLBACK, name
+    return action, None
 
-_FUNCTION_WRAPPER = """
-
-def policy(obs):
-    return shield(obs, unshielded_policy(obs))
-"""
-
-_CLASS_WRAPPER = """
 
 class Policy:
+    """The program under its runtime shield. The monitor's record lives in the instance (one per
+    episode in scriptrl's evaluator; keep one per run when deploying): ``steps``,
+    ``interventions`` and ``log``, the latest interventions."""
+
     def __init__(self):
-        self.inner = UnshieldedPolicy()
+        self.inner = {inner}
+        self.log = collections.deque(maxlen={limit})
+        self.steps = 0
+        self.interventions = 0
 
     def reset(self, seed=None):
-        return self.inner.reset(seed)
+        {reset}
 
     def act(self, obs):
-        return shield(obs, self.inner.act(obs))
-"""
+        self.steps += 1
+        proposed = {propose}
+        action, broken = shield(obs, proposed)
+        if broken is not None:
+            self.interventions += 1
+            obs_list = [float(x) for x in obs] if hasattr(obs, "__len__") else obs
+            self.log.append({{"step": self.steps, "obs": obs_list, "proposed": proposed, "property": broken}})
+        return action
+'''
+
+_FUNCTION_PARTS = {"inner": "None", "reset": "return None", "propose": "unshielded_policy(obs)"}
+_CLASS_PARTS = {
+    "inner": "UnshieldedPolicy()",
+    # The inner class's reset may or may not take the episode seed.
+    "reset": "try:\n            return self.inner.reset(seed)\n        except TypeError:\n            return self.inner.reset()",
+    "propose": "self.inner.act(obs)",
+}
 
 
 def interventions(shielded: str, original: str, renv: Any, seeds: list[int], unsafe: bool = False) -> dict:
