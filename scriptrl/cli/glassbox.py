@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from scriptrl.cli.common import (
     Subcommands,
@@ -57,6 +58,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     private_hypothesis_storage()
     program, env = _load_policy(args)
     levels = tuple(args.noise) if args.noise else None
+    noise: dict[str, Any] = {"noise_levels": levels} if levels else {}
     report = verify(
         program,
         env,
@@ -69,7 +71,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         unsafe_in_process=args.unsafe_in_process,
         gate=args.gate,
         max_seconds=args.max_seconds,
-        **({"noise_levels": levels} if levels else {}),
+        **noise,
     )
     if args.json:
         print_json(report.to_dict())

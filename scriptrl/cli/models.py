@@ -8,11 +8,15 @@ import sys
 from scriptrl.cli.common import Subcommands, print_json
 
 
+def _say(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     from scriptrl.models import DEFAULT_MODEL, list_models, pull
 
     if args.action == "pull":
-        path = pull(args.name or DEFAULT_MODEL, say=lambda msg: sys.stderr.write(msg + "\n"))
+        path = pull(args.name or DEFAULT_MODEL, say=_say)
         if args.json:
             print_json({"name": args.name or DEFAULT_MODEL, "path": str(path)})
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -36,6 +37,15 @@ class _Slot:
     """One environment instance and the episode currently running on it."""
 
     __slots__ = ("env", "ep", "eid", "obs", "tail", "hist", "cont", "started", "used", "watch")
+    # set by _EpisodeLoop._begin for each episode: its index, last observation, digest tail,
+    # action histogram (discrete actions) or action list (continuous), start time, stall watch
+    eid: int
+    obs: Any
+    tail: deque
+    hist: list[int] | None
+    cont: list | None
+    started: float
+    watch: StallWatch | None
 
     def __init__(self, env: gymnasium.Env) -> None:
         self.env = env
@@ -141,12 +151,16 @@ class _EpisodeLoop:
                 self.worker, self.isolation = _start_worker(
                     self.prog, self.codec, self.run_seed, self.config, self.worker, self.traced
                 )
-            except (ProgramLoadError, WorkerFailure) as e:
+            except ProgramLoadError as e:
                 if strict_open:
                     raise
-                loading = isinstance(e, ProgramLoadError)
-                self._abandon("exception while loading: " + str(e) if loading else e.reason)
-                return e.isolation if loading else self.isolation, 0
+                self._abandon("exception while loading: " + str(e))
+                return e.isolation, 0
+            except WorkerFailure as e:
+                if strict_open:
+                    raise
+                self._abandon(e.reason)
+                return self.isolation, 0
             self._refill_and_dispatch()
             while self.inflight:
                 lane, active, send_error = self.inflight.popleft()
@@ -186,6 +200,7 @@ class _EpisodeLoop:
 
     def _finish(self, slot: _Slot, end: str, reason: str | None = None) -> None:
         ep = slot.ep
+        assert ep is not None  # only a slot running an episode finishes one
         ep.end, ep.reason = end, (reason[:400] if reason else reason)
         ep.tail = [{"obs": _plain(o), "action": _plain(a)} for o, a in slot.tail]
         if slot.hist is not None:
@@ -266,6 +281,8 @@ class _EpisodeLoop:
         observer = self.observer
         new: list = []
         for i, (s, a) in enumerate(zip(active, actions, strict=True)):
+            ep = s.ep
+            assert ep is not None  # an active slot runs an episode
             try:
                 act, reason = check(a)
             except Exception:  # whatever the worker sent, it cannot crash the evaluator
@@ -277,8 +294,8 @@ class _EpisodeLoop:
                     observer.on_step(
                         Step(
                             s.eid,
-                            s.ep.seed,
-                            s.ep.length,
+                            ep.seed,
+                            ep.length,
                             plain_data(s.obs),
                             None,
                             0.0,
@@ -291,7 +308,6 @@ class _EpisodeLoop:
             else:
                 obs, r, term, trunc, _ = s.env.step(act)
                 self.env_steps += 1
-                ep = s.ep
                 ep.ret += float(r)
                 ep.length += 1
                 if observer is not None:
@@ -312,7 +328,7 @@ class _EpisodeLoop:
                 s.obs = obs
                 if s.hist is not None:
                     s.hist[act - start] += 1
-                else:
+                elif s.cont is not None:
                     s.cont.append(a["v"])
                 if term:
                     self._finish(s, "terminated")
