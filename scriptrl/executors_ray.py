@@ -74,7 +74,7 @@ def result_from_wire(d: dict[str, Any]) -> EvalResult:
 
 #: The code an actor runs to evaluate (the search and the generators stay on the driver).
 _EVAL_CODE = (
-    "evaluate.py",
+    "evaluate/*.py",
     "executors.py",
     "executors_ray.py",
     "actions.py",

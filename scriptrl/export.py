@@ -18,7 +18,7 @@ from typing import Any
 
 from scriptrl import seeds
 from scriptrl.errors import UserError
-from scriptrl.store import BEST_POLICY_NAME, RunStore, config_value
+from scriptrl.store import BEST_POLICY_NAME, RunStore, config_value, write_atomic
 
 _HEADER_ID = re.compile(r"^# program id: (\d+)\s*$", re.MULTILINE)
 
@@ -181,9 +181,7 @@ def export_policy(
     out = Path(output).expanduser()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
+        write_atomic(out, text)
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror} (choose another -o path)") from None
     return out

@@ -8,7 +8,6 @@ branch whose two sides return the same action, a module constant rebound before 
 
 from __future__ import annotations
 
-import ast
 import functools
 import random
 import re
@@ -16,9 +15,8 @@ import re
 import gymnasium
 
 from scriptrl.envs import resolve_env
-from scriptrl.generators import ConstantTuner, OfflineMutator, extract_constants, with_constants
+from scriptrl.generators import OfflineMutator, extract_constants, with_constants
 from scriptrl.generators.base import GenContext, ParentInfo
-from scriptrl.generators.tuning import MAX_TUNED, tune_constants
 from scriptrl.program import check_source
 
 DEAD = '''"""A CartPole controller with numbers that cannot matter."""
@@ -126,38 +124,6 @@ def test_inert_numbers_of_small_programs():
     for source, live in SMALL:
         assert check_source(source) == [], source
         assert extract_constants(source) == live, source
-
-
-def test_tuning_varies_only_live_constants_and_counts_them():
-    seen: list[str] = []
-
-    def scorer(batch: list[str]) -> list[float]:
-        seen.extend(batch)
-        return [cartpole_return(s) for s in batch]
-
-    res = tune_constants(DEAD, scorer, 16, 1.0, random.Random(0))
-    assert res.n_constants == len(LIVE) and res.n_tuned == len(LIVE)
-    assert len(seen) > 1 and all(inert_kept(s) for s in seen)
-    assert any(extract_constants(s) != LIVE for s in seen)
-
-
-def test_the_tuning_note_says_how_many_constants_were_varied():
-    weights = ", ".join(f"{0.01 * (i + 1):.2f}" for i in range(60))
-    source = (
-        f"W = [{weights}]\nUNUSED = [{weights}]\n\n\n"
-        "def policy(obs):\n    return 1 if sum(W) * obs[2] + obs[3] > 0.0 else 0\n"
-    )
-
-    def total(s: str) -> float:  # rewards larger weights: tuning always finds a better child
-        return sum(ast.literal_eval(ast.parse(s).body[0].value))  # type: ignore[attr-defined]
-
-    parent = ParentInfo(3, source, total(source))
-    cand, res = ConstantTuner().tune(None, parent, lambda b: [total(s) for s in b], 24, 1.0, random.Random(2))
-    assert res.n_constants == 61 and res.n_tuned == MAX_TUNED
-    assert cand is not None and cand.note.startswith(f"tuned {MAX_TUNED} of 61 constants")
-    before, after = extract_constants(source), extract_constants(cand.source)
-    assert 0 < sum(a != b for a, b in zip(before, after, strict=True)) <= MAX_TUNED
-    assert f"UNUSED = [{weights}]" in cand.source
 
 
 def test_mutation_never_perturbs_inert_numbers():

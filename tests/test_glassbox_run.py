@@ -294,3 +294,25 @@ def test_export_errors_are_one_line(run, tmp_path):
     assert p.returncode == 2 and "no program 999999" in p.stderr
     p = cli("export", str(tmp_path / "missing"), "-o", str(tmp_path / "x.py"))
     assert p.returncode == 2 and p.stderr.count("\n") == 1
+
+
+def test_a_failed_export_or_report_write_keeps_the_old_file_and_no_temp(run, tmp_path, monkeypatch):
+    from scriptrl.errors import UserError
+    from scriptrl.export import export_policy
+    from scriptrl.report.html import write_report
+
+    policy, report = tmp_path / "policy.py", tmp_path / "report.html"
+    export_policy(run.run_dir, policy)
+    write_report(run.run_dir, report)
+    before = {p: p.read_text() for p in (policy, report)}
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(UserError, match="cannot write .*No space left on device"):
+        export_policy(run.run_dir, policy)
+    with pytest.raises(UserError, match="cannot write .*No space left on device"):
+        write_report(run.run_dir, report)
+    assert {p: p.read_text() for p in (policy, report)} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy.py", "report.html"]

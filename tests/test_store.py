@@ -530,6 +530,24 @@ def test_best_policy_failure_keeps_the_old_file_and_no_temp(store, monkeypatch):
     assert path.stat().st_mode & 0o777 == 0o644
 
 
+def test_export_and_report_writes_fail_whole_and_leave_no_temp(tmp_path, monkeypatch):
+    """Exports and reports go through the store's one atomic write: a failed write keeps the old file."""
+    from scriptrl.store import write_atomic
+
+    out = tmp_path / "report.html"
+    write_atomic(out, "<p>old</p>\n")
+    assert out.read_text() == "<p>old</p>\n" and out.stat().st_mode & 0o777 == 0o644
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(out, "<p>new</p>\n")
+    assert out.read_text() == "<p>old</p>\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+
+
 # ----------------------------------------------------------------- kill -9
 
 CHILD = r"""

@@ -13,9 +13,7 @@ from scriptrl.generators.base import (
 from scriptrl.generators.offline import OfflineMutator
 from scriptrl.generators.tuning import (
     ConstantTuner,
-    TuneResult,
     extract_constants,
-    tune_constants,
     with_constants,
 )
 
@@ -27,9 +25,7 @@ __all__ = [
     "GeneratorCall",
     "OfflineMutator",
     "ParentInfo",
-    "TuneResult",
     "clamp_temperature",
     "extract_constants",
-    "tune_constants",
     "with_constants",
 ]

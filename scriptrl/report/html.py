@@ -35,7 +35,7 @@ from typing import Any
 from scriptrl import seeds
 from scriptrl.errors import UserError
 from scriptrl.export import champion_id, lineage_ids
-from scriptrl.store import RunStore, config_value, run_status
+from scriptrl.store import RunStore, config_value, run_status, write_atomic
 
 SEARCH_STAGES = ("cheap", "full")
 _SEARCH_EVENT_KINDS = {"start", "resume", "stop", "tune", "migration", "promotion"}
@@ -565,9 +565,7 @@ def write_report(
         raise RuntimeError("the report refers to a network resource; it must be self-contained")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(html, encoding="utf-8")
-        tmp.replace(out)
+        write_atomic(out, html)
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror} (choose another -o path)") from None
     return out

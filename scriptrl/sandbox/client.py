@@ -23,6 +23,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from scriptrl.sandbox import protocol
+from scriptrl.sandbox.exchange import ProgramLoadError, Reply, WorkerFailure, _Exchange
+from scriptrl.sandbox.in_process import InProcessWorker
+
+__all__ = [
+    "REQUIRED_LAYERS",
+    "InProcessWorker",
+    "ProgramLoadError",
+    "Reply",
+    "SandboxLimits",
+    "SandboxWorker",
+    "TraceWorker",
+    "WorkerFailure",
+    "isolation_ok",
+    "new_worker",
+    "open_worker",
+    "release_spare_workers",
+    "scrubbed_environment",
+]
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 _BOOT = "import sys; sys.path.insert(0, {root!r}); from {module} import main; main()"
@@ -47,22 +65,6 @@ class SandboxLimits:
     load_timeout: float = 5.0
 
 
-class WorkerFailure(Exception):
-    """The worker hung, crashed or broke the protocol; ``reason`` says which in plain words."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ProgramLoadError(Exception):
-    """The program raised or lacked an entry point while loading inside the sandbox."""
-
-    def __init__(self, message: str, isolation: dict[str, str]) -> None:
-        super().__init__(message)
-        self.isolation = isolation
-
-
 def scrubbed_environment() -> dict[str, str]:
     env = {
         "PATH": "/usr/bin:/bin",
@@ -81,61 +83,6 @@ def scrubbed_environment() -> dict[str, str]:
 def isolation_ok(report: dict[str, str]) -> tuple[bool, list[str]]:
     missing = [k for k in REQUIRED_LAYERS if not report.get(k, "off").startswith("on")]
     return not missing, missing
-
-
-@dataclass
-class Reply:
-    """One batch's answer: an action per observation, and (tracing worker) a trace per action.
-
-    Both are the worker's own words: the caller validates every action and trace before use.
-    """
-
-    actions: list
-    traces: list | None = None
-
-
-class _Exchange:
-    """The act exchange, written once over a worker's ``send`` and ``recv``."""
-
-    traced = False  # the tracing worker precedes each reply of actions with a frame of traces
-    codec: dict = {}
-
-    def request(
-        self, ids: list[int], observations: list, new: list | None = None, end: list | None = None
-    ) -> None:
-        """Send one batch; ``new``/``end`` start and drop a ``class Policy``'s per-episode instances."""
-        from scriptrl.actions import encode_observations
-
-        obs_header, payload = encode_observations(self.codec, observations)
-        header: dict = {"op": "act", "ids": list(ids)}
-        if obs_header is not None:
-            header["obs"] = obs_header
-        if new is not None:
-            header["new"], header["end"] = new, list(end or ())
-        self.send(header, payload)  # type: ignore[attr-defined]
-
-    def reply(self, n: int, timeout: float) -> Reply:
-        """The answer to the batch sent last (``n`` observations); WorkerFailure when there is none."""
-        traces = self.recv(timeout).get("t") if self.traced else None  # type: ignore[attr-defined]
-        actions = self.recv(timeout).get("a")  # type: ignore[attr-defined]
-        if not isinstance(actions, list) or len(actions) != n:
-            self.kill()  # type: ignore[attr-defined]
-            raise WorkerFailure("protocol: the worker's reply does not hold one action per episode")
-        if self.traced and (not isinstance(traces, list) or len(traces) != n):
-            traces = [None] * n
-        return Reply(actions, traces)
-
-    def act(
-        self,
-        ids: list[int],
-        observations: list,
-        timeout: float,
-        new: list | None = None,
-        end: list | None = None,
-    ) -> Reply:
-        """One exchange: these observations in, one (unvalidated) action per observation out."""
-        self.request(ids, observations, new, end)
-        return self.reply(len(ids), timeout)
 
 
 class SandboxWorker(_Exchange):
@@ -300,14 +247,15 @@ class SandboxWorker(_Exchange):
             reason = what
         elif code < 0:
             sig = -code
-            meaning = {
+            meanings: dict[int, str] = {
                 signal.SIGSYS: "forbidden operation: the sandbox killed it for a forbidden system call (kill, ptrace, ...)",
                 signal.SIGXCPU: "cpu: it used up its CPU-time limit",
                 signal.SIGKILL: "killed (SIGKILL): memory or time limit",
                 signal.SIGSEGV: "crash: segmentation fault (deep recursion or a native call)",
                 signal.SIGXFSZ: "forbidden operation: it tried to write a file",
                 signal.SIGABRT: "crash: the interpreter aborted",
-            }.get(sig, f"killed by signal {sig}")
+            }
+            meaning = meanings.get(sig, f"killed by signal {sig}")
             reason = f"{what}: {meaning}"
         else:
             reason = f"{what} with status {code} (the program ended its own process: sys.exit, os._exit or similar)"
@@ -359,58 +307,6 @@ class TraceWorker(SandboxWorker):
 
     boot_module = "scriptrl.sandbox.trace_worker"
     traced = True
-
-
-class InProcessWorker(_Exchange):
-    """Runs a *trusted* program in this process (``--unsafe-in-process``): no isolation at all."""
-
-    isolation = {"process": "off (in-process, --unsafe-in-process)"}
-    pid = None
-    start_method = "in-process"
-
-    def __init__(self, limits: SandboxLimits | None = None, traced: bool = False) -> None:
-        self.replies: list[dict] = []
-        self.traced = traced
-
-    def start(self) -> None:
-        pass
-
-    spawn = wait_ready = start
-
-    def load(
-        self, source: str, name: str, obs_codec: dict, seed: int, allowed_imports: list[str] | None
-    ) -> dict:
-        from scriptrl.sandbox.worker import Runner, _describe
-
-        self.codec = obs_codec
-        load = {"source": source, "name": name, "obs": obs_codec, "seed": seed}
-        try:
-            if self.traced:
-                from scriptrl.sandbox.trace_worker import TracingRunner
-
-                self.runner = TracingRunner({**load, "allowed_imports": allowed_imports})
-            else:
-                self.runner = Runner(load)
-        except Exception as e:
-            raise ProgramLoadError(_describe(e, name), self.isolation) from None
-        return self.isolation
-
-    def send(self, header: dict, payload: bytes = b"", timeout: float = 10.0) -> None:
-        if header.get("op") != "act":
-            return
-        if self.traced:  # the same two frames the sandboxed tracing worker sends
-            actions, traces = self.runner.act_traced(header, payload)
-            self.replies += [{"t": traces}, {"a": actions}]
-        else:
-            self.replies.append({"a": self.runner.act(header, payload)})
-
-    def recv(self, timeout: float) -> dict:
-        return self.replies.pop(0)
-
-    def kill(self) -> None:
-        pass
-
-    close = kill
 
 
 #: Why the last request for a forked worker was spawned instead (``scriptrl doctor`` says it).

@@ -1,160 +1,51 @@
-"""The trusted evaluator: seed splits, the episode loop, statistics and episode digests.
+"""The episode loop: environments here, the policy in a sandbox worker, two lanes in flight.
 
-The environment lives here and only here. The policy runs in a sandbox worker that gets
-observations of many episodes in one message and returns their actions in one, and the
-episodes are split into two lanes so the worker computes one lane's actions while this
-process steps the other's environments. Rewards are computed here; nothing the worker
-says counts except the actions, and each is validated before ``env.step``.
+The policy runs in a sandbox worker that gets observations of many episodes in one message and
+returns their actions in one, and the episodes are split into two lanes so the worker computes
+one lane's actions while this process steps the other's environments. Rewards are computed
+here; nothing the worker says counts except the actions, and each is validated before ``env.step``.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import gymnasium
 import numpy as np
 
 from scriptrl.actions import make_checker, observation_codec, plain_data
-from scriptrl.envs import ResolvedEnv, resolve_env
+from scriptrl.envs import ResolvedEnv
+from scriptrl.evaluate.config import EvalConfig
+from scriptrl.evaluate.digest import _note_visit, _plain
+from scriptrl.evaluate.results import Episode
 from scriptrl.observer import Step, StepObserver
-from scriptrl.program import ALLOWED_IMPORTS, Program, check_source
+from scriptrl.program import ALLOWED_IMPORTS, Program
 from scriptrl.sandbox.client import (
     InProcessWorker,
     ProgramLoadError,
-    SandboxLimits,
     SandboxWorker,
     WorkerFailure,
     new_worker,
     open_worker,
-    release_spare_workers,  # noqa: F401  (re-exported: scriptrl.evaluate.release_spare_workers)
 )
-from scriptrl.seeds import SeedSplits  # noqa: F401  (re-exported: scriptrl.evaluate.SeedSplits)
-from scriptrl.stall import StallRule, StallWatch, stall_allowed
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """How one evaluation runs; the defaults are the safe ones."""
-
-    call_timeout: float = 2.0  # seconds for the worker to answer one batch
-    per_action_timeout: float = 0.02  # added per observation in the batch
-    episode_timeout: float = 120.0  # wall seconds for one episode
-    max_concurrency: int = 64  # episodes in flight per worker
-    max_restarts: int = 3  # worker replacements before the remaining episodes fail
-    digest_tail: int = 5  # observations kept from the end of each episode
-    step_cap: int = 1000  # episode length limit for environments that have none (CliffWalking)
-    stall: StallRule | None = None  # screening only: end episodes that go nowhere (never holdout or audit)
-    limits: SandboxLimits = field(default_factory=SandboxLimits)
-    unsafe_in_process: bool = False  # run trusted code in this process (no isolation)
-    static_checks: bool = True  # filter clear errors before starting a worker
-    allow_module_state: bool = False  # accept module-level state (the user asked, with a warning)
-    import_guard: bool = True  # runtime allow-list for imports inside the worker
-    warm_spare: bool = (
-        False  # spawn mode: keep one started worker ready for the next evaluation (search loops)
-    )
-    fork_server: bool = True  # fork each worker from a pre-imported zygote; False spawns one (debugging)
-
-
-@dataclass
-class Episode:
-    seed: int
-    ret: float = 0.0
-    length: int = 0
-    end: str = "running"  # terminated | truncated | failure
-    reason: str | None = None
-    tail: list = field(default_factory=list)
-    action_summary: dict = field(default_factory=dict)
-    null_return: float | None = None  # after a failure: what doing nothing scores on this seed
-
-
-@dataclass
-class EvalResult:
-    env_id: str
-    env_label: str
-    gymnasium_version: str
-    split: str
-    seeds: list[int]
-    returns: list[float]
-    lengths: list[int]
-    mean: float
-    std: float
-    ci95: tuple[float, float]
-    median: float
-    min: float
-    max: float
-    env_steps: int
-    seconds: float
-    failures: list[dict]
-    episodes: list[Episode]
-    isolation: dict[str, str]
-    program_sha256: str
-    notice: str | None = None
-
-    @property
-    def steps_per_second(self) -> float:
-        return self.env_steps / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def termination_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for ep in self.episodes:
-            counts[ep.end] = counts.get(ep.end, 0) + 1
-        return counts
-
-    def to_dict(self, with_episodes: bool = True) -> dict[str, Any]:
-        d = asdict(self)
-        d["episodes_count"] = len(self.returns)
-        d["termination"] = self.termination_counts
-        d["steps_per_second"] = self.steps_per_second
-        if not with_episodes:
-            d.pop("episodes")
-        return d
-
-
-# Two-sided 97.5 % Student t quantiles for small samples; 1.96 beyond.
-_T975 = {
-    1: 12.706,
-    2: 4.303,
-    3: 3.182,
-    4: 2.776,
-    5: 2.571,
-    6: 2.447,
-    7: 2.365,
-    8: 2.306,
-    9: 2.262,
-    10: 2.228,
-    12: 2.179,
-    15: 2.131,
-    20: 2.086,
-    25: 2.060,
-    30: 2.042,
-    40: 2.021,
-    60: 2.000,
-    120: 1.980,
-}
-
-
-def confidence_interval(values: list[float]) -> tuple[float, float]:
-    """95 % t-interval of the mean: honest about how little 5 or 20 episodes say."""
-    n = len(values)
-    mean = statistics.fmean(values)
-    if n < 2:
-        return (mean, mean)
-    df = n - 1
-    t = next((_T975[k] for k in sorted(_T975) if k >= df), 1.96)
-    half = t * statistics.stdev(values) / math.sqrt(n)
-    return (mean - half, mean + half)
+from scriptrl.stall import StallWatch
 
 
 class _Slot:
     """One environment instance and the episode currently running on it."""
 
     __slots__ = ("env", "ep", "eid", "obs", "tail", "hist", "cont", "started", "used", "watch")
+    # set by _EpisodeLoop._begin for each episode: its index, last observation, digest tail,
+    # action histogram (discrete actions) or action list (continuous), start time, stall watch
+    eid: int
+    obs: Any
+    tail: deque
+    hist: list[int] | None
+    cont: list | None
+    started: float
+    watch: StallWatch | None
 
     def __init__(self, env: gymnasium.Env) -> None:
         self.env = env
@@ -170,92 +61,6 @@ class _Slot:
             self.env = renv.make()
         self.used = True
         return self.env
-
-
-def _as_source(program: Program | str) -> Program:
-    return program if isinstance(program, Program) else Program(source=program)
-
-
-def evaluate(
-    program: Program | str,
-    env: ResolvedEnv | str,
-    seeds: list[int],
-    config: EvalConfig | None = None,
-    split: str = "custom",
-) -> EvalResult:
-    """Run one program for one episode per seed and return its statistics and digests."""
-    config = config or EvalConfig()
-    if config.stall is not None and not stall_allowed(split, seeds):
-        config = replace(config, stall=None)
-    prog = _as_source(program)
-    renv = resolve_env(env) if isinstance(env, str) else env
-    started = time.perf_counter()
-    episodes = [Episode(seed=s) for s in seeds]
-    isolation: dict[str, str] = {}
-    env_steps = 0
-
-    problems = (
-        check_source(prog.source, prog.name, allow_module_state=config.allow_module_state)
-        if config.static_checks
-        else []
-    )
-    if problems:
-        for ep in episodes:
-            ep.end, ep.reason = "failure", "rejected before running: " + problems[0]
-    else:
-        isolation, env_steps = _EpisodeLoop(prog, renv, episodes, config).run()
-    env_steps += _cap_failures(renv, episodes, config)
-    return _summarize(prog, renv, split, episodes, isolation, env_steps, time.perf_counter() - started)
-
-
-def null_action(space: gymnasium.Space) -> Any:
-    """What "doing nothing" means for a space: the first discrete action, or zeros clipped into range."""
-    from gymnasium import spaces
-
-    if isinstance(space, spaces.Discrete):
-        return int(space.start)
-    if isinstance(space, spaces.Box):
-        return np.clip(np.zeros(space.shape), space.low, space.high).astype(space.dtype)
-    if isinstance(space, spaces.MultiDiscrete | spaces.MultiBinary):
-        return np.zeros(space.shape, dtype=space.dtype)
-    return None
-
-
-def _null_return(env: gymnasium.Env, seed: int, cap: int | None) -> tuple[float, int]:
-    """Return and length of one episode that always plays the null action."""
-    action = null_action(env.action_space)
-    env.reset(seed=seed)
-    ret, steps = 0.0, 0
-    if action is None:
-        return ret, steps
-    while cap is None or steps < cap:
-        _, r, term, trunc, _ = env.step(action)
-        ret += float(r)
-        steps += 1
-        if term or trunc:
-            break
-    return ret, steps
-
-
-def _cap_failures(renv: ResolvedEnv, episodes: list[Episode], config: EvalConfig) -> int:
-    """A failed episode scores the lower of what it earned before failing and what doing
-    nothing scores on the same seed. Failing then never pays: a policy that crashes at step 0
-    would otherwise score 0 on Pendulum (honest ones score about -1200), and one that crashes
-    late would keep most of a CartPole episode."""
-    failed = [ep for ep in episodes if ep.end == "failure"]
-    if not failed:
-        return 0
-    cap = renv.max_episode_steps or config.step_cap
-    steps = 0
-    for ep in failed:
-        env = renv.make()  # one per seed, like the episodes themselves
-        try:
-            ep.null_return, n = _null_return(env, ep.seed, cap)
-        finally:
-            env.close()
-        ep.ret = min(ep.ret, ep.null_return)
-        steps += n
-    return steps
 
 
 def _begin_worker(config: EvalConfig, traced: bool = False) -> SandboxWorker | InProcessWorker:
@@ -346,12 +151,16 @@ class _EpisodeLoop:
                 self.worker, self.isolation = _start_worker(
                     self.prog, self.codec, self.run_seed, self.config, self.worker, self.traced
                 )
-            except (ProgramLoadError, WorkerFailure) as e:
+            except ProgramLoadError as e:
                 if strict_open:
                     raise
-                loading = isinstance(e, ProgramLoadError)
-                self._abandon("exception while loading: " + str(e) if loading else e.reason)
-                return e.isolation if loading else self.isolation, 0
+                self._abandon("exception while loading: " + str(e))
+                return e.isolation, 0
+            except WorkerFailure as e:
+                if strict_open:
+                    raise
+                self._abandon(e.reason)
+                return self.isolation, 0
             self._refill_and_dispatch()
             while self.inflight:
                 lane, active, send_error = self.inflight.popleft()
@@ -391,6 +200,7 @@ class _EpisodeLoop:
 
     def _finish(self, slot: _Slot, end: str, reason: str | None = None) -> None:
         ep = slot.ep
+        assert ep is not None  # only a slot running an episode finishes one
         ep.end, ep.reason = end, (reason[:400] if reason else reason)
         ep.tail = [{"obs": _plain(o), "action": _plain(a)} for o, a in slot.tail]
         if slot.hist is not None:
@@ -471,6 +281,8 @@ class _EpisodeLoop:
         observer = self.observer
         new: list = []
         for i, (s, a) in enumerate(zip(active, actions, strict=True)):
+            ep = s.ep
+            assert ep is not None  # an active slot runs an episode
             try:
                 act, reason = check(a)
             except Exception:  # whatever the worker sent, it cannot crash the evaluator
@@ -482,8 +294,8 @@ class _EpisodeLoop:
                     observer.on_step(
                         Step(
                             s.eid,
-                            s.ep.seed,
-                            s.ep.length,
+                            ep.seed,
+                            ep.length,
                             plain_data(s.obs),
                             None,
                             0.0,
@@ -496,7 +308,6 @@ class _EpisodeLoop:
             else:
                 obs, r, term, trunc, _ = s.env.step(act)
                 self.env_steps += 1
-                ep = s.ep
                 ep.ret += float(r)
                 ep.length += 1
                 if observer is not None:
@@ -517,7 +328,7 @@ class _EpisodeLoop:
                 s.obs = obs
                 if s.hist is not None:
                     s.hist[act - start] += 1
-                else:
+                elif s.cont is not None:
                     s.cont.append(a["v"])
                 if term:
                     self._finish(s, "terminated")
@@ -534,84 +345,3 @@ class _EpisodeLoop:
             if s.ep is None:
                 self._begin(s, new)
         self._dispatch(lane, new)
-
-
-#: Distinct discrete states an episode digest counts visits of (the rest are left out).
-_MAX_VISITED = 512
-
-
-def _note_visit(ep: Episode, obs: Any) -> None:
-    """Count each discrete state the episode acts in (keys in first-visit order), so a generator can
-    tell the states on the way to a success from those before a failure or in a loop."""
-    if isinstance(obs, int | np.integer) and not isinstance(obs, bool):
-        visits = ep.action_summary.setdefault("visits", {})
-        key = str(int(obs))  # JSON object keys are strings, before and after the run store
-        if key in visits or len(visits) < _MAX_VISITED:
-            visits[key] = visits.get(key, 0) + 1
-
-
-def _plain(x: Any) -> Any:
-    if isinstance(x, np.ndarray):
-        return [round(float(v), 5) for v in x.ravel()] if x.dtype.kind == "f" else x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, dict) and x.get("t") == "arr":
-        return x.get("v")
-    if isinstance(x, tuple | list):
-        return [_plain(v) for v in x]
-    return x
-
-
-def _summarize(prog, renv, split, episodes, isolation, env_steps, seconds) -> EvalResult:
-    return _from_episodes(
-        episodes,
-        split=split,
-        env_id=renv.id,
-        env_label=renv.label(),
-        gymnasium_version=renv.gymnasium_version,
-        env_steps=env_steps,
-        seconds=seconds,
-        isolation=isolation,
-        program_sha256=prog.sha256,
-        notice=renv.notice,
-    )
-
-
-def _from_episodes(episodes: list[Episode], **fields: Any) -> EvalResult:
-    """Statistics are always recomputed from episodes, so merged results stay consistent."""
-    returns = [ep.ret for ep in episodes]
-    nan = float("nan")
-    failures = [
-        {"seed": ep.seed, "step": ep.length, "reason": ep.reason} for ep in episodes if ep.end == "failure"
-    ]
-    return EvalResult(
-        seeds=[ep.seed for ep in episodes],
-        returns=returns,
-        lengths=[ep.length for ep in episodes],
-        mean=statistics.fmean(returns) if returns else nan,
-        std=statistics.pstdev(returns) if len(returns) > 1 else 0.0,
-        ci95=confidence_interval(returns) if returns else (nan, nan),
-        median=statistics.median(returns) if returns else nan,
-        min=min(returns) if returns else nan,
-        max=max(returns) if returns else nan,
-        failures=failures,
-        episodes=episodes,
-        **fields,
-    )
-
-
-def combine_results(parts: list[EvalResult], split: str | None = None) -> EvalResult:
-    """One result over the union of episodes, so a full evaluation can reuse a cheap one."""
-    first = parts[0]
-    return _from_episodes(
-        [ep for r in parts for ep in r.episodes],
-        split=split or first.split,
-        env_id=first.env_id,
-        env_label=first.env_label,
-        gymnasium_version=first.gymnasium_version,
-        env_steps=sum(r.env_steps for r in parts),
-        seconds=sum(r.seconds for r in parts),
-        isolation=next((r.isolation for r in parts if r.isolation), {}),
-        program_sha256=first.program_sha256,
-        notice=first.notice,
-    )
