@@ -20,6 +20,10 @@ constants), split by ``EffortSplit`` following the race winners' gains per env s
 language model) writes in a background thread; each program is raced as it arrives and the
 evaluators tune constants meanwhile (``search/overlap.py``); such a run is reproducible only as
 far as the model and its timing are.
+
+This module is the pipeline; its parts live beside it: the leader, champion, holdout and audit in
+``search/leadership.py``, the slow generator's rounds in ``search/slow_writer.py``, storing
+candidates and calls in ``search/recording.py``, the saved state in ``search/checkpoint.py``.
 """
 
 from __future__ import annotations
