@@ -31,8 +31,6 @@ def render_episode(
     unsafe_in_process: bool = False,
 ) -> dict[str, Any]:
     """Run one episode with ``seed`` and write every ``every``-th frame to ``output`` (a .gif)."""
-    from PIL import Image
-
     from scriptrl.trace import run_episodes
 
     prog = program if isinstance(program, Program) else Program(source=program)
@@ -45,26 +43,7 @@ def render_episode(
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         # rgb_array needs no window; without this SDL complains on stderr about a missing display
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    frames: list[Image.Image] = []
-    palette: list[Image.Image] = []
-    count = [0]
-
-    def grab(env_obj: Any) -> None:
-        count[0] += 1
-        if (count[0] - 1) % every:
-            return
-        rgb = env_obj.render()
-        if rgb is None:
-            raise UserError(f"{renv.label()} returned no frame: it cannot render as rgb_array")
-        img = Image.fromarray(np.asarray(rgb, dtype=np.uint8)[..., :3])
-        if scale != 1.0:
-            img = img.resize(
-                (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BILINEAR
-            )
-        if not palette:
-            palette.append(img.quantize(colors=255, method=Image.Quantize.MEDIANCUT))
-        frames.append(img.quantize(palette=palette[0], dither=Image.Dither.NONE))
-
+    grabber = _FrameGrabber(renv.label(), every, scale)
     try:
         ends, isolation = run_episodes(
             prog,
@@ -72,28 +51,18 @@ def render_episode(
             [seed],
             unsafe=unsafe_in_process,
             make_kwargs={"render_mode": "rgb_array"},
-            on_reset=lambda i, e: grab(e),
-            on_step=lambda s, e: grab(e),
+            on_reset=lambda i, e: grabber.grab(e),
+            on_step=lambda s, e: grabber.grab(e),
         )
     except UserError:
         raise
     except Exception as e:  # a renderer that needs a display or a missing package
         raise UserError(f"cannot render {renv.label()}: {type(e).__name__}: {e}") from None
+    frames = grabber.frames
     if not frames:
         raise UserError(f"{renv.label()} produced no frames")
-    probe_fps = fps
-    if probe_fps is None:
-        probe = renv.make()
-        probe_fps = float(probe.metadata.get("render_fps") or 30)
-        probe.close()
-    duration = max(20, round(1000.0 * every / probe_fps / 10) * 10)  # GIF delays are in 1/100 s
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        frames[0].save(
-            out, save_all=True, append_images=frames[1:], duration=duration, loop=0, optimize=False
-        )
-    except OSError as e:
-        raise UserError(f"cannot write {out}: {e.strerror or e} (choose another -o path)") from None
+    duration = _frame_ms(renv, fps, every)
+    _write_gif(out, frames, duration)
     ep = ends[0]
     return {
         "path": str(out),
@@ -105,3 +74,49 @@ def render_episode(
         "frame_ms": duration,
         "isolation": isolation,
     }
+
+
+class _FrameGrabber:
+    """Every ``every``-th frame, scaled and reduced to the first frame's 8-bit palette as it arrives."""
+
+    def __init__(self, label: str, every: int, scale: float) -> None:
+        self.label, self.every, self.scale = label, every, scale
+        self.frames: list[Any] = []
+        self.palette: Any = None
+        self.count = 0
+
+    def grab(self, env_obj: Any) -> None:
+        from PIL import Image
+
+        self.count += 1
+        if (self.count - 1) % self.every:
+            return
+        rgb = env_obj.render()
+        if rgb is None:
+            raise UserError(f"{self.label} returned no frame: it cannot render as rgb_array")
+        img = Image.fromarray(np.asarray(rgb, dtype=np.uint8)[..., :3])
+        if self.scale != 1.0:
+            size = (max(1, round(img.width * self.scale)), max(1, round(img.height * self.scale)))
+            img = img.resize(size, Image.Resampling.BILINEAR)
+        if self.palette is None:
+            self.palette = img.quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+        self.frames.append(img.quantize(palette=self.palette, dither=Image.Dither.NONE))
+
+
+def _frame_ms(renv: ResolvedEnv, fps: float | None, every: int) -> int:
+    """Milliseconds per GIF frame: the environment's render_fps unless given, times ``every``."""
+    if fps is None:
+        probe = renv.make()
+        fps = float(probe.metadata.get("render_fps") or 30)
+        probe.close()
+    return max(20, round(1000.0 * every / fps / 10) * 10)  # GIF delays are in 1/100 s
+
+
+def _write_gif(out: Path, frames: list[Any], duration: int) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frames[0].save(
+            out, save_all=True, append_images=frames[1:], duration=duration, loop=0, optimize=False
+        )
+    except OSError as e:
+        raise UserError(f"cannot write {out}: {e.strerror or e} (choose another -o path)") from None

@@ -84,7 +84,7 @@ def open_worker(
 
 def _clean_trace(t: Any, n_sites: int, n_lines: int) -> dict:
     """Keep only well-formed entries: the trace comes from the untrusted worker."""
-    out = {"l": [], "s": [], "c": [], "r": None, "e": False}
+    out: dict[str, Any] = {"l": [], "s": [], "c": [], "r": None, "e": False}
     if not isinstance(t, dict):
         return out
 
@@ -225,6 +225,128 @@ def _action_key(a: Any) -> Any:
     return tuple(a) if isinstance(a, list) else a
 
 
+def _new_group() -> dict:
+    return {"count": 0, "first": Counter(), "present": Counter(), "paths": Counter(), "actions": []}
+
+
+class _Tally:
+    """What ``explain`` counts per decision (lines, conditions, rules); optionally a JSON log line."""
+
+    def __init__(self, sites: list, lines: list[str], discrete: bool, log_file: Any = None) -> None:
+        self.sites, self.lines, self.discrete, self.log_file = sites, lines, discrete, log_file
+        self.line_runs: Counter[int] = Counter()
+        self.line_decisions: Counter[int] = Counter()
+        self.cond_counts = [[0, 0] for _ in sites]
+        self.groups: dict[tuple, dict] = {}
+        self.decisions = 0
+
+    def on_step(self, step: Step, env: Any) -> None:
+        tr = step.trace or {"l": [], "s": [], "c": [], "r": None, "e": False}
+        self.decisions += 1
+        for n, c in tr["l"]:
+            self.line_runs[n] += c
+            self.line_decisions[n] += 1
+        first: dict[int, bool] = {}
+        for k, v in tr["c"]:
+            self.cond_counts[k][0 if v else 1] += 1
+            first.setdefault(k, v)
+        path = tuple(first.items())[:12]
+        if step.error is not None:
+            key: tuple = ("exception" if step.error.startswith("exception") else "invalid", tr["r"], ())
+        elif self.discrete:
+            key = (_action_key(step.action), tr["r"], ())
+        else:  # no action value to group by: each path through the conditions is its own rule
+            key = ("continuous", tr["r"], path)
+        g = self.groups.setdefault(key, _new_group())
+        g["count"] += 1
+        for k, v in first.items():
+            g["present"][k] += 1
+            g["first"][(k, v)] += 1
+        g["paths"][path] += 1
+        if not self.discrete and step.action is not None:
+            g["actions"].append(step.action)
+        if self.log_file is not None:
+            self._log(step, tr)
+
+    def _log(self, step: Step, tr: dict) -> None:
+        record = {
+            "episode": step.episode,
+            "seed": step.seed,
+            "step": step.t,
+            "obs": step.obs,
+            "action": step.action,
+            "reward": step.reward,
+            "line": tr["r"],
+            "code": self.lines[tr["r"] - 1].strip() if tr["r"] else None,
+            "conditions": [
+                {"line": self.sites[k][0], "expr": self.sites[k][1], "value": v} for k, v in tr["c"]
+            ],
+            "lines": tr["s"],
+        }
+        if step.error is not None:
+            record["error"] = step.error
+        self.log_file.write(json.dumps(record, allow_nan=False, default=str) + "\n")
+
+    def merged_groups(self) -> dict[tuple, dict]:
+        """Continuous actions: too many distinct paths on one line read worse than one rule for the line."""
+        per_line = Counter((k[0], k[1]) for k in self.groups if k[0] == "continuous")
+        merged: dict[tuple, dict] = {}
+        for (akey, line, path), g in self.groups.items():
+            key = (akey, line, () if per_line.get((akey, line), 0) > 8 else path)
+            m = merged.setdefault(key, _new_group())
+            for name in ("first", "present", "paths"):
+                m[name].update(g[name])
+            m["count"] += g["count"]
+            m["actions"] += g["actions"]
+        return merged
+
+    def rules(self, names: list[str]) -> list[Rule]:
+        """One rule per merged group, with the conditions that held the same way every time."""
+        rules = []
+        for (akey, line, _), g in self.merged_groups().items():
+            n = g["count"]
+            conds = []
+            for (k, v), c in g["first"].items():
+                if c == n and g["present"][k] == n:
+                    conds.append({"line": self.sites[k][0], "expr": self.sites[k][1], "value": v})
+            action, name = self._action_named(akey, names)
+            rules.append(
+                Rule(
+                    action=action,
+                    action_name=name,
+                    line=line,
+                    code=self.lines[line - 1].strip() if line else "(no return reached)",
+                    count=n,
+                    share=n / self.decisions if self.decisions else 0.0,
+                    conditions=conds,
+                    paths=len(g["paths"]),
+                    action_stats=_action_stats(g["actions"]),
+                )
+            )
+        rules.sort(key=lambda r: (-r.count, str(r.action), r.line or 0))
+        return rules
+
+    def _action_named(self, akey: Any, names: list[str]) -> tuple[Any, str]:
+        if akey in ("exception", "invalid"):
+            return None, "exception" if akey == "exception" else "invalid action"
+        if akey == "continuous":
+            return None, "continuous"
+        action = list(akey) if isinstance(akey, tuple) else akey
+        discrete_name = self.discrete and isinstance(akey, int) and 0 <= akey < len(names)
+        return action, names[akey] if discrete_name else str(action)
+
+
+def _action_stats(actions: list) -> dict | None:
+    if not actions:
+        return None
+    arr = np.asarray(actions, dtype=np.float64).reshape(len(actions), -1)
+    return {
+        "mean": arr.mean(0).round(4).tolist(),
+        "min": arr.min(0).round(4).tolist(),
+        "max": arr.max(0).round(4).tolist(),
+    }
+
+
 def explain(
     program: Program | str,
     env: ResolvedEnv | str,
@@ -247,67 +369,14 @@ def explain(
         raise UserError(f"{prog.name}: syntax error at line {e.lineno}: {e.msg}") from None
     lines = prog.source.splitlines()
     discrete = renv.description.action_kind == "discrete"
-    names = [a.name for a in renv.description.actions]
     seeds = list(range(seed, seed + episodes))
-
-    line_runs: Counter[int] = Counter()
-    line_decisions: Counter[int] = Counter()
-    cond_counts = [[0, 0] for _ in sites]
-    groups: dict[tuple, dict] = {}
-    decisions = 0
     log_file = None
     if log is not None:
         try:
             log_file = open(log, "w", encoding="utf-8")  # noqa: SIM115 - closed in finally below
         except OSError as e:
             raise UserError(f"cannot write the decision log {log}: {e.strerror}") from None
-
-    def on_step(step: Step, env: Any) -> None:
-        nonlocal decisions
-        tr = step.trace or {"l": [], "s": [], "c": [], "r": None, "e": False}
-        decisions += 1
-        for n, c in tr["l"]:
-            line_runs[n] += c
-            line_decisions[n] += 1
-        first: dict[int, bool] = {}
-        for k, v in tr["c"]:
-            cond_counts[k][0 if v else 1] += 1
-            first.setdefault(k, v)
-        raised = step.error is not None
-        path = tuple(first.items())[:12]
-        if raised:
-            key: tuple = ("exception" if step.error.startswith("exception") else "invalid", tr["r"], ())
-        elif discrete:
-            key = (_action_key(step.action), tr["r"], ())
-        else:  # no action value to group by: each path through the conditions is its own rule
-            key = ("continuous", tr["r"], path)
-        g = groups.setdefault(
-            key, {"count": 0, "first": Counter(), "present": Counter(), "paths": Counter(), "actions": []}
-        )
-        g["count"] += 1
-        for k, v in first.items():
-            g["present"][k] += 1
-            g["first"][(k, v)] += 1
-        g["paths"][path] += 1
-        if not discrete and step.action is not None:
-            g["actions"].append(step.action)
-        if log_file is not None:
-            record = {
-                "episode": step.episode,
-                "seed": step.seed,
-                "step": step.t,
-                "obs": step.obs,
-                "action": step.action,
-                "reward": step.reward,
-                "line": tr["r"],
-                "code": lines[tr["r"] - 1].strip() if tr["r"] else None,
-                "conditions": [{"line": sites[k][0], "expr": sites[k][1], "value": v} for k, v in tr["c"]],
-                "lines": tr["s"],
-            }
-            if raised:
-                record["error"] = step.error
-            log_file.write(json.dumps(record, allow_nan=False, default=str) + "\n")
-
+    tally = _Tally(sites, lines, discrete, log_file)
     try:
         ends, isolation = run_episodes(
             prog,
@@ -316,64 +385,12 @@ def explain(
             traced=True,
             unsafe=unsafe_in_process,
             worker_seed=seed,
-            on_step=on_step,
+            on_step=tally.on_step,
             sites=len(sites),
         )
     finally:
         if log_file is not None:
             log_file.close()
-
-    # Continuous actions: too many distinct paths on one line read worse than one rule for the line.
-    per_line = Counter((k[0], k[1]) for k in groups if k[0] == "continuous")
-    merged: dict[tuple, dict] = {}
-    for (akey, line, path), g in groups.items():
-        key = (akey, line, () if per_line.get((akey, line), 0) > 8 else path)
-        m = merged.setdefault(
-            key, {"count": 0, "first": Counter(), "present": Counter(), "paths": Counter(), "actions": []}
-        )
-        for name in ("first", "present", "paths"):
-            m[name].update(g[name])
-        m["count"] += g["count"]
-        m["actions"] += g["actions"]
-
-    rules = []
-    for (akey, line, _), g in merged.items():
-        n = g["count"]
-        conds = []
-        for (k, v), c in g["first"].items():
-            if c == n and g["present"][k] == n:
-                conds.append({"line": sites[k][0], "expr": sites[k][1], "value": v})
-        if akey in ("exception", "invalid"):
-            action, name = None, "exception" if akey == "exception" else "invalid action"
-        elif akey == "continuous":
-            action, name = None, "continuous"
-        else:
-            action = list(akey) if isinstance(akey, tuple) else akey
-            name = (
-                names[akey] if discrete and isinstance(akey, int) and 0 <= akey < len(names) else str(action)
-            )
-        stats = None
-        if g["actions"]:
-            arr = np.asarray(g["actions"], dtype=np.float64).reshape(len(g["actions"]), -1)
-            stats = {
-                "mean": arr.mean(0).round(4).tolist(),
-                "min": arr.min(0).round(4).tolist(),
-                "max": arr.max(0).round(4).tolist(),
-            }
-        rules.append(
-            Rule(
-                action=action,
-                action_name=name,
-                line=line,
-                code=lines[line - 1].strip() if line else "(no return reached)",
-                count=n,
-                share=n / decisions if decisions else 0.0,
-                conditions=conds,
-                paths=len(g["paths"]),
-                action_stats=stats,
-            )
-        )
-    rules.sort(key=lambda r: (-r.count, str(r.action), r.line or 0))
     return Explanation(
         env_id=renv.id,
         env_label=renv.label(),
@@ -385,14 +402,14 @@ def explain(
             {"seed": e.seed, "return": e.ret, "length": e.length, "end": e.end, "reason": e.reason}
             for e in ends
         ],
-        decisions=decisions,
-        line_runs=dict(sorted(line_runs.items())),
-        line_decisions=dict(sorted(line_decisions.items())),
+        decisions=tally.decisions,
+        line_runs=dict(sorted(tally.line_runs.items())),
+        line_decisions=dict(sorted(tally.line_decisions.items())),
         conditions=[
             {"line": ln, "expr": ex, "true": t, "false": f}
-            for (ln, ex), (t, f) in zip(sites, cond_counts, strict=True)
+            for (ln, ex), (t, f) in zip(sites, tally.cond_counts, strict=True)
         ],
-        rules=rules,
+        rules=tally.rules([a.name for a in renv.description.actions]),
         isolation=isolation,
     )
 
@@ -415,8 +432,9 @@ def print_explanation(ex: Explanation, console=None) -> None:
     fails = [e for e in ex.episodes if e["end"] == "failure"]
     console.print(
         Text(
-            f"{ex.program} on {ex.env_label} (gymnasium {ex.gymnasium_version}): {len(ex.episodes)} episodes, "
-            f"seeds {ex.seeds[0]}-{ex.seeds[-1]}, {ex.decisions:,} decisions, mean return {mean:.2f}"
+            f"{ex.program} on {ex.env_label} (gymnasium {ex.gymnasium_version}): "
+            f"{len(ex.episodes)} episodes, seeds {ex.seeds[0]}-{ex.seeds[-1]}, "
+            f"{ex.decisions:,} decisions, mean return {mean:.2f}"
         )
     )
     for e in fails[:3]:

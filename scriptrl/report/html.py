@@ -21,12 +21,10 @@ how a gradient-based learner records its periodic evaluations.
 from __future__ import annotations
 
 import difflib
-import io
 import json
-import math
 import platform
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -35,208 +33,16 @@ from typing import Any
 from scriptrl import seeds
 from scriptrl.errors import UserError
 from scriptrl.export import champion_id, lineage_ids
+from scriptrl.report.curves import SEARCH_STAGES, Curve, _num, learning_curve
+from scriptrl.report.plots import svg_plot
 from scriptrl.store import RunStore, config_value, run_status, write_atomic
 
-SEARCH_STAGES = ("cheap", "full")
-_SEARCH_EVENT_KINDS = {"start", "resume", "stop", "tune", "migration", "promotion"}
+__all__ = ["SEARCH_STAGES", "Curve", "build_report", "learning_curve", "write_report"]
+
 _MAX_DIFF_LINES = 120
-_BASELINE_COLORS = ("#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")
 _MAX_DIFFS = 40  # most recent parent -> child edges shown; a baseline can have hundreds of checkpoints
 _MAX_DIFF_SOURCE = 60_000  # characters; beyond this a program is an exported network, not something to diff
 _MAX_SHOWN_SOURCE = 200_000
-
-
-@dataclass
-class Curve:
-    """Best-so-far scores of one run, against iteration and against search env steps."""
-
-    label: str
-    dev_by_iteration: list[tuple[float, float]] = field(default_factory=list)
-    holdout_by_iteration: list[tuple[float, float]] = field(default_factory=list)
-    dev_by_steps: list[tuple[float, float]] = field(default_factory=list)
-    holdout_by_steps: list[tuple[float, float]] = field(default_factory=list)
-    total_steps: int = 0  # search env steps of the whole run
-    last_iteration: int = 0
-
-    def empty(self) -> bool:
-        return not (
-            self.dev_by_iteration or self.holdout_by_iteration or self.dev_by_steps or self.holdout_by_steps
-        )
-
-
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        return None
-    return float(x) if math.isfinite(x) else None
-
-
-def _running_best(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    out: list[tuple[float, float]] = []
-    best = -math.inf
-    for x, y in sorted(points, key=lambda p: p[0]):
-        if y > best:
-            best = y
-            out.append((x, y))
-    return out
-
-
-def learning_curve(store: RunStore, label: str) -> Curve:
-    """Best dev (full evaluations where there are any) and best confirmed holdout, as they improved."""
-    programs = {p["id"]: p for p in store.programs()}
-    evals = store.evaluations()
-    events = store.events()
-    curve = Curve(label)
-
-    # A timeline of learning steps: search evaluations, tuning rounds and (for a baseline)
-    # training interaction, in the order they were recorded.
-    timeline = [(e["created"], e["id"], "eval", e) for e in evals] + [
-        (ev["created"], ev["id"], "event", ev) for ev in events
-    ]
-    timeline.sort(key=lambda t: (t[0], t[2] == "event", t[1]))
-    selecting = store.selection_split()
-    dev_rows = [e for e in evals if e["split"] == selecting and e["mean"] is not None]
-    full_dev = [e for e in dev_rows if e["stage"] != "cheap"] or dev_rows
-    full_ids = {e["id"] for e in full_dev}
-    steps = 0
-    dev_steps, hold_steps = [], []
-    step_at: dict[int, int] = {}  # evaluation id -> learning steps spent when it was recorded
-    for _, _, what, row in timeline:
-        if what == "eval":
-            if row["stage"] in SEARCH_STAGES or row["split"] == "train":
-                steps += int(row["env_steps"] or 0)
-            step_at[row["id"]] = steps
-            if row["id"] in full_ids:
-                dev_steps.append((steps, row["mean"]))
-        else:
-            data = row.get("data") or {}
-            if row["kind"] == "tune":
-                steps += int(_num(data.get("env_steps")) or 0)
-            elif row["kind"] == "promotion" and _num(data.get("holdout")) is not None:
-                x = _num(data.get("env_steps"))  # a baseline records its training steps itself
-                hold_steps.append((steps if x is None else x, data["holdout"]))
-    checkpoints = [
-        ev
-        for ev in events
-        if ev["kind"] not in _SEARCH_EVENT_KINDS and _num((ev.get("data") or {}).get("env_steps")) is not None
-    ]
-    if any(_num(ev["data"].get("dev")) is not None for ev in checkpoints):
-        dev_steps = []  # the run states its own curve against its own steps: that is the one to draw
-    curve.dev_by_steps = _running_best(dev_steps)
-    curve.total_steps = steps
-
-    dev_iter = []
-    for e in full_dev:
-        prog = programs.get(e["program_id"])
-        if prog is not None:
-            dev_iter.append((prog["iteration"], e["mean"]))
-    curve.dev_by_iteration = _running_best(dev_iter)
-    curve.last_iteration = max(
-        [p["iteration"] for p in programs.values()] + [(store.load_state() or {}).get("iteration") or 0]
-    )
-    promotions = [ev["data"] for ev in events if ev["kind"] == "promotion"]
-    hold_iter = [
-        (d["iteration"], d["holdout"])
-        for d in promotions
-        if _num(d.get("iteration")) is not None and _num(d.get("holdout")) is not None
-    ]
-    if not promotions:  # a baseline without promotions: its holdout evaluations, in order
-        for e in (e for e in evals if e["split"] == "holdout" and e["mean"] is not None):
-            hold_steps.append((step_at.get(e["id"], 0), e["mean"]))
-            prog = programs.get(e["program_id"])
-            if prog is not None:
-                hold_iter.append((prog["iteration"], e["mean"]))
-    curve.holdout_by_steps = _running_best(hold_steps)
-    curve.holdout_by_iteration = _running_best(hold_iter)
-
-    # Checkpoint-style events (a baseline learner's periodic evaluations).
-    for ev in checkpoints:
-        d = ev["data"]
-        x = _num(d.get("env_steps"))
-        curve.total_steps = max(curve.total_steps, int(x))
-        it = _num(d.get("iteration"))
-        curve.last_iteration = max(curve.last_iteration, int(it or 0))
-        for key, by_steps, by_iter in (
-            ("dev", "dev_by_steps", "dev_by_iteration"),
-            ("holdout", "holdout_by_steps", "holdout_by_iteration"),
-        ):
-            y = _num(d.get(key))
-            if y is None:
-                continue
-            getattr(curve, by_steps).append((x, y))
-            if it is not None:
-                getattr(curve, by_iter).append((it, y))
-    for name in ("dev_by_steps", "holdout_by_steps", "dev_by_iteration", "holdout_by_iteration"):
-        setattr(curve, name, _running_best(getattr(curve, name)))
-    return curve
-
-
-# --------------------------------------------------------------------------- plots
-
-
-def _svg_plot(
-    curves: list[Curve], by: str, title: str, xlabel: str, ylabel: str, target: float | None, salt: str
-) -> str | None:
-    """One inline SVG; the run first in solid lines, baselines dashed. None when there is nothing to draw."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    series = []
-    for i, c in enumerate(curves):
-        end = c.total_steps if by == "steps" else c.last_iteration  # a line runs on to where its run stopped
-        for split, marker in (("dev", "o"), ("holdout", "s")):
-            pts = getattr(c, f"{split}_by_{by}")
-            if pts:
-                series.append((i, c.label, split, marker, pts, end))
-    if not series:
-        return None
-    with matplotlib.rc_context(
-        {
-            "svg.fonttype": "none",
-            "svg.hashsalt": salt,
-            "font.size": 10,
-            "font.family": ["DejaVu Sans", "sans-serif"],
-        }
-    ):
-        fig, ax = plt.subplots(figsize=(10.0, 3.9))
-        try:
-            for i, label, split, marker, pts, end in series:
-                xs = [x for x, _ in pts] + [max(end, pts[-1][0])]
-                ys = [y for _, y in pts] + [pts[-1][1]]
-                if i == 0:  # this run: solid, blue dev and red holdout
-                    color, style, width = {"dev": "#1f77b4", "holdout": "#d62728"}[split], "-", 1.9
-                else:  # baselines: one colour each, dev dashed and holdout dotted
-                    color = _BASELINE_COLORS[(i - 1) % len(_BASELINE_COLORS)]
-                    style, width = (0, (5, 3)) if split == "dev" else (0, (1.5, 1.5)), 1.5
-                ax.step(
-                    xs,
-                    ys,
-                    where="post",
-                    linestyle=style,
-                    color=color,
-                    linewidth=width,
-                    label=f"{label}: best {split}",
-                )
-                ax.plot(xs[:-1], ys[:-1], marker, color=color, markersize=3.5)
-            if target is not None:
-                ax.axhline(target, color="#555", linewidth=0.8, linestyle=":", label=f"target {target:g}")
-            ax.set_title(title, fontsize=11)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(ylabel)
-            ax.grid(True, alpha=0.3)
-            if by == "iteration":
-                from matplotlib.ticker import MaxNLocator
-
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-            fig.tight_layout()
-            buf = io.StringIO()
-            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-        finally:
-            plt.close(fig)
-    svg = buf.getvalue()
-    return svg[svg.index("<svg") :]
 
 
 # --------------------------------------------------------------------------- report data
@@ -387,6 +193,9 @@ def _costs(store: RunStore) -> dict:
     events = store.events()
     state = store.load_state() or {}
     span = (events[-1]["created"] - events[0]["created"]) if len(events) > 1 else None
+    search_steps = sum(e["env_steps"] for e in evals if e["stage"] in SEARCH_STAGES) + sum(
+        int(_num((ev["data"] or {}).get("env_steps")) or 0) for ev in events if ev["kind"] == "tune"
+    )
     wall = [
         ("search wall time (seconds the search ran, over resumes)", _fmt(state.get("seconds"), ",.1f")),
         ("first to last event", _fmt(span, ",.1f")),
@@ -394,7 +203,7 @@ def _costs(store: RunStore) -> dict:
         ("generator latency (sum over calls)", _fmt(total["latency"], ",.1f")),
         (
             "env steps: search (cheap + full dev, tuning)",
-            f"{sum(e['env_steps'] for e in evals if e['stage'] in SEARCH_STAGES) + sum(int(_num((ev['data'] or {}).get('env_steps')) or 0) for ev in events if ev['kind'] == 'tune'):,}",
+            f"{search_steps:,}",
         ),
         (
             "env steps: holdout and audit confirmations",
@@ -414,7 +223,7 @@ def _protocol(store: RunStore, champ: int | None) -> dict:
 
     envs = sorted({(e["env_id"] or "-", e["gymnasium_version"] or "-") for e in evals})
     notices = sorted({e["notice"] for e in evals if e.get("notice")})
-    isolation = {}
+    isolation: dict = {}
     if champ is not None:
         row = store.best_evaluation(champ, "holdout") or store.selection_score(champ)
         isolation = (row or {}).get("isolation") or {}
@@ -459,83 +268,24 @@ def _script_hashes(env, name: str) -> str:
     )
 
 
-def build_report(run_dir: str | Path, baselines: list[str | Path] = ()) -> str:
+def build_report(run_dir: str | Path, baselines: Sequence[str | Path] = ()) -> str:
     """The report as one HTML string."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     with RunStore.open(run_dir) as store:
-        cfg = store.config
-        env_id = config_value(cfg, "env", "env_id") or "unknown environment"
         champ = champion_id(store)
         curves = [learning_curve(store, "this run")]
-        champ_row = store.program(champ) if champ is not None else None
-        summary = {
-            "run_dir": str(store.run_dir),
-            "env": env_id,
-            "status": run_status(store),
-            "created": store.meta().get("created", "-"),
-            "stop": next(
-                (
-                    ev["data"].get("reason") or ev["data"].get("status")
-                    for ev in reversed(store.events("stop"))
-                ),
-                None,
-            ),
-            "iterations": (store.load_state() or {}).get("iteration"),
-            "programs": len(store.programs()),
-            "evaluations": len(store.evaluations()),
-            "champion": champ,
-            "dev": _ci(store.selection_score(champ)) if champ is not None else "-",
-            "holdout": _ci(store.best_evaluation(champ, "holdout")) if champ is not None else "-",
-            "audit": _ci(store.best_evaluation(champ, "audit")) if champ is not None else "-",
-            "target": _num(cfg.get("target")),
-        }
+        summary = _summary(store, champ)
+        target = _num(store.config.get("target"))
         lineage, diffs = _lineage(store, champ)
         costs = _costs(store)
         protocol = _protocol(store, champ)
-        best_html = None
-        if champ_row:
-            src = champ_row["source"]
-            if len(src) > _MAX_SHOWN_SOURCE:
-                src = (
-                    src[:_MAX_SHOWN_SOURCE].rsplit("\n", 1)[0]
-                    + f"\n# ... ({len(champ_row['source']):,} characters in all)\n"
-                )
-            best_html = _highlight(src, "python")
+        best_html = _champion_html(store.program(champ)) if champ is not None else None
     baseline_rows = []
     for b in baselines:
-        try:
-            with RunStore.open(b) as bstore:
-                c = learning_curve(bstore, _baseline_label(bstore))
-                benv = config_value(bstore.config, "env", "env_id")
-        except UserError as e:
-            raise UserError(f"--baseline {b}: {e}") from None
+        c, row = _baseline(b)
         curves.append(c)
-        best_hold = max((y for _, y in c.holdout_by_steps), default=None)
-        baseline_rows.append(
-            {
-                "label": c.label,
-                "env": benv or "-",
-                "holdout": _fmt(best_hold),
-                "steps": f"{c.total_steps:,}" if c.total_steps else "-",
-                "empty": c.empty(),
-            }
-        )
-    target = summary["target"]
-    plots = {
-        "iteration": _svg_plot(
-            curves, "iteration", "Best score by iteration", "iteration", "mean return", target, "it"
-        ),
-        "steps": _svg_plot(
-            curves,
-            "steps",
-            "Best score by env steps spent learning",
-            "env steps (search, or a baseline's training)",
-            "mean return",
-            target,
-            "st",
-        ),
-    }
+        baseline_rows.append(row)
     env = Environment(
         loader=PackageLoader("scriptrl", "report/templates"), autoescape=select_autoescape(["html", "j2"])
     )
@@ -543,7 +293,7 @@ def build_report(run_dir: str | Path, baselines: list[str | Path] = ()) -> str:
     return template.render(
         script_hashes=_script_hashes(env, "report.html.j2"),
         summary=summary,
-        plots=plots,
+        plots=_plots(curves, target),
         lineage=lineage,
         diffs=diffs,
         costs=costs,
@@ -555,8 +305,80 @@ def build_report(run_dir: str | Path, baselines: list[str | Path] = ()) -> str:
     )
 
 
+def _summary(store: RunStore, champ: int | None) -> dict:
+    """The run at a glance: where it stands, why it stopped, and the champion's three scores."""
+    cfg = store.config
+    return {
+        "run_dir": str(store.run_dir),
+        "env": config_value(cfg, "env", "env_id") or "unknown environment",
+        "status": run_status(store),
+        "created": store.meta().get("created", "-"),
+        "stop": next(
+            (ev["data"].get("reason") or ev["data"].get("status") for ev in reversed(store.events("stop"))),
+            None,
+        ),
+        "iterations": (store.load_state() or {}).get("iteration"),
+        "programs": len(store.programs()),
+        "evaluations": len(store.evaluations()),
+        "champion": champ,
+        "dev": _ci(store.selection_score(champ)) if champ is not None else "-",
+        "holdout": _ci(store.best_evaluation(champ, "holdout")) if champ is not None else "-",
+        "audit": _ci(store.best_evaluation(champ, "audit")) if champ is not None else "-",
+        "target": _num(cfg.get("target")),
+    }
+
+
+def _champion_html(champ_row: dict | None) -> str | None:
+    """The champion's source, highlighted; cut where it is too long to show (an exported network)."""
+    if not champ_row:
+        return None
+    src = champ_row["source"]
+    if len(src) > _MAX_SHOWN_SOURCE:
+        src = (
+            src[:_MAX_SHOWN_SOURCE].rsplit("\n", 1)[0]
+            + f"\n# ... ({len(champ_row['source']):,} characters in all)\n"
+        )
+    return _highlight(src, "python")
+
+
+def _baseline(run_dir: str | Path) -> tuple[Curve, dict]:
+    """A baseline run's curve and its row in the comparison table."""
+    try:
+        with RunStore.open(run_dir) as bstore:
+            c = learning_curve(bstore, _baseline_label(bstore))
+            benv = config_value(bstore.config, "env", "env_id")
+    except UserError as e:
+        raise UserError(f"--baseline {run_dir}: {e}") from None
+    best_hold = max((y for _, y in c.holdout_by_steps), default=None)
+    row = {
+        "label": c.label,
+        "env": benv or "-",
+        "holdout": _fmt(best_hold),
+        "steps": f"{c.total_steps:,}" if c.total_steps else "-",
+        "empty": c.empty(),
+    }
+    return c, row
+
+
+def _plots(curves: list[Curve], target: float | None) -> dict[str, str | None]:
+    return {
+        "iteration": svg_plot(
+            curves, "iteration", "Best score by iteration", "iteration", "mean return", target, "it"
+        ),
+        "steps": svg_plot(
+            curves,
+            "steps",
+            "Best score by env steps spent learning",
+            "env steps (search, or a baseline's training)",
+            "mean return",
+            target,
+            "st",
+        ),
+    }
+
+
 def write_report(
-    run_dir: str | Path, output: str | Path | None = None, baselines: list[str | Path] = ()
+    run_dir: str | Path, output: str | Path | None = None, baselines: Sequence[str | Path] = ()
 ) -> Path:
     """Write the report (default: report.html in the run folder) and return its path."""
     html = build_report(run_dir, baselines)

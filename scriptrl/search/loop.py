@@ -20,6 +20,10 @@ constants), split by ``EffortSplit`` following the race winners' gains per env s
 language model) writes in a background thread; each program is raced as it arrives and the
 evaluators tune constants meanwhile (``search/overlap.py``); such a run is reproducible only as
 far as the model and its timing are.
+
+This module is the pipeline; its parts live beside it: the leader, champion, holdout and audit in
+``search/leadership.py``, the slow generator's rounds in ``search/slow_writer.py``, storing
+candidates and calls in ``search/recording.py``, the saved state in ``search/checkpoint.py``.
 """
 
 from __future__ import annotations
@@ -31,23 +35,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from scriptrl.envs import resolve_env
-from scriptrl.evaluate import EvalResult
-from scriptrl.executors import EvalJob, Executor
-from scriptrl.generators.base import Candidate, GenContext, Generator, GeneratorCall, ParentInfo
-from scriptrl.program import Program, check_source
+from scriptrl.executors import Executor
+from scriptrl.generators.base import Candidate, GenContext, Generator, ParentInfo
+from scriptrl.program import Program
 from scriptrl.search import stopping
-from scriptrl.search.champion import Champion, deserves_holdout
+from scriptrl.search.champion import Champion
+from scriptrl.search.checkpoint import restore_state, save_state
 from scriptrl.search.config import TrainConfig
 from scriptrl.search.episodes import EpisodeBank, SeedStream
+from scriptrl.search.leadership import CONFIRM_CHUNK, finish, lead
 from scriptrl.search.population import Member, Population, structure_signature
 from scriptrl.search.portfolio import EffortSplit, Portfolio
 from scriptrl.search.racing import Entrant, Outcome, Played, Race, RaceRule, paired
+from scriptrl.search.recording import drain_generators, record_candidate
+from scriptrl.search.slow_writer import overlapped_round, width_beside_model, write_initial
 from scriptrl.search.temperature import Temperature
 from scriptrl.search.tuning_rounds import Tuning
-from scriptrl.store import CallRecord, RunStore, policy_header
+from scriptrl.store import RunStore
 
 SEARCH_STAGES = ("cheap", "full")
-CONFIRM_CHUNK = 10  # fresh episodes per confirmation step of a leader
+__all__ = ["CONFIRM_CHUNK", "SEARCH_STAGES", "ChildPlan", "Search"]
 
 
 @dataclass(frozen=True)
@@ -103,10 +110,10 @@ class Search:
             kind = "resume" if self.store.programs() else "start"
             self.store.add_event(kind, {"env": self.env.label(), "target": self.target, "iteration": 0})
             if self.portfolio.slow:
-                self._overlapped(self._write_initial)
+                overlapped_round(self, lambda emit, stopped: write_initial(self, emit, stopped))
             else:
                 self._consider(self._initial_candidates(), {}, self.stream.draw(self.rule.episodes))
-            self._lead()
+            lead(self)
             self._save()
         while (stop := self._stop()) is None:
             self.iteration += 1
@@ -132,7 +139,7 @@ class Search:
             kind = "structure"
             wins = self._slow_children(rng, temp) if self.portfolio.slow else self._fast_children(rng, temp)
         self.effort.credit(kind, self.gain - gain_before, self.search_env_steps() - before)
-        self._lead()
+        lead(self)
         if self.cfg.migrate_every and self.iteration % self.cfg.migrate_every == 0:
             moves = self.population.migrate()
             if moves:
@@ -187,64 +194,28 @@ class Search:
             self.stream.draw(self.rule.episodes),
         )
 
-    # --- a slow generator: the evaluators tune constants while it writes -------------
     def _slow_children(self, rng: random.Random, temp: float) -> int:
+        """A slow generator writes the round's children in a thread while the evaluators tune."""
         plans = self._plan_children(rng, temp)
-        return self._overlapped(lambda emit, stopped: self._write_children(plans, temp, emit, stopped))
-
-    def _write_initial(self, emit, stopped) -> None:
-        rng = random.Random(f"{self.cfg.seed}:init")
-        if self.cfg.init:
-            emit((self._user_init(), None))
-        for c in self.portfolio.initial_stream(
-            self.ctx, self.cfg.initial_programs, self.temperature.value, rng
-        ):
-            emit((c, None))
-            if stopped():
-                return
-
-    def _overlapped(self, write) -> int:
-        """Race candidates as the writer delivers them; tune a leader's constants while it writes."""
-        from scriptrl.search.overlap import overlapped
-
-        wins = [0]
-
-        def consume(item: tuple[Candidate, int | None]) -> None:
-            child, opponent = item
-            wins[0] += self._consider(
-                [child], {} if opponent is None else {0: opponent}, self.stream.draw(self.rule.episodes)
-            )
-
-        def idle() -> bool:
-            if self.population.size() == 0:
-                return False
-            self.bank.width = self._width_beside_model()
-            try:
-                wins[0] += self.tuning.round(self.temperature.value, 1, "while the generator writes") or 0
-            finally:
-                self.bank.width = None
-            return True
-
-        overlapped(write, consume, idle, lambda: self._stop(mid_iteration=True) is not None)
-        return wins[0]
+        return overlapped_round(self, lambda emit, stopped: self._write_children(plans, temp, emit, stopped))
 
     # --- racing candidates ------------------------------------------------------------
     def _consider(self, candidates: list[Candidate], opponents: dict[int, int], seeds: list[int]) -> int:
         """Record, deduplicate and race candidates on ``seeds``; place the winners; return how many won."""
-        self._drain_generators()
+        drain_generators(self)
         entrants: dict[int, tuple[Entrant, Candidate]] = {}
         for i, c in enumerate(candidates):
-            pid = self._record(c)
+            pid = record_candidate(self, c)
             if pid is not None and pid not in entrants and pid != opponents.get(i):
                 entrants[pid] = (Entrant(pid, c.source, opponents.get(i)), c)
         if not entrants:
             return 0
         opp_ids = {e.opponent for e, _ in entrants.values() if e.opponent is not None}
-        opponents = {o: self._source(o) for o in opp_ids}
-        race = Race([e for e, _ in entrants.values()], opponents, seeds, self.rule)
+        opp_sources = {o: self._source(o) for o in opp_ids}
+        race = Race([e for e, _ in entrants.values()], opp_sources, seeds, self.rule)
         outcomes = race.run(self.bank.play)
-        for o in sorted(opp_ids):
-            self.population.add_returns(o, [p.ret for p in race.played.get(o, [])])
+        for opp in sorted(opp_ids):
+            self.population.add_returns(opp, [p.ret for p in race.played.get(opp, [])])
         wins = 0
         for pid, (entrant, cand) in entrants.items():
             res = outcomes[pid]
@@ -278,46 +249,6 @@ class Search:
                 },
             )
 
-    def _record(self, c: Candidate) -> int | None:
-        """Store a candidate once; return its id if it may race (valid and new in this round; a
-        program first stored in an earlier round is a rediscovery, not a new candidate)."""
-        prog = Program(c.source)
-        existing = self.store.find_by_norm_hash(prog.normalized_hash)
-        if existing is not None:
-            call = c.call
-            if call is not None and (call.prompt_tokens or call.completion_tokens or call.cost_usd):
-                # a paid call that only rediscovered a known program still counts toward cost
-                self.store.add_call(_call_record(c.generator, call, existing, c.temperature))
-            row = self.store.program(existing)
-            return existing if row["status"] != "invalid" and row["iteration"] == self.iteration else None
-        problems = check_source(c.source, allow_module_state=self.cfg.allow_module_state)
-        with self.store.transaction():
-            pid = self.store.add_program(
-                c.source,
-                prog.normalized_hash,
-                c.parents,
-                c.generator,
-                c.change,
-                c.temperature,
-                None,
-                self.iteration,
-                c.note,
-                status="invalid" if problems else "new",
-                error=problems[0] if problems else None,
-            )
-            self.store.add_call(_call_record(c.generator, c.call, pid, c.temperature))
-        return None if problems else pid
-
-    def _drain_generators(self) -> None:
-        """Store what generators report besides candidates: calls that produced none (failed or
-        unusable model replies, which still cost tokens) and notices such as a fallback."""
-        for gen in self.portfolio.generators.values():
-            for label, call in gen.drain_calls():
-                self.portfolio.charge(label, call)
-                self.store.add_call(_call_record(label, call, None, None))
-            for kind, data in gen.drain_events():
-                self.store.add_event(kind, {"iteration": self.iteration, **data})
-
     def _source(self, pid: int) -> str:
         return self.store.program(pid)["source"]
 
@@ -326,68 +257,6 @@ class Search:
             if any(m.id in c.parents for m in island.members):
                 return idx
         return pid % len(self.population.islands)
-
-    # --- the leader, the champion, holdout and audit -----------------------------------
-    def _lead(self) -> None:
-        """Confirm the population's leader on fresh episodes, then give it holdout if it earned it."""
-        leader = self._leader()
-        for _ in range(12):  # in chunks: a confirmation that dethrones the leader stops paying for it
-            if leader is None or leader.n >= self.cfg.confirm_episodes:
-                break
-            seeds = self.stream.draw(min(CONFIRM_CHUNK, self.cfg.confirm_episodes - leader.n))
-            played = self.bank.play([(leader.id, self._source(leader.id), seeds)], stage="full")[0]
-            self.population.add_returns(leader.id, [p.ret for p in played])
-            leader = self._leader()
-        if leader is None or leader.n < self.cfg.confirm_episodes:
-            return
-        self.best_dev, self.best_dev_id = leader.score, leader.id
-        current = self.population.member(self.champion.id) if self.champion else None
-        if deserves_holdout(leader, self.champion, current, self.target):
-            self._confirm(leader)
-
-    def _leader(self) -> Member | None:
-        """The population's best; but when that is a champion that meets the target on training
-        episodes and not on holdout, the best member not yet seen on holdout (among equals at the
-        target, holdout decides)."""
-        best = self.population.best()
-        c = self.champion
-        if best is None or c is None or best.id != c.id or self.target is None:
-            return best
-        if c.holdout >= self.target or best.score < self.target:
-            return best
-        checked = {e["program_id"] for e in self.store.evaluations(split="holdout")}
-        others = [m for i in self.population.islands for m in i.members if m.id not in checked]
-        return max(others, key=lambda m: (m.score, -m.id), default=best)
-
-    def _confirm(self, leader: Member) -> None:
-        source = self._source(leader.id)
-        holdout = self._split_eval(leader.id, source, "holdout")
-        if self.champion is None or holdout.mean >= self.champion.holdout:
-            self.champion = Champion(
-                leader.id, leader.score, holdout.mean, list(holdout.ci95), leader.n, leader.variance_of_mean()
-            )
-            self.store.write_best_policy(source, self._header())
-            self.store.add_event("promotion", {"iteration": self.iteration, **self.champion.to_dict()})
-
-    def _split_eval(self, pid: int, source: str, split: str) -> EvalResult | _Stored:
-        rows = self.store.evaluations(program_id=pid, stage=split)
-        if rows:
-            return _Stored.of(rows[-1])
-        seeds = self.cfg.splits().seeds(split)
-        res = self.executor.map([EvalJob(source, self.env, tuple(seeds), split)])[0]
-        self.store.add_evaluation(pid, split, split, res)
-        return res
-
-    def _header(self, audit: float | None = None) -> dict:
-        champ = self.champion.to_dict() if self.champion else {}
-        return policy_header(
-            self.env,
-            champ,
-            {"dev": self.cfg.dev, "holdout": self.cfg.holdout, "audit": self.cfg.audit},
-            audit,
-            f"scriptrl train (run folder: {self.store.run_dir})",
-            dev_label=f"training-stream mean ({champ.get('episodes', 0)} fresh episodes)",
-        )
 
     # --- budgets, state, finish --------------------------------------------------------
     def search_env_steps(self) -> int:
@@ -430,64 +299,13 @@ class Search:
         }
 
     def _save(self) -> None:
-        self.store.save_state(
-            {
-                "iteration": self.iteration,
-                "population": self.population.to_state(),
-                "temperature": self.temperature.to_state(),
-                "champion": self.champion.to_dict() if self.champion else None,
-                "best_dev": self.best_dev,
-                "best_dev_id": self.best_dev_id,
-                "seconds": self.seconds(),
-                "portfolio": self.portfolio.to_state(),
-                "finished": self.stop_reason,
-                "stream": self.stream.position,
-                "effort": self.effort.to_state(),
-                "idle_rounds": self.idle_rounds,
-                "tuning": self.tuning.to_state(),
-                "gain": self.gain,
-            }
-        )
+        save_state(self)
 
     def _restore(self) -> bool:
-        state = self.store.load_state()
-        if not state:
-            return False
-        self.iteration = state["iteration"]
-        self.population = Population.from_state(state["population"])
-        self.temperature = Temperature.from_state(state["temperature"])
-        self.champion = Champion.from_dict(state["champion"])
-        self.best_dev = state["best_dev"] if state["best_dev"] is not None else float("-inf")
-        self.best_dev_id = state.get("best_dev_id")
-        self.seconds_before = state["seconds"]
-        self.portfolio.restore(state.get("portfolio") or {})
-        self.stop_reason = state.get("finished")
-        self.stream.position = int(state.get("stream") or 0)
-        self.effort.restore(state.get("effort") or {})
-        self.idle_rounds = int(state.get("idle_rounds") or 0)
-        self.gain = float(state.get("gain") or 0.0)
-        self.tuning.restore(state.get("tuning") or {})
-        self.store.add_event("resume", {"iteration": self.iteration})
-        return True
+        return restore_state(self)
 
     def _finish(self, stop: stopping.Stop) -> None:
-        leader = self.population.best()
-        if (
-            leader is not None
-            and leader.n >= self.cfg.confirm_episodes
-            and (self.champion is None or self.champion.id != leader.id)
-        ):
-            self._confirm(leader)  # the last leader's holdout, whatever its margin
-        audit = None
-        if self.champion is not None:
-            source = self._source(self.champion.id)
-            audit = self._split_eval(self.champion.id, source, "audit").mean
-            self.champion.audit = audit
-            self.store.write_best_policy(source, self._header(audit))
-        info = stopping.verdict(stop, self.champion, self.target, self.idle_rounds)
-        self.stop_reason = stopping.describe(stop, info, self.target)
-        self._save()
-        self.store.add_event("stop", {"reason": self.stop_reason, "iteration": self.iteration, **info})
+        finish(self, stop)
 
     def _parent(self, m: Member) -> ParentInfo:
         """A parent with how it behaved (episode ends, last observations, actions), for feedback."""
@@ -501,13 +319,14 @@ class Search:
         rng = random.Random(f"{self.cfg.seed}:init")
         cands: list[Candidate] = []
         if self.cfg.init:
-            cands.append(self._user_init())
+            cands.append(self._user_init(self.cfg.init))
         cands += self.portfolio.initial(self.ctx, self.cfg.initial_programs, self.temperature.value, rng)
         return cands
 
-    def _user_init(self) -> Candidate:
+    def _user_init(self, path: str) -> Candidate:
+        """The user's ``--init`` program, the first candidate of the run."""
         return Candidate(
-            Program.from_file(self.cfg.init).validate(allow_module_state=self.cfg.allow_module_state).source,
+            Program.from_file(path).validate(allow_module_state=self.cfg.allow_module_state).source,
             (),
             "user.init",
             "init",
@@ -516,26 +335,7 @@ class Search:
         )
 
     def _width_beside_model(self) -> int | None:
-        """Evaluations in flight while a model on this machine writes: the model's threads keep
-        their cores (on 2 cores one busy evaluator slowed a 1-thread model 1.55x, two 3.2x:
-        benchmarks/llm_contention.py). None: no limit (a served model, or evaluators on other machines)."""
-        threads = self.portfolio.local_threads
-        if not threads or not self.executor.on_this_machine or not self.executor.workers:
-            return None
-        return max(1, self.executor.workers - threads)
-
-
-@dataclass(frozen=True)
-class _Stored:
-    """A stored holdout or audit evaluation: the two numbers the champion keeps."""
-
-    mean: float
-    ci95: tuple[float, float]
-
-    @classmethod
-    def of(cls, row: dict) -> _Stored:
-        mean = row["mean"] if row["mean"] is not None else float("-inf")
-        return cls(mean, (row.get("ci_lo") or mean, row.get("ci_hi") or mean))
+        return width_beside_model(self)
 
 
 def _gain(res: Outcome, opponent: list[Played]) -> float:
@@ -545,22 +345,3 @@ def _gain(res: Outcome, opponent: list[Played]) -> float:
 
 def _mean(o: Outcome) -> float:
     return sum(p.ret for p in o.episodes) / len(o.episodes) if o.episodes else float("-inf")
-
-
-def _call_record(
-    generator: str, call: GeneratorCall | None, pid: int | None, temperature: float | None
-) -> CallRecord:
-    if call is None:
-        return CallRecord(generator, 0.0, program_id=pid, temperature=temperature)
-    return CallRecord(
-        generator,
-        call.latency_s,
-        call.prompt_tokens,
-        call.completion_tokens,
-        call.cost_usd,
-        call.model,
-        pid,
-        call.ok,
-        call.error,
-        temperature,
-    )

@@ -6,12 +6,12 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from gymnasium import spaces
 
-from scriptrl.actions import make_checker, observation_codec
+from scriptrl.actions import Checker, make_checker, observation_codec
 from scriptrl.envs import ResolvedEnv
 from scriptrl.errors import UserError
 from scriptrl.program import Program
@@ -22,7 +22,7 @@ from scriptrl.verify.results import Budget, Check
 
 
 def observation_bounds(space: spaces.Box, seen: list, margin: float = 0.25) -> list[dict]:
-    """Per component: the space's bound where finite, else the range seen in rollouts widened by ``margin``."""
+    """Per component: the space's bound where finite, else the rollout range widened by ``margin``."""
     low = np.asarray(space.low, dtype=np.float64).ravel()
     high = np.asarray(space.high, dtype=np.float64).ravel()
     arr = np.asarray(seen, dtype=np.float64).reshape(len(seen), -1) if seen else np.zeros((0, low.size))
@@ -65,10 +65,10 @@ def _box_strategy(space: spaces.Box, bounds: list[dict]):
     for b in bounds:
         lo, hi = b["low"], b["high"]
         if kind in "iu":
-            inner = st.integers(int(math.ceil(lo)), int(math.floor(hi)))
+            inner: Any = st.integers(int(math.ceil(lo)), int(math.floor(hi)))
             ends = st.sampled_from([int(math.ceil(lo)), int(math.floor(hi))])
         else:
-            width = 32 if np.dtype(space.dtype).itemsize <= 4 else 64
+            width: Literal[32, 64] = 32 if np.dtype(space.dtype).itemsize <= 4 else 64
             lo32, hi32 = float(np.float32(lo)), float(np.float32(hi))
             lo_w = (
                 lo32 if lo32 >= lo or width == 64 else float(np.nextafter(np.float32(lo), np.float32(np.inf)))
@@ -216,7 +216,7 @@ def _bounds(
 
 
 def _fast_check(asker: _Asker, time_limit: float) -> Callable[[list], tuple[str, Any] | None]:
-    """The time bound: one observation per message, so a slow input is timed alone instead of averaged away."""
+    """The time bound: one observation per message, so a slow input is timed alone, not averaged away."""
 
     def fast(b: list) -> tuple[str, Any] | None:
         for o in b:
@@ -229,13 +229,74 @@ def _fast_check(asker: _Asker, time_limit: float) -> Callable[[list], tuple[str,
                     continue  # a crash is the exception property's finding
                 return f"no answer in time for observation {_show(o)}: {e.reason}", {"observation": _show(o)}
             if seconds > time_limit:
+                limit = f"limit {1000 * time_limit:g} ms"
                 return (
-                    f"{1000 * seconds:.1f} ms per call (limit {1000 * time_limit:g} ms) for observation {_show(o)}",
+                    f"{1000 * seconds:.1f} ms per call ({limit}) for observation {_show(o)}",
                     {"observation": _show(o), "ms_per_call": round(1000 * seconds, 2)},
                 )
         return None
 
     return fast
+
+
+class _BatchProperties:
+    """The three properties judged on batches of observations; each returns a finding or None."""
+
+    def __init__(self, asker: _Asker, check: Checker) -> None:
+        self.asker, self.check = asker, check
+
+    def ask(self, b: list) -> list:
+        """Actions for ``b``; a batch that times out stops its property (slowness is the time check's)."""
+        try:
+            return self.asker.ask(b)[0]
+        except WorkerFailure as e:
+            if "timeout" in e.reason:
+                raise _Stop(f"a batch of {len(b)} got no answer in time ({e.reason.split(';')[0]})") from None
+            raise
+
+    def valid(self, b: list) -> tuple[str, Any] | None:
+        try:
+            actions = self.ask(b)
+        except WorkerFailure:
+            return None  # a crash is the next property's finding
+        for o, a in zip(b, actions, strict=True):
+            if isinstance(a, dict) and a.get("t") == "err":
+                continue
+            _, reason = self.check(a)
+            if reason is not None:
+                return f"{reason} for observation {_show(o)}", {"observation": _show(o), "action": a}
+        return None
+
+    def no_exception(self, b: list) -> tuple[str, Any] | None:
+        try:
+            actions = self.ask(b)
+        except WorkerFailure as e:
+            if len(b) == 1:
+                return f"the worker died on observation {_show(b[0])}: {e.reason}", {
+                    "observation": _show(b[0])
+                }
+            return f"the worker died on a batch of {len(b)}: {e.reason}", {"observations": _show(b)}
+        for o, a in zip(b, actions, strict=True):
+            if isinstance(a, dict) and a.get("t") == "err":
+                return f"{a.get('m')} for observation {_show(o)}", {
+                    "observation": _show(o),
+                    "error": a.get("m"),
+                }
+        return None
+
+    def deterministic(self, b: list) -> tuple[str, Any] | None:
+        try:
+            actions = self.ask(list(b) + list(b))
+        except WorkerFailure:
+            return None
+        n = len(b)
+        for o, a1, a2 in zip(b, actions[:n], actions[n:], strict=True):
+            if json.dumps(a1, sort_keys=True) != json.dumps(a2, sort_keys=True):
+                return (
+                    f"observation {_show(o)} gave {a1!r} and then {a2!r}",
+                    {"observation": _show(o), "actions": [a1, a2]},
+                )
+        return None
 
 
 def property_checks(
@@ -265,68 +326,13 @@ def property_checks(
     asker = _Asker(program, codec, seed, unsafe, time_limit)
     asker._ensure()  # a program that cannot load fails here, in one line, before any property runs
 
-    def ask(
-        b: list,
-    ) -> list:  # a batch that times out stops its property: slowness is the time check's finding
-        try:
-            return asker.ask(b)[0]
-        except WorkerFailure as e:
-            if "timeout" in e.reason:
-                raise _Stop(f"a batch of {len(b)} got no answer in time ({e.reason.split(';')[0]})") from None
-            raise
-
-    def valid(b: list) -> tuple[str, Any] | None:
-        try:
-            actions = ask(b)
-        except WorkerFailure:
-            return None  # a crash is the next property's finding
-        for o, a in zip(b, actions, strict=True):
-            if isinstance(a, dict) and a.get("t") == "err":
-                continue
-            _, reason = check(a)
-            if reason is not None:
-                return f"{reason} for observation {_show(o)}", {"observation": _show(o), "action": a}
-        return None
-
-    def no_exception(b: list) -> tuple[str, Any] | None:
-        try:
-            actions = ask(b)
-        except WorkerFailure as e:
-            if len(b) == 1:
-                return f"the worker died on observation {_show(b[0])}: {e.reason}", {
-                    "observation": _show(b[0])
-                }
-            return f"the worker died on a batch of {len(b)}: {e.reason}", {"observations": _show(b)}
-        for o, a in zip(b, actions, strict=True):
-            if isinstance(a, dict) and a.get("t") == "err":
-                return f"{a.get('m')} for observation {_show(o)}", {
-                    "observation": _show(o),
-                    "error": a.get("m"),
-                }
-        return None
-
-    def deterministic(b: list) -> tuple[str, Any] | None:
-        try:
-            actions = ask(list(b) + list(b))
-        except WorkerFailure:
-            return None
-        n = len(b)
-        for o, a1, a2 in zip(b, actions[:n], actions[n:], strict=True):
-            if json.dumps(a1, sort_keys=True) != json.dumps(a2, sort_keys=True):
-                return (
-                    f"observation {_show(o)} gave {a1!r} and then {a2!r}",
-                    {"observation": _show(o), "actions": [a1, a2]},
-                )
-        return None
-
-    fast = _fast_check(asker, time_limit)
-
+    props = _BatchProperties(asker, check)
     checks = []
     properties = (
-        ("valid action", valid),
-        ("no exception", no_exception),
-        ("same observation, same action", deterministic),
-        (f"under {1000 * time_limit:g} ms per call", fast),
+        ("valid action", props.valid),
+        ("no exception", props.no_exception),
+        ("same observation, same action", props.deterministic),
+        (f"under {1000 * time_limit:g} ms per call", _fast_check(asker, time_limit)),
     )
     try:
         for i, (name, fn) in enumerate(properties):

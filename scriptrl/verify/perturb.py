@@ -57,7 +57,7 @@ class NoisyObservation(gymnasium.ObservationWrapper):
     def __init__(self, env: gymnasium.Env, sigma: Sequence[float]) -> None:
         super().__init__(env)
         self.sigma = np.asarray(sigma, dtype=np.float64)
-        space = env.observation_space
+        space: Any = env.observation_space  # a Box: noise is only added to continuous observations
         self.low = np.where(np.isfinite(space.low), space.low, -np.inf).astype(np.float64)
         self.high = np.where(np.isfinite(space.high), space.high, np.inf).astype(np.float64)
         self.rng = np.random.default_rng(0)
@@ -102,7 +102,7 @@ class PerturbedEnv(ResolvedEnv):
         if self.horizon:
             kwargs["max_episode_steps"] = self.horizon
         env = super().make(**kwargs)
-        u = env.unwrapped
+        u: Any = env.unwrapped  # attributes of the concrete environment class
         for name, value in self.attrs:
             if not hasattr(u, name):
                 raise UserError(f"{self.id} has no physical parameter {name!r} to perturb")

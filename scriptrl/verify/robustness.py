@@ -23,7 +23,9 @@ def _typical_ranges(renv: ResolvedEnv, space: spaces.Space, seen: list) -> np.nd
     size = int(np.prod(space.shape))
     comps = renv.description.observation
     if len(comps) == size and all(c.low is not None and c.high is not None for c in comps):
-        return np.array([float(c.high) - float(c.low) for c in comps])
+        return np.array(
+            [float(c.high) - float(c.low) for c in comps if c.high is not None and c.low is not None]
+        )
     arr = np.asarray(seen, dtype=np.float64).reshape(len(seen), -1)
     return np.maximum(arr.max(0) - arr.min(0), 1e-6) if len(seen) else None
 
@@ -40,14 +42,14 @@ def levels_text(min_retention: float, noise_levels: Sequence[float], gate: bool)
     noise = ", ".join(f"{100 * n:g}%" for n in noise_levels)
     verdict = "a failure (--gate)" if gate else "a warning (add --gate to make it a failure)"
     return (
-        f"robustness levels: keep >= {100 * min_retention:.0f}% of the clean margin over a random policy under"
-        f" observation noise of {noise} of each component's range, over twice the horizon and under each"
-        f" physics change; below a level is {verdict}; a failed episode is always a failure"
+        f"robustness levels: keep >= {100 * min_retention:.0f}% of the clean margin over a random policy"
+        f" under observation noise of {noise} of each component's range, over twice the horizon and under"
+        f" each physics change; below a level is {verdict}; a failed episode is always a failure"
     )
 
 
 class _Gate:
-    """One robustness run: each condition scored on the same seeds against a random policy, within the budget."""
+    """One robustness run: each condition scored on the same seeds against a random policy, in budget."""
 
     def __init__(
         self,
@@ -102,7 +104,7 @@ class _Gate:
         return True
 
     def failed(self, condition: str, res, rnd: float | None = None) -> bool:
-        """Failed episodes: a failure, except episodes stopped only by this condition's share of the time limit."""
+        """Failed episodes: a failure, except episodes stopped only by this condition's share of the time."""
         if not res.failures:
             return False
         f = res.failures[0]
@@ -160,6 +162,59 @@ class _Gate:
         )
         self.verdict(condition, res, rnd, ret, detail)
 
+    def noise(self, noise_levels: Sequence[float], clean, rand_clean: float) -> None:
+        """Each noise level, scaled per component by the range it typically takes."""
+        probe = self.renv.make()
+        space = probe.observation_space
+        probe.close()
+        seen, _ = _random_rollouts(self.renv, self.seeds[:3])
+        ranges = _typical_ranges(self.renv, space, seen)
+        if ranges is None:
+            self.rows.append(
+                Robustness(
+                    "observation noise",
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    "not applicable: observations are not continuous",
+                )
+            )
+            return
+        for level in noise_levels:
+            sigma = tuple(float(level * r) for r in ranges)
+            self.judge(
+                f"noise {100 * level:g}% of range",
+                PerturbedEnv.of(self.renv, condition=f"noise {level:g}", noise=sigma),
+                clean,
+                rand_clean,
+            )
+
+    def physics(self, physics: list, clean, rand_clean: float) -> None:
+        """Each physics change scriptrl knows for this environment (``verify/perturb.py``)."""
+        if not physics:
+            self.rows.append(
+                Robustness(
+                    "physics",
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    f"not applicable: scriptrl knows no physical parameters of {self.renv.id}",
+                )
+            )
+        for name, kwargs, attrs in physics:
+            self.judge(
+                name,
+                PerturbedEnv.of(
+                    self.renv, condition=name, extra_kwargs=tuple(kwargs.items()), attrs=tuple(attrs.items())
+                ),
+                clean,
+                rand_clean,
+            )
+
     def horizon(self, clean, rand_clean_rewards: list) -> None:
         limit = self.renv.max_episode_steps
         if not limit or ":" in self.renv.id:
@@ -205,7 +260,8 @@ class _Gate:
         rand_first = statistics.fmean(sum(r[:limit]) for r in rand_clean_rewards)
         ret = _retention(second, rand_second, first, rand_first)
         detail = (
-            f"steps {limit}-{2 * limit - 1} keep {100 * ret:.0f}% of the margin over random of steps 0-{limit - 1}"
+            f"steps {limit}-{2 * limit - 1} keep {100 * ret:.0f}%"
+            f" of the margin over random of steps 0-{limit - 1}"
             if ret is not None
             else "the first part is no better than random"
         )
@@ -262,52 +318,7 @@ def robustness_gate(
     if _retention(clean.mean, rand_clean, clean.mean, rand_clean) is None:
         g.rows[-1].detail += "; no better than a random policy, so retention cannot be measured"
         return g.rows
-    probe = renv.make()
-    space = probe.observation_space
-    probe.close()
-    seen, _ = _random_rollouts(renv, g.seeds[:3])
-    ranges = _typical_ranges(renv, space, seen)
-    if ranges is None:
-        g.rows.append(
-            Robustness(
-                "observation noise",
-                None,
-                None,
-                None,
-                None,
-                None,
-                "not applicable: observations are not continuous",
-            )
-        )
-    else:
-        for level in noise_levels:
-            sigma = tuple(float(level * r) for r in ranges)
-            g.judge(
-                f"noise {100 * level:g}% of range",
-                PerturbedEnv.of(renv, condition=f"noise {level:g}", noise=sigma),
-                clean,
-                rand_clean,
-            )
+    g.noise(noise_levels, clean, rand_clean)
     g.horizon(clean, rand_clean_rewards)
-    if not physics:
-        g.rows.append(
-            Robustness(
-                "physics",
-                None,
-                None,
-                None,
-                None,
-                None,
-                f"not applicable: scriptrl knows no physical parameters of {renv.id}",
-            )
-        )
-    for name, kwargs, attrs in physics:
-        g.judge(
-            name,
-            PerturbedEnv.of(
-                renv, condition=name, extra_kwargs=tuple(kwargs.items()), attrs=tuple(attrs.items())
-            ),
-            clean,
-            rand_clean,
-        )
+    g.physics(physics, clean, rand_clean)
     return g.rows
