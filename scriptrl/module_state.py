@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeGuard, cast
 
 #: Methods that change the object they are called on (lists, dicts, sets, deques, arrays).
 MUTATING_METHODS: frozenset[str] = frozenset(
@@ -127,7 +128,8 @@ def _changes(fn: ast.AST, shared: set[str], instances: dict[str, tuple[str, set[
                 root = _root(part) if isinstance(part, ast.Attribute | ast.Subscript) else None
                 if root in shared:
                     yield StateUse(
-                        node.lineno, f"{label} changes module-level '{root}' ({_short(part)} = ...)"
+                        getattr(node, "lineno", 0),
+                        f"{label} changes module-level '{root}' ({_short(part)} = ...)",
                     )
         if isinstance(node, ast.Call):
             f = node.func
@@ -204,7 +206,7 @@ def _shared_class_attributes(cls: ast.ClassDef) -> Iterator[StateUse]:
             if isinstance(node, ast.Assign | ast.AnnAssign):
                 for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
                     if _is_self_attr(t):
-                        assigned.add(t.attr)  # type: ignore[union-attr]
+                        assigned.add(t.attr)
             for attr in _self_attrs_changed(node):
                 changed.add(attr)
     for attr in sorted((changed - assigned) & containers.keys()):
@@ -260,7 +262,7 @@ def _changes_self(method: ast.AST) -> bool:
 
 
 def _self_calls(method: ast.AST) -> set[str]:
-    return {n.func.attr for n in ast.walk(method) if isinstance(n, ast.Call) and _is_self_attr(n.func)}  # type: ignore[union-attr]
+    return {n.func.attr for n in ast.walk(method) if isinstance(n, ast.Call) and _is_self_attr(n.func)}
 
 
 def _self_attrs_changed(node: ast.AST) -> Iterator[str]:
@@ -272,7 +274,7 @@ def _self_attrs_changed(node: ast.AST) -> Iterator[str]:
     ):
         base = node.func.value
         if _is_self_attr(base):
-            yield base.attr  # type: ignore[union-attr]
+            yield base.attr
     targets = (
         node.targets
         if isinstance(node, ast.Assign)
@@ -282,9 +284,9 @@ def _self_attrs_changed(node: ast.AST) -> Iterator[str]:
     )
     for t in targets:
         if isinstance(t, ast.Subscript) and _is_self_attr(t.value):
-            yield t.value.attr  # type: ignore[union-attr]
+            yield t.value.attr
         if isinstance(node, ast.AugAssign) and _is_self_attr(t):
-            yield t.attr  # type: ignore[union-attr]  # list += rebinds, but after changing the shared list
+            yield t.attr  # list += rebinds, but after changing the shared list
 
 
 def _module_instances(tree: ast.Module, stateful: dict[str, set[str]]) -> dict[str, tuple[str, set[str]]]:
@@ -294,7 +296,7 @@ def _module_instances(tree: ast.Module, stateful: dict[str, set[str]]) -> dict[s
     for stmt in tree.body:
         value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
         if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in stateful:
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]  # type: ignore[union-attr]
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [cast(ast.AnnAssign, stmt).target]
             cls = value.func.id
             found.update({t.id: (cls, stateful[cls]) for t in targets if isinstance(t, ast.Name)})
     return found
@@ -391,7 +393,7 @@ def _root(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _is_self_attr(node: ast.AST) -> bool:
+def _is_self_attr(node: ast.AST) -> TypeGuard[ast.Attribute]:
     return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
 
 

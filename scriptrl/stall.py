@@ -47,7 +47,7 @@ class StallWatch:
         """After step ``t`` (1-based) with observation ``obs`` and return so far ``ret``: why the
         episode stalled, or None while it has not."""
         rule = self.rule
-        if self.anchor is not None:
+        if self.anchor is not None and rule.obs_epsilon is not None:
             now = np.asarray(obs, dtype=np.float64)
             if (
                 now.shape != self.anchor.shape

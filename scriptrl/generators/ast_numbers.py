@@ -213,7 +213,7 @@ def _weight_lists(tree: ast.AST, parents: dict[ast.AST, ast.AST]) -> set[int]:
     name that is only ever combined arithmetically (``np.dot(w, obs)``, ``zip(w, obs)``,
     ``w[i] * obs[i]``), never indexed to pick a value out (``TABLE[state]``). A model that
     writes ``[1, 1, 1, 1]`` for weights means numbers to tune, not actions."""
-    bound: dict[str, ast.AST] = {}
+    bound: dict[str, ast.AST | None] = {}
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Assign)

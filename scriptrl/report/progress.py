@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import TracebackType
+
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -24,8 +26,13 @@ class LiveProgress:
         self.live.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.live.__exit__(*exc)
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.live.__exit__(exc_type, exc, tb)
 
     def __call__(self, snap: dict) -> None:
         dt = max(1e-9, snap["seconds"] - self.last_seconds)
