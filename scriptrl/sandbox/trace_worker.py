@@ -61,7 +61,7 @@ class _Conditions(ast.NodeTransformer):
         call = ast.Call(func=ast.Name(RECORDER, ast.Load()), args=[ast.Constant(k), test], keywords=[])
         return ast.copy_location(call, test)
 
-    def visit_If(self, node: ast.If) -> ast.AST:
+    def visit_If(self, node: ast.If | ast.While) -> ast.AST:
         node.test = self._wrap(node.test)
         self.generic_visit(node)
         return node
@@ -223,7 +223,7 @@ def main() -> None:
         return rfd, wfd
 
     worker._channel_from_argv = channel
-    worker.Runner = TracingRunner
+    worker.Runner = TracingRunner  # type: ignore[misc]  # swapping the worker's class is the point
     worker.main()
 
 
@@ -232,7 +232,7 @@ def serve_forked(rfd: int, wfd: int, process: str) -> None:
     from scriptrl.sandbox import worker
 
     TracingRunner.trace_fd = wfd
-    worker.Runner = TracingRunner
+    worker.Runner = TracingRunner  # type: ignore[misc]  # swapping the worker's class is the point
     worker.serve(rfd, wfd, process)
 
 
