@@ -162,7 +162,8 @@ def _refuse_state(methods: dict[str, ast.FunctionDef]) -> None:
                 target = _self_attr(n.func.value)  # self.history.append(...)
             if target:
                 raise Unsupported(
-                    f"class Policy keeps state across calls: {name}() changes self.{target}", getattr(n, "lineno", 0)
+                    f"class Policy keeps state across calls: {name}() changes self.{target}",
+                    getattr(n, "lineno", 0),
                 )
 
 

@@ -235,7 +235,7 @@ def feedback(ctx: GenContext, parent: ParentInfo, brief: bool = False) -> str:
         )
     if brief:
         return "\n".join(lines)
-    worst = min(episodes, key=lambda e: e.get("return") if isinstance(e.get("return"), int | float) else 0.0)
+    worst = min(episodes, key=lambda e: r if isinstance(r := e.get("return"), int | float) else 0.0)
     tail = [t for t in (worst.get("tail") or []) if isinstance(t, dict)][-TAIL_STEPS:]
     if tail and worst.get("end") != "truncated":
         length = int(worst.get("length") or 0)
