@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from scriptrl.errors import UserError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass
@@ -87,6 +90,7 @@ def net_spec(model, vec_normalize=None) -> NetSpec:
     from stable_baselines3.sac.policies import SACPolicy
 
     policy = model.policy
+    modules: list[nn.Module]
     if isinstance(policy, DQNPolicy):
         extractor, modules, head = policy.q_net.features_extractor, [policy.q_net.q_net], "argmax"
     elif isinstance(policy, ActorCriticPolicy):
@@ -266,5 +270,10 @@ def sample_observations(env, n: int, seed: int) -> list[Any]:
 
 def source_bytes_estimate(spec: NetSpec) -> int:
     """Rough program size, to refuse a network too big for the sandbox's load message early."""
-    n = sum(layer.weight.size + layer.bias.size for layer in spec.layers if layer.weight is not None)  # type: ignore[union-attr]
+    # a linear layer always has both (a missing torch bias is exported as zeros)
+    n = sum(
+        layer.weight.size + layer.bias.size
+        for layer in spec.layers
+        if layer.weight is not None and layer.bias is not None
+    )
     return int(math.ceil(n * 8 * 1.05)) + 4096
