@@ -61,7 +61,7 @@ def build_portfolio(cfg: TrainConfig) -> Portfolio:
 
     if cfg.generator in ("llm", "auto"):
         try:
-            from scriptrl.generators.llm import build_llm_generators  # type: ignore[import-not-found]
+            from scriptrl.generators.llm import build_llm_generators
         except ImportError:
             if cfg.generator == "llm":
                 raise UserError(

@@ -46,7 +46,7 @@ class EmbeddedServer:
         """Load the model and return the OpenAI-compatible base URL (``http://127.0.0.1:PORT/v1``)."""
         with self._lock:
             if self._server is not None:
-                return self.base_url  # type: ignore[return-value]
+                return self.base_url
             try:
                 import xllamacpp
             except ImportError:

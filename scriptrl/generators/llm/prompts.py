@@ -51,7 +51,7 @@ def fragments() -> dict[str, list[str]]:
             out.setdefault(line[3:].strip(), []).append(current)  # type: ignore[arg-type]
         elif current is not None:
             current.append(line)
-    return {k: ["\n".join(v).strip() for v in vs] for k, vs in out.items()}  # type: ignore[misc]
+    return {k: ["\n".join(v).strip() for v in vs] for k, vs in out.items()}
 
 
 def fragment(name: str, index: int = 0) -> str:

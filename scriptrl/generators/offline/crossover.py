@@ -247,7 +247,7 @@ def term_crossover(
         if ast.dump(acc) in (ast.dump(s.value), ast.dump(assigns_b[s.targets[0].id].value)):
             continue
         s.value = acc
-        name = s.targets[0].id  # type: ignore[attr-defined]
+        name = s.targets[0].id
         return env.render(
             an_a
         ), f"{name}: mixed the terms of #{base.id} and #{other.id} ({from_b} from #{other.id})"

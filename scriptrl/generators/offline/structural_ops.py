@@ -60,7 +60,7 @@ def op_swap_branches(env: EnvView, an: au.Analysis, t: float, rng: random.Random
     if not cands:
         return None
     node = rng.choice(cands)
-    node.body, node.orelse = node.orelse, node.body  # type: ignore[union-attr]
+    node.body, node.orelse = node.orelse, node.body
     if isinstance(node, ast.IfExp) and ast.dump(node.body) == ast.dump(node.orelse):
         return None
     return env.render(an), f"swapped the branches of the condition on line {node.lineno}"
