@@ -24,9 +24,14 @@ from __future__ import annotations
 
 import ast
 import sys
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from scriptrl.sandbox import protocol
 from scriptrl.sandbox.worker import Runner, _describe
+
+if TYPE_CHECKING:
+    from _typeshed import TraceFunction  # exists only for the type checker
 
 #: The recorder's name in the program's namespace; static checks forbid dunder names in a
 #: policy, so a checked program can neither shadow nor call it.
@@ -88,7 +93,7 @@ class _Call:
         self.counts: dict[int, int] = {}
         self.sequence: list[int] = []
         self.conditions: list[list[int]] = []
-        self.entry = None
+        self.entry: FrameType | None = None  # the frame of the traced call itself
         self.line: int | None = None
         self.raised = False
 
@@ -125,7 +130,7 @@ class TracingRunner(Runner):
             call.conditions.append([k, int(b)])
         return b
 
-    def _tracer(self, frame, event, arg):
+    def _tracer(self, frame: FrameType, event: str, arg: object) -> TraceFunction | None:
         if frame.f_code.co_filename != self.name:
             return None
         call = self.call
@@ -133,7 +138,7 @@ class TracingRunner(Runner):
             call.entry = frame
         return self._local
 
-    def _local(self, frame, event, arg):
+    def _local(self, frame: FrameType, event: str, arg: object) -> TraceFunction | None:
         call = self.call
         if call is None:
             return None
