@@ -140,7 +140,8 @@ def _changes(fn: ast.AST, shared: set[str], instances: dict[str, tuple[str, set[
                 elif root in instances and isinstance(f.value, ast.Name) and f.attr in instances[root][1]:
                     yield StateUse(
                         node.lineno,
-                        f"{label} calls {root}.{f.attr}(), which changes the module-level {instances[root][0]} object",
+                        f"{label} calls {root}.{f.attr}(), which changes the module-level "
+                        f"{instances[root][0]} object",
                     )
             elif isinstance(f, ast.Name) and f.id in instances and "__call__" in instances[f.id][1]:
                 yield StateUse(
@@ -212,7 +213,8 @@ def _shared_class_attributes(cls: ast.ClassDef) -> Iterator[StateUse]:
     for attr in sorted((changed - assigned) & containers.keys()):
         yield StateUse(
             containers[attr],
-            f"class {cls.name} keeps '{attr}' in the class body, one object shared by every instance and episode "
+            f"class {cls.name} keeps '{attr}' in the class body, "
+            "one object shared by every instance and episode "
             f"(assign self.{attr} in reset())",
         )
 

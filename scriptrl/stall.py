@@ -60,7 +60,10 @@ class StallWatch:
             if ret > self.best + rule.min_improvement:
                 self.best, self.improved_at = ret, t
             elif t - self.improved_at >= rule.steps:
-                return f"stalled: the return did not improve by more than {rule.min_improvement:g} in {rule.steps} steps"
+                return (
+                    f"stalled: the return did not improve by more than {rule.min_improvement:g} "
+                    f"in {rule.steps} steps"
+                )
         return None
 
 

@@ -147,7 +147,8 @@ def program_source(spec: NetSpec, title: str, notes: list[str] | None = None) ->
         body.append("    x = np.asarray(obs, dtype=np.float32).reshape(-1)")
         body.append("    # VecNormalize's running statistics, frozen when the checkpoint was taken")
         body.append(
-            f"    x = np.clip((x - OBS_MEAN) / np.sqrt(OBS_VAR + {spec.obs_eps!r}), -{spec.obs_clip!r}, {spec.obs_clip!r})"
+            f"    x = np.clip((x - OBS_MEAN) / np.sqrt(OBS_VAR + {spec.obs_eps!r}), "
+            f"-{spec.obs_clip!r}, {spec.obs_clip!r})"
         )
         body.append("    x = x.astype(np.float32)")
     else:
@@ -178,7 +179,8 @@ def program_source(spec: NetSpec, title: str, notes: list[str] | None = None) ->
     else:  # SAC squashes with tanh, then rescales to the action bounds
         act = [
             "    a = np.tanh(forward(obs))",
-            "    return np.clip(ACT_LOW + 0.5 * (a + 1.0) * (ACT_HIGH - ACT_LOW), ACT_LOW, ACT_HIGH).tolist()",
+            "    return np.clip(ACT_LOW + 0.5 * (a + 1.0) * (ACT_HIGH - ACT_LOW), "
+            "ACT_LOW, ACT_HIGH).tolist()",
         ]
     if spec.obs_mean is not None:
         weights.append(_tensor_line("OBS_MEAN", spec.obs_mean, "<f8"))

@@ -117,8 +117,9 @@ def shield(obs, action):
             held, name = False, name + " (the check raised)"
         if not held:
             SHIELD_COUNTS["interventions"] += 1
-            SHIELD_LOG.append({{"step": SHIELD_COUNTS["steps"], "obs": [float(x) for x in obs] if hasattr(obs, "__len__")
-                               else obs, "proposed": action, "property": name, "fallback": SHIELD_FALLBACK}})
+            SHIELD_LOG.append({{"step": SHIELD_COUNTS["steps"],
+                               "obs": [float(x) for x in obs] if hasattr(obs, "__len__") else obs,
+                               "proposed": action, "property": name, "fallback": SHIELD_FALLBACK}})
             return SHIELD_FALLBACK
     return action
 '''

@@ -42,7 +42,8 @@ def print_eval_result(result: EvalResult, console: Console | None = None) -> Non
             reasons.setdefault(str(f["reason"]), []).append(f["seed"])
         for reason, seeds in reasons.items():
             console.print(
-                f"[red]failed[/red] on {len(seeds)} episode(s) (seeds {seeds[:5]}{'…' if len(seeds) > 5 else ''}): {reason}",
+                f"[red]failed[/red] on {len(seeds)} episode(s) "
+                f"(seeds {seeds[:5]}{'…' if len(seeds) > 5 else ''}): {reason}",
                 markup=True,
                 highlight=False,
             )
@@ -80,7 +81,8 @@ def print_train_result(result, console: Console | None = None) -> None:
         f"{'wall time':>14}: {result.seconds:.1f} s over {result.iterations} iterations", highlight=False
     )
     console.print(
-        f"{'model calls':>14}: {result.model_calls} ({result.prompt_tokens + result.completion_tokens:,} tokens, ${result.cost_usd:.4f})",
+        f"{'model calls':>14}: {result.model_calls} "
+        f"({result.prompt_tokens + result.completion_tokens:,} tokens, ${result.cost_usd:.4f})",
         highlight=False,
     )
     console.print(f"{'run folder':>14}: {result.run_dir}", highlight=False)

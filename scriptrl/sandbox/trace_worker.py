@@ -157,7 +157,8 @@ class TracingRunner(Runner):
         return self._local
 
     def traced(self, fn, obs) -> tuple[object, BaseException | None, dict]:
-        """Call ``fn(obs)`` under the tracer; the previous trace function (a coverage tool's) comes back after."""
+        """Call ``fn(obs)`` under the tracer; the previous trace function (a coverage tool's) comes
+        back after."""
         self.call = _Call()
         action, error = None, None
         previous = sys.gettrace()

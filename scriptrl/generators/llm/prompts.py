@@ -242,7 +242,8 @@ def feedback(ctx: GenContext, parent: ParentInfo, brief: bool = False) -> str:
         names = [c.name for c in desc.observation]
         header = f"[{', '.join(names)}]" if 1 < len(names) <= 12 else "obs"
         lines.append(
-            f"Last steps of the worst episode (seed {worst.get('seed')}, return {_score(worst.get('return'))}, "
+            f"Last steps of the worst episode (seed {worst.get('seed')}, "
+            f"return {_score(worst.get('return'))}, "
             f"{worst.get('end')} after {length} steps), as {header} -> action:"
         )
         for k, t in enumerate(tail):
