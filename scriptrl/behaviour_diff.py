@@ -88,7 +88,8 @@ def behaviour_diff(
     score = _paired_scores(a, b, renv, seeds, unsafe)
     if b.entry_kind == "class" or a.entry_kind == "class":
         notes.append(
-            "a class Policy is asked with a fresh instance per state, so its memory of earlier steps is not replayed"
+            "a class Policy is asked with a fresh instance per state, "
+            "so its memory of earlier steps is not replayed"
         )
     return DiffReport(a.name, b.name, renv.label(), proof, box, sampled, holdout, score, notes)
 
@@ -221,7 +222,8 @@ def _space(renv: ResolvedEnv) -> Any:
 
 
 def ask(program: Program, renv: ResolvedEnv, observations: list, unsafe: bool, batch: int = 1000) -> list:
-    """The sandboxed program's action (as env.step gets it, plain data) for each observation, or an error string."""
+    """The sandboxed program's action (as env.step gets it, plain data) for each observation, or an
+    error string."""
     from scriptrl.actions import make_checker, observation_codec, plain_data
     from scriptrl.sandbox.client import WorkerFailure
     from scriptrl.verify.asker import _Asker
@@ -303,7 +305,8 @@ def print_diff(report: DiffReport, console: Any = None) -> None:
     console.print(
         Text(
             f"score     A {sc['a_mean']:.2f}, B {sc['b_mean']:.2f}; B - A = {sc['b_minus_a']:+.2f} "
-            f"(95% CI {sc['b_minus_a_ci95'][0]:+.2f} to {sc['b_minus_a_ci95'][1]:+.2f}, paired over the same seeds)"
+            f"(95% CI {sc['b_minus_a_ci95'][0]:+.2f} to {sc['b_minus_a_ci95'][1]:+.2f}, "
+            "paired over the same seeds)"
         )
     )
     for ex in (h["examples"] or s["examples"])[:3]:

@@ -158,7 +158,8 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 def _auth_hint(exc: BaseException) -> str:
-    chain, e = [], exc
+    chain: list[str] = []
+    e: BaseException | None = exc
     while e is not None:
         chain.append(str(e))
         e = e.__cause__ or e.__context__

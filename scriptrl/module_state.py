@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeGuard, cast
 
 #: Methods that change the object they are called on (lists, dicts, sets, deques, arrays).
 MUTATING_METHODS: frozenset[str] = frozenset(
@@ -127,7 +128,8 @@ def _changes(fn: ast.AST, shared: set[str], instances: dict[str, tuple[str, set[
                 root = _root(part) if isinstance(part, ast.Attribute | ast.Subscript) else None
                 if root in shared:
                     yield StateUse(
-                        node.lineno, f"{label} changes module-level '{root}' ({_short(part)} = ...)"
+                        getattr(node, "lineno", 0),
+                        f"{label} changes module-level '{root}' ({_short(part)} = ...)",
                     )
         if isinstance(node, ast.Call):
             f = node.func
@@ -138,7 +140,8 @@ def _changes(fn: ast.AST, shared: set[str], instances: dict[str, tuple[str, set[
                 elif root in instances and isinstance(f.value, ast.Name) and f.attr in instances[root][1]:
                     yield StateUse(
                         node.lineno,
-                        f"{label} calls {root}.{f.attr}(), which changes the module-level {instances[root][0]} object",
+                        f"{label} calls {root}.{f.attr}(), which changes the module-level "
+                        f"{instances[root][0]} object",
                     )
             elif isinstance(f, ast.Name) and f.id in instances and "__call__" in instances[f.id][1]:
                 yield StateUse(
@@ -204,13 +207,14 @@ def _shared_class_attributes(cls: ast.ClassDef) -> Iterator[StateUse]:
             if isinstance(node, ast.Assign | ast.AnnAssign):
                 for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
                     if _is_self_attr(t):
-                        assigned.add(t.attr)  # type: ignore[union-attr]
+                        assigned.add(t.attr)
             for attr in _self_attrs_changed(node):
                 changed.add(attr)
     for attr in sorted((changed - assigned) & containers.keys()):
         yield StateUse(
             containers[attr],
-            f"class {cls.name} keeps '{attr}' in the class body, one object shared by every instance and episode "
+            f"class {cls.name} keeps '{attr}' in the class body, "
+            "one object shared by every instance and episode "
             f"(assign self.{attr} in reset())",
         )
 
@@ -260,7 +264,7 @@ def _changes_self(method: ast.AST) -> bool:
 
 
 def _self_calls(method: ast.AST) -> set[str]:
-    return {n.func.attr for n in ast.walk(method) if isinstance(n, ast.Call) and _is_self_attr(n.func)}  # type: ignore[union-attr]
+    return {n.func.attr for n in ast.walk(method) if isinstance(n, ast.Call) and _is_self_attr(n.func)}
 
 
 def _self_attrs_changed(node: ast.AST) -> Iterator[str]:
@@ -272,7 +276,7 @@ def _self_attrs_changed(node: ast.AST) -> Iterator[str]:
     ):
         base = node.func.value
         if _is_self_attr(base):
-            yield base.attr  # type: ignore[union-attr]
+            yield base.attr
     targets = (
         node.targets
         if isinstance(node, ast.Assign)
@@ -282,9 +286,9 @@ def _self_attrs_changed(node: ast.AST) -> Iterator[str]:
     )
     for t in targets:
         if isinstance(t, ast.Subscript) and _is_self_attr(t.value):
-            yield t.value.attr  # type: ignore[union-attr]
+            yield t.value.attr
         if isinstance(node, ast.AugAssign) and _is_self_attr(t):
-            yield t.attr  # type: ignore[union-attr]  # list += rebinds, but after changing the shared list
+            yield t.attr  # list += rebinds, but after changing the shared list
 
 
 def _module_instances(tree: ast.Module, stateful: dict[str, set[str]]) -> dict[str, tuple[str, set[str]]]:
@@ -294,7 +298,7 @@ def _module_instances(tree: ast.Module, stateful: dict[str, set[str]]) -> dict[s
     for stmt in tree.body:
         value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
         if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in stateful:
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]  # type: ignore[union-attr]
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [cast(ast.AnnAssign, stmt).target]
             cls = value.func.id
             found.update({t.id: (cls, stateful[cls]) for t in targets if isinstance(t, ast.Name)})
     return found
@@ -391,7 +395,7 @@ def _root(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _is_self_attr(node: ast.AST) -> bool:
+def _is_self_attr(node: ast.AST) -> TypeGuard[ast.Attribute]:
     return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
 
 

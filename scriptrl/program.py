@@ -2,8 +2,8 @@
 
 Static checks exist to give a person (or a language model) a precise, early error:
 a syntax error with its line, a missing entry point, an import outside the allow-list,
-an interpreter-internal dunder, state kept at module level between calls. They are a filter, not the security boundary;
-the sandbox is (see ``scriptrl.sandbox``).
+an interpreter-internal dunder, state kept at module level between calls. They are a filter,
+not the security boundary; the sandbox is (see ``scriptrl.sandbox``).
 """
 
 from __future__ import annotations
@@ -314,7 +314,8 @@ def _node_problems(node: ast.AST, name: str, modules: set[str]) -> list[str]:
         if not _allowed(node.module or ""):
             return [_import_problem(node.module or "", line, name)]
         return [
-            f"{name}: line {line}: importing the private name '{a.name}' is not allowed (use the module's public names)"
+            f"{name}: line {line}: importing the private name '{a.name}' is not allowed "
+            "(use the module's public names)"
             for a in node.names
             if a.name.startswith("_")
         ]

@@ -80,7 +80,7 @@ class SeedSplits:
     @classmethod
     def from_config(cls, cfg: dict) -> SeedSplits:
         """The splits a stored run config names (older runs stored only some of them)."""
-        kw = {n: tuple(cfg[n]) for n in SPLIT_NAMES if cfg.get(n)}
+        kw: dict[str, tuple[int, ...] | int] = {n: tuple(cfg[n]) for n in SPLIT_NAMES if cfg.get(n)}
         if cfg.get("train_start") is not None:
             kw["train_start"] = int(cfg["train_start"])
         return cls(**kw)  # type: ignore[arg-type]

@@ -47,7 +47,7 @@ class StallWatch:
         """After step ``t`` (1-based) with observation ``obs`` and return so far ``ret``: why the
         episode stalled, or None while it has not."""
         rule = self.rule
-        if self.anchor is not None:
+        if self.anchor is not None and rule.obs_epsilon is not None:
             now = np.asarray(obs, dtype=np.float64)
             if (
                 now.shape != self.anchor.shape
@@ -60,7 +60,10 @@ class StallWatch:
             if ret > self.best + rule.min_improvement:
                 self.best, self.improved_at = ret, t
             elif t - self.improved_at >= rule.steps:
-                return f"stalled: the return did not improve by more than {rule.min_improvement:g} in {rule.steps} steps"
+                return (
+                    f"stalled: the return did not improve by more than {rule.min_improvement:g} "
+                    f"in {rule.steps} steps"
+                )
         return None
 
 

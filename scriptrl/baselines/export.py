@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from scriptrl.errors import UserError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass
@@ -87,6 +90,7 @@ def net_spec(model, vec_normalize=None) -> NetSpec:
     from stable_baselines3.sac.policies import SACPolicy
 
     policy = model.policy
+    modules: list[nn.Module]
     if isinstance(policy, DQNPolicy):
         extractor, modules, head = policy.q_net.features_extractor, [policy.q_net.q_net], "argmax"
     elif isinstance(policy, ActorCriticPolicy):
@@ -143,7 +147,8 @@ def program_source(spec: NetSpec, title: str, notes: list[str] | None = None) ->
         body.append("    x = np.asarray(obs, dtype=np.float32).reshape(-1)")
         body.append("    # VecNormalize's running statistics, frozen when the checkpoint was taken")
         body.append(
-            f"    x = np.clip((x - OBS_MEAN) / np.sqrt(OBS_VAR + {spec.obs_eps!r}), -{spec.obs_clip!r}, {spec.obs_clip!r})"
+            f"    x = np.clip((x - OBS_MEAN) / np.sqrt(OBS_VAR + {spec.obs_eps!r}), "
+            f"-{spec.obs_clip!r}, {spec.obs_clip!r})"
         )
         body.append("    x = x.astype(np.float32)")
     else:
@@ -174,7 +179,8 @@ def program_source(spec: NetSpec, title: str, notes: list[str] | None = None) ->
     else:  # SAC squashes with tanh, then rescales to the action bounds
         act = [
             "    a = np.tanh(forward(obs))",
-            "    return np.clip(ACT_LOW + 0.5 * (a + 1.0) * (ACT_HIGH - ACT_LOW), ACT_LOW, ACT_HIGH).tolist()",
+            "    return np.clip(ACT_LOW + 0.5 * (a + 1.0) * (ACT_HIGH - ACT_LOW), "
+            "ACT_LOW, ACT_HIGH).tolist()",
         ]
     if spec.obs_mean is not None:
         weights.append(_tensor_line("OBS_MEAN", spec.obs_mean, "<f8"))
@@ -266,5 +272,10 @@ def sample_observations(env, n: int, seed: int) -> list[Any]:
 
 def source_bytes_estimate(spec: NetSpec) -> int:
     """Rough program size, to refuse a network too big for the sandbox's load message early."""
-    n = sum(layer.weight.size + layer.bias.size for layer in spec.layers if layer.weight is not None)  # type: ignore[union-attr]
+    # a linear layer always has both (a missing torch bias is exported as zeros)
+    n = sum(
+        layer.weight.size + layer.bias.size
+        for layer in spec.layers
+        if layer.weight is not None and layer.bias is not None
+    )
     return int(math.ceil(n * 8 * 1.05)) + 4096

@@ -444,11 +444,12 @@ def parse_decode(raw: Any, file: str, observation: list[ObsComponent], actions: 
     avoid = raw.get("avoid", "")
     if not isinstance(avoid, str) or (avoid and not grid):
         raise _decode_error(file, "avoid must be a string of grid characters (and needs a grid)")
-    walls = []
+    walls: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
     for i, pair in enumerate(raw.get("walls", [])):
         if not isinstance(pair, list) or len(pair) != 2:
             raise _decode_error(file, f"walls[{i}] must be a pair of cells [[row, col], [row, col]]")
-        walls.append(tuple(_int_list(c, len(axes), file, f"walls[{i}]") for c in pair))
+        a, b = (_int_list(c, len(axes), file, f"walls[{i}]") for c in pair)
+        walls.append((a, b))
     slip = raw.get("slip", 0.0)
     if isinstance(slip, bool) or not isinstance(slip, int | float) or not 0.0 <= slip < 1.0:
         raise _decode_error(file, f"slip must be a probability in [0, 1), got {slip!r}")

@@ -63,12 +63,12 @@ def _components(prefix: str, space: spaces.Space) -> tuple[str, list[ObsComponen
         ]
     if isinstance(space, spaces.MultiDiscrete):
         nvec = np.asarray(space.nvec).ravel()
-        start = np.asarray(space.start).ravel()
+        starts = np.asarray(space.start).ravel()
         return "multi_discrete", [
             ObsComponent(
                 f"{prefix}[{i}]", f"integer, one of {int(n)} values", "index", float(s), float(s + n - 1)
             )
-            for i, (n, s) in enumerate(zip(nvec, start, strict=True))
+            for i, (n, s) in enumerate(zip(nvec, starts, strict=True))
         ]
     if isinstance(space, spaces.Tuple):
         out: list[ObsComponent] = []

@@ -161,7 +161,8 @@ def resolve_env(
                 if attr in registry:
                     raise  # a real id that failed to build: keep that message
                 raise EnvError(
-                    f"module {module!r} has no class or registered id {attr!r}; check the spelling in {name!r}"
+                    f"module {module!r} has no class or registered id {attr!r}; "
+                    f"check the spelling in {name!r}"
                 ) from exc
         return _resolve_registered(requested, name, imports, dict(options or {}))
 

@@ -262,6 +262,6 @@ def _overridden_defaults(tree: ast.Module, inert: set[ast.AST]) -> None:
             name = params[pos].arg
             if all(len(c.args) > pos or any(kw.arg == name for kw in c.keywords) for c in calls):
                 inert.add(default)
-        for p, default in zip(fn.args.kwonlyargs, fn.args.kw_defaults, strict=True):
-            if default is not None and all(any(kw.arg == p.arg for kw in c.keywords) for c in calls):
-                inert.add(default)
+        for p, kw_default in zip(fn.args.kwonlyargs, fn.args.kw_defaults, strict=True):
+            if kw_default is not None and all(any(kw.arg == p.arg for kw in c.keywords) for c in calls):
+                inert.add(kw_default)

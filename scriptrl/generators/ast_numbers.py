@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -213,7 +214,7 @@ def _weight_lists(tree: ast.AST, parents: dict[ast.AST, ast.AST]) -> set[int]:
     name that is only ever combined arithmetically (``np.dot(w, obs)``, ``zip(w, obs)``,
     ``w[i] * obs[i]``), never indexed to pick a value out (``TABLE[state]``). A model that
     writes ``[1, 1, 1, 1]`` for weights means numbers to tune, not actions."""
-    bound: dict[str, ast.AST] = {}
+    bound: dict[str, ast.AST | None] = {}
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Assign)
@@ -302,7 +303,7 @@ def number_edits(st: SourceText, site: Site, value: float, parents: dict[ast.AST
     return [(*st.span(node), text)]
 
 
-def write_numbers(source: str, an: Analysis, changes: dict[int, float]) -> str:
+def write_numbers(source: str, an: Analysis, changes: Mapping[int, float]) -> str:
     """Rewrite the sites ``an.sites[i]`` for i in ``changes`` with new values, keeping all other text."""
     st = SourceText(source)
     edits: list[Edit] = []

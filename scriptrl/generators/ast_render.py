@@ -20,8 +20,9 @@ class _TidySigns(ast.NodeTransformer):
     """``x + -0.5 * y`` -> ``x - 0.5 * y``; negative Constants -> unary minus."""
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
-        if type(node.value) in (int, float) and node.value < 0:
-            return ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-node.value))
+        v = node.value
+        if (type(v) is int or type(v) is float) and v < 0:
+            return ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=-v))
         return node
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
@@ -48,7 +49,7 @@ class _TidySigns(ast.NodeTransformer):
         return node
 
 
-def _negated(r: ast.AST) -> ast.AST | None:
+def _negated(r: ast.expr) -> ast.expr | None:
     if isinstance(r, ast.UnaryOp) and isinstance(r.op, ast.USub) and is_number(r.operand):
         return r.operand
     if isinstance(r, ast.BinOp) and isinstance(r.op, ast.Mult | ast.Div):

@@ -29,7 +29,7 @@ def entry_function(tree: ast.Module) -> tuple[ast.FunctionDef | None, str | None
     return None, None
 
 
-def walk_function(fn: ast.AST) -> Iterable[ast.AST]:
+def walk_function(fn: ast.AST | None) -> Iterable[ast.AST]:
     """Nodes of a function body, not descending into nested functions, lambdas or classes."""
     stack = list(reversed(getattr(fn, "body", [])))
     while stack:

@@ -105,7 +105,12 @@ class Generator(Protocol):
 
     name: str
     slow: bool  # seconds per program (a language model): the search tunes constants while it writes
-    local_threads: int  # CPU threads it uses on this machine (an embedded model server)
+
+    @property
+    def local_threads(self) -> int:
+        """CPU threads it uses on this machine (an embedded model server); read-only, so a
+        generator may compute it."""
+        ...
 
     def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]: ...
 
@@ -142,7 +147,10 @@ class GeneratorBase:
 
     name = "generator"
     slow = False
-    local_threads = 0
+
+    @property
+    def local_threads(self) -> int:
+        return 0
 
     def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]:
         raise NotImplementedError

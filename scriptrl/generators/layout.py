@@ -15,6 +15,7 @@ import keyword
 import math
 import re
 from dataclasses import dataclass
+from typing import SupportsFloat
 
 import numpy as np
 from gymnasium import spaces
@@ -129,7 +130,7 @@ def _g(x: float | None) -> str:
     return "?" if x is None else f"{x:g}"
 
 
-def _finite(x: float, limit: float = 1e6) -> float | None:
+def _finite(x: SupportsFloat, limit: float = 1e6) -> float | None:
     x = float(x)
     return x if math.isfinite(x) and abs(x) < limit else None
 
@@ -149,9 +150,11 @@ def identifier(name: str, taken: set[str]) -> str:
     return var
 
 
-def _raw_components(
-    space: spaces.Space,
-) -> tuple[str, list[tuple[str, int | None, float | None, float | None, bool]]]:
+# (access, index, lo, hi, integer) of one observation component, straight from the space
+_RawComponent = tuple[str, int | None, float | None, float | None, bool]
+
+
+def _raw_components(space: spaces.Space) -> tuple[str, list[_RawComponent]]:
     """(kind, [(access, index, lo, hi, integer)]) straight from the space."""
     if isinstance(space, spaces.Discrete):
         lo = int(space.start)
@@ -166,7 +169,7 @@ def _raw_components(
                 (f"{{obs}}[{k}]", k, _finite(low[k]), _finite(high[k]), integer)
                 for k in range(space.shape[0])
             ]
-        out = []
+        out: list[_RawComponent] = []
         for flat, idx in enumerate(np.ndindex(*space.shape)):
             access = "{obs}[" + ", ".join(str(i) for i in idx) + "]"
             out.append((access, None, _finite(low.ravel()[flat]), _finite(high.ravel()[flat]), integer))

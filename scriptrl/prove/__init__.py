@@ -1,4 +1,5 @@
-"""Proofs of stated properties of a policy program: PROVED, REFUTED with a confirmed counterexample, or UNKNOWN.
+"""Proofs of stated properties of a policy program: PROVED, REFUTED with a confirmed
+counterexample, or UNKNOWN.
 
 Sampling (``scriptrl verify``'s property checks) can miss a fault planted in a corner
 of the observation space; a proof cannot. The program's AST is translated into an SMT
@@ -161,7 +162,8 @@ def _confirm(program: Program, renv: Any, p: Property, r: dict, box: list[dict],
 
 
 def run_solver(job: dict, max_seconds: float) -> dict:
-    """``python -m scriptrl.prove.solve`` with a hard deadline: a stuck solver becomes UNKNOWN, never a hang."""
+    """``python -m scriptrl.prove.solve`` with a hard deadline: a stuck solver becomes UNKNOWN,
+    never a hang."""
     env = {
         k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
     }

@@ -332,9 +332,10 @@ def _sqrt(tr: Any, x: Any) -> Any:
 
 def _range(tr: Any, args: list) -> Vec:
     parts = [number(a) for a in args]
-    if not 1 <= len(parts) <= 3 or any(isinstance(p, bool) or not isinstance(p, int) for p in parts):
+    ints = [p for p in parts if isinstance(p, int) and not isinstance(p, bool)]
+    if not 1 <= len(parts) <= 3 or len(ints) != len(parts):
         raise Unsupported("range() of values other than constant integers", tr.line)
-    r = range(*parts)
+    r = range(*ints)
     if len(r) > MAX_SEQUENCE:
         raise Unsupported(f"range() of {len(r):,} values", tr.line)
     return Vec(list(r), "list")

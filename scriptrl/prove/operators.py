@@ -195,9 +195,10 @@ def index(tr: Any, base: Any, sl: ast.expr, env: dict) -> Any:
         if not isinstance(base, Vec):
             raise Unsupported(f"slicing {describe(base)}", tr.line)
         parts = [number(tr.expr(p, env)) if p is not None else None for p in (sl.lower, sl.upper, sl.step)]
-        if any(p is not None and not isinstance(p, int) for p in parts):
+        bounds = [p for p in parts if p is None or isinstance(p, int)]
+        if len(bounds) != len(parts):
             raise Unsupported("a slice with non-integer bounds", tr.line)
-        return Vec(base.items[slice(*parts)], base.kind)
+        return Vec(base.items[slice(*bounds)], base.kind)
     if isinstance(sl, ast.Tuple) and isinstance(base, Vec):  # a[i, j] on a 2-D array
         out = base
         for part in sl.elts:

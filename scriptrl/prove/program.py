@@ -111,7 +111,7 @@ def _policy_class(tr: Translator, cls: ast.ClassDef, obs: Any, seed: Any) -> Any
     for s in cls.body:
         if isinstance(s, ast.FunctionDef):
             methods[s.name] = s
-        elif isinstance(s, ast.Assign | ast.AnnAssign) and getattr(s, "value", None) is not None:
+        elif isinstance(s, ast.Assign | ast.AnnAssign) and s.value is not None:
             targets = s.targets if isinstance(s, ast.Assign) else [s.target]
             value = tr.expr(s.value, tr.globals)
             for t in targets:
@@ -162,7 +162,8 @@ def _refuse_state(methods: dict[str, ast.FunctionDef]) -> None:
                 target = _self_attr(n.func.value)  # self.history.append(...)
             if target:
                 raise Unsupported(
-                    f"class Policy keeps state across calls: {name}() changes self.{target}", n.lineno
+                    f"class Policy keeps state across calls: {name}() changes self.{target}",
+                    getattr(n, "lineno", 0),
                 )
 
 

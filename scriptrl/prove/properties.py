@@ -179,9 +179,9 @@ def observation_box(
         elif math.isfinite(low[i]) and math.isfinite(high[i]):
             out.append(Bound(i, float(low[i]), float(high[i]), "space", integer))
         elif len(comps) == low.size and comps[i].low is not None and comps[i].high is not None:
-            lo = max(float(comps[i].low), float(low[i]))
-            hi = min(float(comps[i].high), float(high[i]))
-            out.append(Bound(i, lo, hi, "description", integer))
+            c_lo = max(float(comps[i].low), float(low[i]))
+            c_hi = min(float(comps[i].high), float(high[i]))
+            out.append(Bound(i, c_lo, c_hi, "description", integer))
         else:
             raise UserError(
                 f"obs[{i}] is unbounded and the description states no range for it; "

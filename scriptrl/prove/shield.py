@@ -51,7 +51,7 @@ def load_shield(path: str, fallback: str | None) -> ShieldSpec:
             f"--fallback {raw!r} is not a number or a list of numbers (e.g. 0, or [0.0, 0.0])"
         ) from None
     ok = isinstance(value, int | float) and not isinstance(value, bool)
-    ok = ok or (
+    ok = ok or bool(
         isinstance(value, list)
         and value
         and all(isinstance(x, int | float) and not isinstance(x, bool) for x in value)

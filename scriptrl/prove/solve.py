@@ -188,7 +188,8 @@ def _mentions(model: Any) -> bool:
 
 
 def _consts(e: Any, limit: int = 20_000) -> set:
-    seen, stack, out = set(), [e], set()
+    seen: set[int] = set()
+    stack, out = [e], set()
     while stack and len(seen) < limit:
         x = stack.pop()
         if x.get_id() in seen:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from types import TracebackType
 
 from rich.console import Console
 from rich.live import Live
@@ -26,8 +26,13 @@ class LiveProgress:
         self.live.__enter__()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.live.__exit__(*exc)
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.live.__exit__(exc_type, exc, tb)
 
     def __call__(self, snap: dict) -> None:
         dt = max(1e-9, snap["seconds"] - self.last_seconds)

@@ -17,7 +17,9 @@ from scriptrl.sandbox.client import (
 
 _PROBE = "def policy(obs):\n    return 0\n"
 _METHODS = {
-    "fork-server": "each program's worker is a fresh fork of a pre-imported zygote that never ran program code",
+    "fork-server": (
+        "each program's worker is a fresh fork of a pre-imported zygote that never ran program code"
+    ),
     "spawn": "each program's worker is a fresh interpreter",
 }
 

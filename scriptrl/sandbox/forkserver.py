@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import cast
 
 from scriptrl.sandbox.client import (
     _PACKAGE_PARENT,
@@ -252,11 +253,11 @@ class ForkedWorker(SandboxWorker):
         """Nothing to wait for: the zygote did the imports before it forked."""
 
     def kill(self) -> None:
-        proc = self.proc
+        proc = cast(_ForkedProcess | None, self.proc)  # what spawn() stored where the base keeps a Popen
         if proc is not None:
-            if proc.returncode is None and not proc.ended:  # type: ignore[union-attr]
-                proc.kill()  # type: ignore[union-attr]
-            proc.release()  # type: ignore[union-attr]
+            if proc.returncode is None and not proc.ended:
+                proc.kill()
+            proc.release()
         for fd in (self.wfd, self.rfd):
             if fd is not None:
                 try:

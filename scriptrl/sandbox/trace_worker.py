@@ -24,9 +24,14 @@ from __future__ import annotations
 
 import ast
 import sys
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from scriptrl.sandbox import protocol
 from scriptrl.sandbox.worker import Runner, _describe
+
+if TYPE_CHECKING:
+    from _typeshed import TraceFunction  # exists only for the type checker
 
 #: The recorder's name in the program's namespace; static checks forbid dunder names in a
 #: policy, so a checked program can neither shadow nor call it.
@@ -61,7 +66,7 @@ class _Conditions(ast.NodeTransformer):
         call = ast.Call(func=ast.Name(RECORDER, ast.Load()), args=[ast.Constant(k), test], keywords=[])
         return ast.copy_location(call, test)
 
-    def visit_If(self, node: ast.If) -> ast.AST:
+    def visit_If(self, node: ast.If | ast.While) -> ast.AST:
         node.test = self._wrap(node.test)
         self.generic_visit(node)
         return node
@@ -88,7 +93,7 @@ class _Call:
         self.counts: dict[int, int] = {}
         self.sequence: list[int] = []
         self.conditions: list[list[int]] = []
-        self.entry = None
+        self.entry: FrameType | None = None  # the frame of the traced call itself
         self.line: int | None = None
         self.raised = False
 
@@ -125,7 +130,7 @@ class TracingRunner(Runner):
             call.conditions.append([k, int(b)])
         return b
 
-    def _tracer(self, frame, event, arg):
+    def _tracer(self, frame: FrameType, event: str, arg: object) -> TraceFunction | None:
         if frame.f_code.co_filename != self.name:
             return None
         call = self.call
@@ -133,7 +138,7 @@ class TracingRunner(Runner):
             call.entry = frame
         return self._local
 
-    def _local(self, frame, event, arg):
+    def _local(self, frame: FrameType, event: str, arg: object) -> TraceFunction | None:
         call = self.call
         if call is None:
             return None
@@ -152,7 +157,8 @@ class TracingRunner(Runner):
         return self._local
 
     def traced(self, fn, obs) -> tuple[object, BaseException | None, dict]:
-        """Call ``fn(obs)`` under the tracer; the previous trace function (a coverage tool's) comes back after."""
+        """Call ``fn(obs)`` under the tracer; the previous trace function (a coverage tool's) comes
+        back after."""
         self.call = _Call()
         action, error = None, None
         previous = sys.gettrace()
@@ -223,7 +229,7 @@ def main() -> None:
         return rfd, wfd
 
     worker._channel_from_argv = channel
-    worker.Runner = TracingRunner
+    worker.Runner = TracingRunner  # type: ignore[misc]  # swapping the worker's class is the point
     worker.main()
 
 
@@ -232,7 +238,7 @@ def serve_forked(rfd: int, wfd: int, process: str) -> None:
     from scriptrl.sandbox import worker
 
     TracingRunner.trace_fd = wfd
-    worker.Runner = TracingRunner
+    worker.Runner = TracingRunner  # type: ignore[misc]  # swapping the worker's class is the point
     worker.serve(rfd, wfd, process)
 
 

@@ -16,6 +16,7 @@ import os
 import sys
 import traceback
 import types
+from typing import Any
 
 
 def _channel_from_argv() -> tuple[int, int]:
@@ -113,7 +114,7 @@ class Runner:
         elif isinstance(namespace.get("Policy"), type):
             self.kind = "class"
             self.cls = namespace["Policy"]
-            self.instances: dict[int, object] = {}
+            self.instances: dict[int, Any] = {}  # the program's own Policy objects, duck-typed
         else:
             raise LookupError(
                 "no entry point: define policy(obs) or class Policy with reset(seed) and act(obs)"

@@ -73,9 +73,10 @@ def main() -> None:
 
 
 def _serve(ctrl: socket.socket, wake: tuple[int, int], children: set[int]) -> None:
+    watched: list[socket.socket | int] = [ctrl, wake[0]]
     while True:
         try:
-            readable, _, _ = select.select([ctrl, wake[0]], [], [])
+            readable, _, _ = select.select(watched, [], [])
         except InterruptedError:
             continue
         if wake[0] in readable:

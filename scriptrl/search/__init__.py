@@ -9,10 +9,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scriptrl.errors import UserError
 from scriptrl.search.config import TrainConfig
+
+if TYPE_CHECKING:
+    from scriptrl.search.portfolio import Portfolio
 
 
 @dataclass
@@ -51,13 +54,14 @@ def default_run_dir(env: str, root: str | Path = "runs") -> Path:
     return Path(root) / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def build_portfolio(cfg: TrainConfig):
+def build_portfolio(cfg: TrainConfig) -> Portfolio:
+    from scriptrl.generators.base import Generator
     from scriptrl.generators.offline import OfflineMutator
     from scriptrl.search.portfolio import Portfolio
 
     if cfg.generator in ("llm", "auto"):
         try:
-            from scriptrl.generators.llm import build_llm_generators  # type: ignore[import-not-found]
+            from scriptrl.generators.llm import build_llm_generators
         except ImportError:
             if cfg.generator == "llm":
                 raise UserError(
@@ -75,7 +79,8 @@ def build_portfolio(cfg: TrainConfig):
                 f"scriptrl: no language model ({e}); --generator auto goes on with the offline generator\n"
             )
             return Portfolio([OfflineMutator()])
-        return Portfolio(llm if cfg.generator == "llm" else [*llm, OfflineMutator()])
+        generators: list[Generator] = [*llm] if cfg.generator == "llm" else [*llm, OfflineMutator()]
+        return Portfolio(generators)
     return Portfolio([OfflineMutator()])
 
 

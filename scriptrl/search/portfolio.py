@@ -95,13 +95,13 @@ class Portfolio:
 
     def credit(self, arm: str, success: bool, call: GeneratorCall | None = None) -> None:
         self.tries[arm] += 1
-        self.cost[arm] += cost_units(call)
+        self.cost[arm] += cost_units(call)  # type: ignore[assignment]  # typeshed's Counter counts ints only
         if success:
             self.wins[arm] += 1
 
     def charge(self, arm: str, call: GeneratorCall) -> None:
         """A call that yielded no child still cost its time and money (no evaluation); the arm pays."""
-        self.cost[arm] += cost_units(call) - 1.0
+        self.cost[arm] += cost_units(call) - 1.0  # type: ignore[assignment]  # a Counter of float costs
 
     def to_state(self) -> dict:
         return {"tries": dict(self.tries), "wins": dict(self.wins), "cost": dict(self.cost)}
@@ -146,7 +146,7 @@ class EffortSplit:
 
     def credit(self, kind: str, gain: float, steps: int) -> None:
         self.rounds[kind] += 1
-        self.wins[kind] += gain
+        self.wins[kind] += gain  # type: ignore[assignment]  # typeshed's Counter counts ints only
         self.steps[kind] += steps
 
     def to_state(self) -> dict:

@@ -133,7 +133,7 @@ class Race:
         for upto in self.rule.schedule():
             if not alive:
                 break
-            need = set(alive) | {by_pid[p].opponent for p in alive if by_pid[p].opponent is not None}
+            need = set(alive) | {o for p in alive if (o := by_pid[p].opponent) is not None}
             requests = [(p, sources[p], self.seeds[len(self.played.get(p, [])) : upto]) for p in sorted(need)]
             requests = [r for r in requests if r[2]]
             for (p, _, _), eps in zip(requests, play(requests), strict=True):
@@ -141,6 +141,7 @@ class Race:
             leader = self._leader(alive)
             for p in sorted(alive):
                 opp = by_pid[p].opponent if by_pid[p].opponent is not None else leader
+                assert opp is not None  # p names its opponent, or p is free and so a leader exists
                 if opp != p and not can_still_win(paired(self.played[p], self.played[opp])[0]):
                     alive.discard(p)
         return self._outcomes(alive, by_pid)

@@ -116,7 +116,10 @@ class Tuning:
     def _race(self, camp: Campaign, temperature: float) -> int:
         s = self.search
         inc = camp.state.incumbent
-        note = f"CMA-ES on {camp.n_constants} constants of program {camp.state.program}, generation {camp.state.told}"
+        note = (
+            f"CMA-ES on {camp.n_constants} constants of program {camp.state.program}, "
+            f"generation {camp.state.told}"
+        )
         cands = [
             Candidate(src, (inc,), "cma.tune", "scalar", temperature, note=note) for src in camp.candidates()
         ]

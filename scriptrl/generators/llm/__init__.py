@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import cast
 
 from scriptrl.errors import UserError
-from scriptrl.generators.llm.backends import AnthropicBackend, CommandBackend, OpenAIBackend, Redactor
+from scriptrl.generators.llm.backends import (
+    AnthropicBackend,
+    Backend,
+    CommandBackend,
+    OpenAIBackend,
+    Redactor,
+)
 from scriptrl.generators.llm.generator import LLMGenerator
 from scriptrl.generators.llm.pricing import PriceTable
 from scriptrl.generators.llm.settings import LLMSettings, from_train_config
@@ -34,14 +41,16 @@ def build_generator(s: LLMSettings, say=None) -> LLMGenerator:
     redact = Redactor(key)
     prices = PriceTable.load(s.prices)
     if s.backend == "openai":
-        backend = OpenAIBackend(s.model, s.base_url, key, s.timeout, redact)  # type: ignore[arg-type]
+        # decide() has named the model (the SDK refuses a call without one)
+        backend: Backend = OpenAIBackend(s.model, s.base_url, key, s.timeout, redact)  # type: ignore[arg-type]
     elif s.backend == "anthropic":
         if key is None:
             raise UserError(f"the anthropic backend needs a key in ${s.key_env}")
         backend = AnthropicBackend(s.model, s.base_url, key, s.timeout, redact)  # type: ignore[arg-type]
     else:
+        # decide() set the timeout (LLMSettings keeps None only until it is resolved)
         backend = CommandBackend(s.command or [], s.timeout, redact, s.model)  # type: ignore[arg-type]
-    label = s.model or getattr(backend, "model", s.backend)
+    label = cast(str, s.model or getattr(backend, "model", s.backend))  # every backend names its model
     return LLMGenerator(backend, s, label, prices=prices, redact=redact, say=say)
 
 

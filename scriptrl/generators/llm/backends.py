@@ -27,12 +27,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from scriptrl.generators.llm.prompts import Messages
 
 #: Retry-After values beyond this are not waited for: the call fails and the run moves on.
 MAX_RETRY_AFTER = 120.0
 _KEYLIKE = re.compile(r"\b(sk-(?:ant-|proj-|or-)?[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9_\-.=]{8,})")
+
+
+class Backend(Protocol):
+    """What the LLM generator needs of a model service: one completion per call."""
+
+    def complete(
+        self, messages: Messages, temperature: float, max_tokens: int, seed: int | None
+    ) -> Reply: ...
 
 
 @dataclass
@@ -176,7 +185,7 @@ class OpenAIBackend:
     gateways) is answered once by adapting the request and remembering that for the run."""
 
     def __init__(
-        self, model: str, base_url: str | None, api_key: str | None, timeout: float, redact: Redactor
+        self, model: str, base_url: str | None, api_key: str | None, timeout: float | None, redact: Redactor
     ) -> None:
         import openai
 
@@ -249,7 +258,7 @@ class OpenAIBackend:
 
 class AnthropicBackend:
     def __init__(
-        self, model: str, base_url: str | None, api_key: str | None, timeout: float, redact: Redactor
+        self, model: str, base_url: str | None, api_key: str | None, timeout: float | None, redact: Redactor
     ) -> None:
         try:
             import anthropic
@@ -271,7 +280,8 @@ class AnthropicBackend:
         t0 = time.monotonic()
         try:
             extra = {"temperature": min(1.0, temperature)} if self.send_temperature else {}
-            resp = self.client.messages.create(
+            # temperature goes in **extra only where this SDK version takes it, which no overload spells
+            resp = self.client.messages.create(  # type: ignore[call-overload]
                 model=self.model,
                 system=messages.system,
                 max_tokens=max_tokens,

@@ -46,7 +46,7 @@ class EmbeddedServer:
         """Load the model and return the OpenAI-compatible base URL (``http://127.0.0.1:PORT/v1``)."""
         with self._lock:
             if self._server is not None:
-                return self.base_url  # type: ignore[return-value]
+                return self.base_url
             try:
                 import xllamacpp
             except ImportError:
@@ -69,11 +69,12 @@ class EmbeddedServer:
                 params.sampling.seed = self.seed
                 params.verbosity = -1  # llama.cpp logs every request to stderr otherwise
                 try:
-                    self._server = xllamacpp.Server(params)
+                    server = xllamacpp.Server(params)
                 except Exception as e:  # xllamacpp raises RuntimeError or ValueError by version
                     last = e
                     continue
-                self.base_url = self._server.listening_address.rstrip("/") + "/v1"
+                self._server = server
+                self.base_url = server.listening_address.rstrip("/") + "/v1"
                 self.startup_s = time.monotonic() - t0
                 atexit.register(self.close)
                 return self.base_url

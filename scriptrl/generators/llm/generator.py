@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from scriptrl.generators.base import Candidate, GenContext, GeneratorBase, GeneratorCall, ParentInfo
 from scriptrl.generators.llm import prompts
-from scriptrl.generators.llm.backends import CallError, Redactor, Reply, with_retries
+from scriptrl.generators.llm.backends import Backend, CallError, Redactor, Reply, with_retries
 from scriptrl.generators.llm.pricing import FREE, Price, PriceTable
 from scriptrl.generators.llm.replies import Parsed, interpret
 from scriptrl.generators.llm.settings import LLMSettings
@@ -39,7 +39,7 @@ class LLMGenerator(GeneratorBase):
 
     def __init__(
         self,
-        backend,
+        backend: Backend,
         settings: LLMSettings,
         model_label: str,
         prices: PriceTable | None = None,

@@ -51,7 +51,7 @@ def fragments() -> dict[str, list[str]]:
             out.setdefault(line[3:].strip(), []).append(current)  # type: ignore[arg-type]
         elif current is not None:
             current.append(line)
-    return {k: ["\n".join(v).strip() for v in vs] for k, vs in out.items()}  # type: ignore[misc]
+    return {k: ["\n".join(v).strip() for v in vs] for k, vs in out.items()}
 
 
 def fragment(name: str, index: int = 0) -> str:
@@ -235,14 +235,15 @@ def feedback(ctx: GenContext, parent: ParentInfo, brief: bool = False) -> str:
         )
     if brief:
         return "\n".join(lines)
-    worst = min(episodes, key=lambda e: e.get("return") if isinstance(e.get("return"), int | float) else 0.0)
+    worst = min(episodes, key=lambda e: r if isinstance(r := e.get("return"), int | float) else 0.0)
     tail = [t for t in (worst.get("tail") or []) if isinstance(t, dict)][-TAIL_STEPS:]
     if tail and worst.get("end") != "truncated":
         length = int(worst.get("length") or 0)
         names = [c.name for c in desc.observation]
         header = f"[{', '.join(names)}]" if 1 < len(names) <= 12 else "obs"
         lines.append(
-            f"Last steps of the worst episode (seed {worst.get('seed')}, return {_score(worst.get('return'))}, "
+            f"Last steps of the worst episode (seed {worst.get('seed')}, "
+            f"return {_score(worst.get('return'))}, "
             f"{worst.get('end')} after {length} steps), as {header} -> action:"
         )
         for k, t in enumerate(tail):

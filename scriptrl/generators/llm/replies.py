@@ -137,7 +137,7 @@ def tidy(source: str) -> tuple[str, tuple[str, ...]]:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return source, ()
-    banned = set()
+    banned: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.Import):
             banned.update((a.asname or a.name).split(".")[0] for a in node.names if not _allowed(a.name))
@@ -189,7 +189,7 @@ def tidy(source: str) -> tuple[str, tuple[str, ...]]:
     if not drop:
         return source, ()
     lines = source.splitlines(keepends=True)
-    remove = set()
+    remove: set[int] = set()
     for node in drop:
         remove.update(range(node.lineno - 1, node.end_lineno or node.lineno))
     text = "".join(ln for i, ln in enumerate(lines) if i not in remove)

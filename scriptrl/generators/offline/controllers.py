@@ -80,8 +80,8 @@ def tracking_pairs(env: EnvView, rng: random.Random) -> list[tuple[int, int]]:
     """Position/velocity pairs from the description, else random pairs of components."""
     pairs = list(env.layout.rate_pairs)
     n = len(env.layout.components)
-    if not pairs:
-        pairs = [tuple(rng.sample(range(n), 2)) for _ in range(min(3, n // 2))] if n >= 2 else []
+    if not pairs and n >= 2:
+        pairs = [(a, b) for a, b in (rng.sample(range(n), 2) for _ in range(min(3, n // 2)))]
     rng.shuffle(pairs)
     return pairs[: rng.randint(1, min(len(pairs), 3))] if pairs else []
 

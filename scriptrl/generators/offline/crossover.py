@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import copy
 import random
+from dataclasses import dataclass
 
 from scriptrl.generators import astutil as au
 from scriptrl.generators.base import ParentInfo
@@ -90,13 +91,38 @@ def stmt_key(s: ast.stmt) -> tuple | None:
     return None
 
 
+@dataclass
+class _Replace:
+    """Put ``donor`` (from the other parent) in place of ``scope[index]``."""
+
+    scope: list[ast.stmt]
+    index: int
+    donor: ast.stmt
+
+
+@dataclass
+class _Insert:
+    """Insert the other parent's ``rule`` at one of ``positions`` of the entry body."""
+
+    rule: ast.If
+    positions: list[int]
+
+
+@dataclass
+class _Condition:
+    """Swap the comparison ``target`` for the other parent's ``donor``."""
+
+    target: ast.Compare
+    donor: ast.Compare
+
+
 def transplant(env: EnvView, base: ParentInfo, other: ParentInfo, rng: random.Random):
     """Different structure: replace one statement of ``base`` by ``other``'s, or insert one of its rules."""
     an_a, an_b = env.analyze(base.source), env.analyze(other.source)
     if an_a.entry is None or an_b.entry is None:
         return None
     bound = au.names_bound(an_a.tree)
-    moves: list[tuple[str, object, object]] = []
+    moves: list[_Replace | _Insert | _Condition] = []
     for scope_a, scope_b in ((an_a.entry.body, an_b.entry.body), (an_a.tree.body, an_b.tree.body)):
         by_key: dict[tuple, list[ast.stmt]] = {}
         for s in scope_b:
@@ -107,7 +133,7 @@ def transplant(env: EnvView, base: ParentInfo, other: ParentInfo, rng: random.Ra
             k = stmt_key(s)
             for sb in by_key.get(k, []) if k is not None else []:
                 if ast.dump(s) != ast.dump(sb):
-                    moves.append(("replace", (scope_a, i), sb))
+                    moves.append(_Replace(scope_a, i, sb))
     rules = [
         s
         for s in an_b.entry.body
@@ -122,44 +148,47 @@ def transplant(env: EnvView, base: ParentInfo, other: ParentInfo, rng: random.Ra
         # After every statement that binds a name the rule reads (``u = ...`` before ``if u > 0``).
         reads = {n.id for n in ast.walk(r) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         after = [
-            i + 1 for i, s in enumerate(body) if au.names_bound(s) & reads - au.names_bound(ast.Module([]))
+            i + 1
+            for i, s in enumerate(body)
+            if au.names_bound(s) & reads - au.names_bound(ast.Module([], type_ignores=[]))
         ]
         ok = [p for p in positions if p >= max(after, default=0)]
         if ok:
-            moves.append(("insert", r, ok))
+            moves.append(_Insert(r, ok))
     conds_b = [n for n in au.walk_function(an_b.entry) if isinstance(n, ast.Compare)]
     for n in au.walk_function(an_a.entry):
         if isinstance(n, ast.Compare) and isinstance(an_a.parents.get(n), ast.If | ast.IfExp | ast.BoolOp):
             for c in conds_b:
                 if ast.dump(c) != ast.dump(n):
-                    moves.append(("condition", n, c))
+                    moves.append(_Condition(n, c))
     rng.shuffle(moves)
     # Half of the time, first try mixing the terms of a linear expression both parents define.
     if rng.random() < 0.5:
         res = term_crossover(env, an_a, an_b, base, other, rng)
         if res is not None:
             return res
-    for kind, x, y in moves:
-        stmt = y if kind in ("replace", "condition") else x
-        if not names_ok(stmt, bound):  # type: ignore[arg-type]
+    for move in moves:
+        donated = move.rule if isinstance(move, _Insert) else move.donor
+        if not names_ok(donated, bound):
             continue
-        new = copy.deepcopy(stmt)
-        if kind == "condition":
-            if not replace_child(an_a.parents[x], x, new):  # type: ignore[index]
+        if isinstance(move, _Condition):
+            cond = copy.deepcopy(move.donor)
+            x = move.target
+            if not replace_child(an_a.parents[x], x, cond):
                 continue
-            note = f"took the condition `{short(new)}` from #{other.id} for line {x.lineno} of #{base.id}"  # type: ignore[attr-defined]
+            note = f"took the condition `{short(cond)}` from #{other.id} for line {x.lineno} of #{base.id}"
             return env.render(an_a, donors=(other.source,)), note
-        if kind == "replace":
-            scope, i = x  # type: ignore[misc]
-            old = scope[i]
-            scope[i] = new
+        if isinstance(move, _Replace):
+            new = copy.deepcopy(move.donor)
+            old = move.scope[move.index]
+            move.scope[move.index] = new
             note = f"took `{short(new)}` from #{other.id} in place of line {old.lineno} of #{base.id}"
         else:
-            if any(ast.dump(new) == ast.dump(s) for s in body):
+            rule = copy.deepcopy(move.rule)
+            if any(ast.dump(rule) == ast.dump(s) for s in body):
                 continue
-            pos = rng.choice(y)  # type: ignore[arg-type]
-            body.insert(pos, new)
-            note = f"inserted the rule `if {ast.unparse(new.test)}` of #{other.id} into #{base.id}"  # type: ignore[attr-defined]
+            body.insert(rng.choice(move.positions), rule)
+            note = f"inserted the rule `if {ast.unparse(rule.test)}` of #{other.id} into #{base.id}"
         return env.render(an_a, donors=(other.source,)), note
     return term_crossover(env, an_a, an_b, base, other, rng)
 
@@ -218,7 +247,7 @@ def term_crossover(
         if ast.dump(acc) in (ast.dump(s.value), ast.dump(assigns_b[s.targets[0].id].value)):
             continue
         s.value = acc
-        name = s.targets[0].id  # type: ignore[attr-defined]
+        name = s.targets[0].id
         return env.render(
             an_a
         ), f"{name}: mixed the terms of #{base.id} and #{other.id} ({from_b} from #{other.id})"

@@ -263,7 +263,7 @@ def place_rules(env: EnvView, rng: random.Random, temperature: float) -> tuple[s
             if t.arrive is not None:
                 body.append(f"arrived = {t.arrive}")
         always = t.part is None or dec.parts[t.part].size <= len(t.places)
-        cond = None if always else f"{comps[t.part].var} < {len(t.places)}"
+        cond = None if always or t.part is None else f"{comps[t.part].var} < {len(t.places)}"
         head = ("if" if i == 0 else "elif") if cond else "else"
         if cond is None and i == 0:
             branches += body

@@ -156,11 +156,11 @@ class OfflineMutator(GeneratorBase):
             code = body
         elif body.startswith("TABLE"):
             table, _, rest = body.partition("\n")
-            doc = [f"{lay.env_id} policy: TABLE[obs] is the action to take in state obs."]
+            lines = [f"{lay.env_id} policy: TABLE[obs] is the action to take in state obs."]
             if lay.state_meaning:
-                doc.append(f"The state (obs) is the {lay.state_meaning}.")
-            doc.append(f"{lay.action_legend()}.")
-            code = f"{table}\n\ndef policy(obs):\n{docstring(*doc)}\n{textwrap.indent(rest, '    ')}\n"
+                lines.append(f"The state (obs) is the {lay.state_meaning}.")
+            lines.append(f"{lay.action_legend()}.")
+            code = f"{table}\n\ndef policy(obs):\n{docstring(*lines)}\n{textwrap.indent(rest, '    ')}\n"
         else:
             doc = docstring(f"{lay.env_id} policy.", f"{lay.action_legend()}.")
             reads = ""
@@ -217,6 +217,7 @@ class OfflineMutator(GeneratorBase):
     ) -> Result | None:
         own_hash = Program(source).normalized_hash
         p_struct = 0.2 + 0.4 * temperature / 1.5
+        an: au.Analysis | None
         an = env.analyze(source)
         # Operators that need what this program lacks would only waste attempts.
         skip = set() if table_groups(env, an) else TABLE_OPS

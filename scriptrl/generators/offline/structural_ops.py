@@ -45,7 +45,7 @@ def op_flip_compare(env: EnvView, an: au.Analysis, t: float, rng: random.Random)
     st = au.SourceText(an.source)
     left = node.left if k == 0 else node.comparators[k - 1]
     right = node.comparators[k]
-    a = st.offset(left.end_lineno, left.end_col_offset)
+    a = st.span(left)[1]
     b = st.span(right)[0]
     gap = an.source[a:b]
     old, new = SYM[type(node.ops[k])], SYM[FLIP[type(node.ops[k])]]
@@ -60,7 +60,7 @@ def op_swap_branches(env: EnvView, an: au.Analysis, t: float, rng: random.Random
     if not cands:
         return None
     node = rng.choice(cands)
-    node.body, node.orelse = node.orelse, node.body  # type: ignore[union-attr]
+    node.body, node.orelse = node.orelse, node.body
     if isinstance(node, ast.IfExp) and ast.dump(node.body) == ast.dump(node.orelse):
         return None
     return env.render(an), f"swapped the branches of the condition on line {node.lineno}"
@@ -81,7 +81,9 @@ def action_vars(env: EnvView, an: au.Analysis) -> list[str]:
     rets = an.returns()
     if not rets:
         return []
-    read = {n.id for n in ast.walk(rets[-1].value) if isinstance(n, ast.Name)}
+    value = rets[-1].value
+    assert value is not None  # returns() keeps only the returns that have a value
+    read = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
     assigned = {
         n.targets[0].id
         for n in entry_nodes(an)
@@ -139,7 +141,7 @@ def op_remove_condition(env: EnvView, an: au.Analysis, t: float, rng: random.Ran
     bools = [
         n for n in nodes if isinstance(n, ast.BoolOp) and isinstance(an.parents.get(n), ast.If | ast.IfExp)
     ]
-    cands: list[ast.AST] = ifs + bools
+    cands: list[ast.If | ast.BoolOp] = [*ifs, *bools]
     if not cands:
         return None
     node = rng.choice(cands)
@@ -185,7 +187,7 @@ def op_change_component(env: EnvView, an: au.Analysis, t: float, rng: random.Ran
     comps = env.layout.components
     if len(comps) < 2 or an.entry is None:
         return None
-    refs = []
+    refs: list[tuple[ast.expr, int]] = []
     for n in entry_nodes(an):
         if n in an.comp_reads:
             continue
@@ -287,7 +289,7 @@ def op_remove_term(env: EnvView, an: au.Analysis, t: float, rng: random.Random):
         for n in entry_nodes(an)
         if isinstance(n, ast.BinOp)
         and isinstance(n.op, ast.Add | ast.Sub)
-        and not (isinstance(an.parents.get(n), ast.BinOp) and isinstance(an.parents[n].op, ast.Add | ast.Sub))
+        and not (isinstance(p := an.parents.get(n), ast.BinOp) and isinstance(p.op, ast.Add | ast.Sub))
     ]
     cands = []
     for r in roots:

@@ -94,7 +94,8 @@ def rules_box(env: EnvView, rng: random.Random, t: float) -> tuple[str, str]:
     for _ in range(k):
         d = rng.randrange(len(lay.action_vars))
         lines.append(
-            f"if {env.condition(rng.randrange(n), rng)}:\n    {lay.action_vars[d]} = {sig(env.action_const(d, rng))}"
+            f"if {env.condition(rng.randrange(n), rng)}:\n"
+            f"    {lay.action_vars[d]} = {sig(env.action_const(d, rng))}"
         )
     lines.append(f"return {env.box_return([env.clip(d, v) for d, v in enumerate(lay.action_vars)])}")
     return "\n".join(lines), f"{k} threshold rule{'s' if k > 1 else ''} setting constant actions"
