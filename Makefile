@@ -27,12 +27,14 @@ demo-offline: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check scriptrl tests benchmarks
 	$(BIN)/ruff format --check scriptrl tests benchmarks
+	$(BIN)/mypy scriptrl
 	$(BIN)/python -m pytest -q
 	$(BIN)/python benchmarks/suite.py --quick --runs-root "$$(mktemp -d)" --results "$$(mktemp)" >/dev/null  # smoke run of the suite
 
 lint: $(STAMP)
 	$(BIN)/ruff check scriptrl tests benchmarks
 	$(BIN)/ruff format --check scriptrl tests benchmarks
+	$(BIN)/mypy scriptrl
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/eval_throughput.py
