@@ -70,6 +70,13 @@ def _load_policy(args: argparse.Namespace):
 
 
 def _policy_arguments(p: argparse.ArgumentParser) -> None:
+    _policy_and_env_arguments(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    _unsafe_argument(p)
+
+
+def _policy_and_env_arguments(p: argparse.ArgumentParser) -> None:
+    """The policy file and the environment it runs in, as every command that runs one takes them."""
     p.add_argument("policy", help="Python file defining policy(obs) or class Policy")
     p.add_argument("--env", required=True, help="gymnasium id, or package.module:ClassName")
     p.add_argument(
@@ -80,7 +87,9 @@ def _policy_arguments(p: argparse.ArgumentParser) -> None:
         help="import MODULE first (it may register env ids)",
     )
     _env_option_arguments(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+
+
+def _unsafe_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--unsafe-in-process",
         action="store_true",

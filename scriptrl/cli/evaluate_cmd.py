@@ -8,10 +8,11 @@ import sys
 from scriptrl.cli.common import (
     Subcommands,
     _allow_module_state_argument,
-    _env_option_arguments,
     _load_policy,
+    _policy_and_env_arguments,
     _positive_float,
     _positive_int,
+    _unsafe_argument,
     print_json,
 )
 
@@ -47,24 +48,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def add_eval(sub: Subcommands) -> None:
     p = sub.add_parser("eval", help="evaluate a policy file in the sandbox on a seed split")
-    p.add_argument("policy", help="Python file defining policy(obs) or class Policy")
-    p.add_argument("--env", required=True, help="gymnasium id, or package.module:ClassName")
-    p.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        metavar="MODULE",
-        help="import MODULE first (it may register env ids)",
-    )
-    _env_option_arguments(p)
+    _policy_and_env_arguments(p)
     p.add_argument("--split", default="holdout", choices=["dev", "holdout", "audit"])
     p.add_argument("--episodes", type=_positive_int, help="number of episodes (default: the whole split)")
     p.add_argument("--episode-timeout", type=_positive_float, default=120.0, help="wall seconds per episode")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument(
-        "--unsafe-in-process",
-        action="store_true",
-        help="run a TRUSTED file in this process, with no sandbox (for debugging your own code)",
-    )
+    _unsafe_argument(p)
     _allow_module_state_argument(p)
     p.set_defaults(func=cmd_eval)

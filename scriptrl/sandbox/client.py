@@ -65,6 +65,22 @@ class SandboxLimits:
     load_timeout: float = 5.0
 
 
+def start_interpreter(module: str, fds: tuple[int, ...]) -> subprocess.Popen:
+    """A fresh isolated interpreter (``python -I``, scrubbed environment, its own session, no
+    stdio) that runs ``module.main()`` with ``fds`` as its arguments: how both a spawned worker
+    and the zygote start."""
+    return subprocess.Popen(
+        [sys.executable, "-I", "-c", _BOOT.format(root=_PACKAGE_PARENT, module=module), *map(str, fds)],
+        pass_fds=fds,
+        env=scrubbed_environment(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd="/",
+    )
+
+
 def scrubbed_environment() -> dict[str, str]:
     env = {
         "PATH": "/usr/bin:/bin",
@@ -114,23 +130,7 @@ class SandboxWorker(_Exchange):
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         try:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-I",
-                    "-c",
-                    _BOOT.format(root=_PACKAGE_PARENT, module=self.boot_module),
-                    str(to_child_r),
-                    str(from_child_w),
-                ],
-                pass_fds=(to_child_r, from_child_w),
-                env=scrubbed_environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd="/",
-            )
+            self.proc = start_interpreter(self.boot_module, (to_child_r, from_child_w))
         finally:
             os.close(to_child_r)
             os.close(from_child_w)

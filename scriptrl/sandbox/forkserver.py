@@ -17,20 +17,13 @@ import select
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from typing import cast
 
-from scriptrl.sandbox.client import (
-    _PACKAGE_PARENT,
-    SandboxLimits,
-    SandboxWorker,
-    scrubbed_environment,
-)
+from scriptrl.sandbox.client import SandboxLimits, SandboxWorker, start_interpreter
 from scriptrl.sandbox.zygote import MAX_MESSAGE
 
-_BOOT = "import sys; sys.path.insert(0, {root!r}); from scriptrl.sandbox.zygote import main; main()"
 #: After this many zygotes in a row failed to start, stop trying and spawn every worker.
 MAX_ZYGOTE_FAILURES = 3
 
@@ -52,16 +45,7 @@ class ForkServer:
         self.start_timeout = start_timeout
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOT.format(root=_PACKAGE_PARENT), str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                env=scrubbed_environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd="/",
-            )
+            self.proc = start_interpreter("scriptrl.sandbox.zygote", (theirs.fileno(),))
         finally:
             theirs.close()
         self.ctrl = ours
