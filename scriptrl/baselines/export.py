@@ -139,39 +139,7 @@ def _tensor_line(name: str, a: np.ndarray, dtype: str = "<f4") -> str:
 
 def program_source(spec: NetSpec, title: str, notes: list[str] | None = None) -> str:
     """The policy program: docstring, forward pass, then the weights (read at call time)."""
-    body: list[str] = []
-    if spec.obs_kind == "onehot":
-        body.append(f"    x = np.zeros({spec.obs_n}, dtype=np.float32)")
-        body.append("    x[int(obs)] = 1.0")
-    elif spec.obs_mean is not None:
-        body.append("    x = np.asarray(obs, dtype=np.float32).reshape(-1)")
-        body.append("    # VecNormalize's running statistics, frozen when the checkpoint was taken")
-        body.append(
-            f"    x = np.clip((x - OBS_MEAN) / np.sqrt(OBS_VAR + {spec.obs_eps!r}), "
-            f"-{spec.obs_clip!r}, {spec.obs_clip!r})"
-        )
-        body.append("    x = x.astype(np.float32)")
-    else:
-        body.append("    x = np.asarray(obs, dtype=np.float32).reshape(-1)")
-    weights: list[str] = []
-    k = 0
-    for layer in spec.layers:
-        if layer.kind == "linear":
-            k += 1
-            assert layer.weight is not None and layer.bias is not None
-            out_n, in_n = layer.weight.shape
-            body.append(f"    x = W{k} @ x + B{k}  # {in_n} -> {out_n}")
-            weights.append(_tensor_line(f"W{k}", layer.weight))
-            weights.append(_tensor_line(f"B{k}", layer.bias))
-        elif layer.kind == "tanh":
-            body.append("    x = np.tanh(x)")
-        elif layer.kind == "relu":
-            body.append("    x = np.maximum(x, 0.0)")
-        elif layer.kind == "elu":
-            body.append("    x = np.where(x > 0, x, np.expm1(x))")
-        elif layer.kind == "hardtanh":
-            body.append(f"    x = np.clip(x, {layer.lo!r}, {layer.hi!r})")
-    body.append("    return x")
+    body, weights = _forward_lines(spec)
     if spec.head == "argmax":
         act = ["    return int(np.argmax(forward(obs)))"]
     elif spec.head == "clip":
@@ -279,3 +247,41 @@ def source_bytes_estimate(spec: NetSpec) -> int:
         if layer.weight is not None and layer.bias is not None
     )
     return int(math.ceil(n * 8 * 1.05)) + 4096
+
+
+def _forward_lines(spec: NetSpec) -> tuple[list[str], list[str]]:
+    """The forward pass's lines (input encoding, then one line per layer) and the weight lines it reads."""
+    body: list[str] = []
+    if spec.obs_kind == "onehot":
+        body.append(f"    x = np.zeros({spec.obs_n}, dtype=np.float32)")
+        body.append("    x[int(obs)] = 1.0")
+    elif spec.obs_mean is not None:
+        body.append("    x = np.asarray(obs, dtype=np.float32).reshape(-1)")
+        body.append("    # VecNormalize's running statistics, frozen when the checkpoint was taken")
+        body.append(
+            f"    x = np.clip((x - OBS_MEAN) / np.sqrt(OBS_VAR + {spec.obs_eps!r}), "
+            f"-{spec.obs_clip!r}, {spec.obs_clip!r})"
+        )
+        body.append("    x = x.astype(np.float32)")
+    else:
+        body.append("    x = np.asarray(obs, dtype=np.float32).reshape(-1)")
+    weights: list[str] = []
+    k = 0
+    for layer in spec.layers:
+        if layer.kind == "linear":
+            k += 1
+            assert layer.weight is not None and layer.bias is not None
+            out_n, in_n = layer.weight.shape
+            body.append(f"    x = W{k} @ x + B{k}  # {in_n} -> {out_n}")
+            weights.append(_tensor_line(f"W{k}", layer.weight))
+            weights.append(_tensor_line(f"B{k}", layer.bias))
+        elif layer.kind == "tanh":
+            body.append("    x = np.tanh(x)")
+        elif layer.kind == "relu":
+            body.append("    x = np.maximum(x, 0.0)")
+        elif layer.kind == "elu":
+            body.append("    x = np.where(x > 0, x, np.expm1(x))")
+        elif layer.kind == "hardtanh":
+            body.append(f"    x = np.clip(x, {layer.lo!r}, {layer.hi!r})")
+    body.append("    return x")
+    return body, weights
