@@ -43,7 +43,7 @@ class LiveProgress:
             + (f" · target {self.target:g}" if self.target is not None else "")
         )
         t.add_column("iteration", justify="right")
-        t.add_column("best dev", justify="right")
+        t.add_column("best training", justify="right")
         t.add_column("best holdout", justify="right")
         t.add_column("env steps", justify="right")
         t.add_column("evals/s", justify="right")

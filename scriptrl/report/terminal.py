@@ -67,7 +67,7 @@ def print_train_result(result, console: Console | None = None) -> None:
         else:  # a log or a pipe: the plain file, without lines padded to the console's width
             console.print(source.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
     rows = [
-        ("best dev", result.best_dev),
+        ("best training", result.best_dev),
         ("best holdout", result.best_holdout),
         ("audit", result.best_audit),
     ]
