@@ -184,3 +184,25 @@ def test_the_effort_split_follows_gain_per_step_and_keeps_a_floor():
         picks.append(kind)
         split.credit(kind, 50.0 if kind == "tuning" else 1.0, 10_000)
     assert picks.count("tuning") > picks.count("structure") >= 4  # the floor: at least a fifth of the rounds
+
+
+def test_holdout_confirms_a_gain_beyond_the_interval_not_a_tenth_of_the_target():
+    """Issue 12 item 7: at --target 300 the old rule wanted a dev gain of 30 points before a new
+    leader earned holdout; a gain of 8 points measured tightly is real and must be confirmed,
+    while the same gain measured loosely is noise and must not."""
+    from scriptrl.search.champion import Champion, deserves_holdout
+    from scriptrl.search.population import Member
+
+    def member(pid: int, returns: list[float]) -> Member:
+        m = Member(pid, 0.0, "n")
+        m.add(returns)
+        return m
+
+    champion_now = member(1, [200.0 + (i % 3 - 1) for i in range(30)])  # mean 200, tight
+    champion = Champion(id=1, dev=champion_now.score, holdout=199.0, ci95=[198.0, 200.0], episodes=30)
+    tight = member(2, [208.0 + (i % 3 - 1) for i in range(30)])  # +8 with a small spread
+    loose = member(3, [208.0 + (60.0 if i % 2 else -60.0) for i in range(30)])  # +8 within the noise
+    assert tight.score - champion_now.score < 0.1 * 300  # below the old 10 %-of-target step
+    assert deserves_holdout(tight, champion, champion_now, target=300.0)
+    assert not deserves_holdout(loose, champion, champion_now, target=300.0)
+    assert not deserves_holdout(champion_now, champion, champion_now, target=300.0)  # already champion
