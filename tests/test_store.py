@@ -306,6 +306,9 @@ def test_on_the_training_stream_a_program_scores_its_mean_over_every_batch(store
     top = store.top_programs("train")
     assert [t["id"] for t in top] == [b, a]
     assert top[1]["mean"] == 25.0 and top[1]["episodes"] == 4
+    assert store.selection_split() == "train"
+    one = store.selection_score(a)  # the same pooled score, asked for one program
+    assert one is not None and one["id"] == a and one["mean"] == 25.0 and one["episodes"] == 4
     assert store.env_steps(("cheap",)) == 100 and store.env_steps(("cheap", "full"), ("tune",)) == 180
     store.add_event("tune", {"env_steps": 20})
     assert store.env_steps(("cheap", "full"), ("tune",)) == 200

@@ -362,7 +362,7 @@ class RunStore:
         best dev evaluation."""
         if self.selection_split() == "dev":
             return self.best_evaluation(program_id, "dev")
-        rows = [r for r in self.top_programs("train", 1_000_000) if r["id"] == int(program_id)]
+        rows = self._rows("programs", _TOP_TRAIN, ("train", int(program_id), int(program_id), 1))
         return rows[0] if rows else None
 
     def top_programs(self, split: str = "dev", n: int = 10) -> list[dict]:
@@ -370,7 +370,7 @@ class RunStore:
         On the training stream a program's score is its mean over every episode it played there
         (a search evaluates it in many small batches on fresh seeds)."""
         if split == "train":
-            return self._rows("programs", _TOP_TRAIN, (split, int(n)))
+            return self._rows("programs", _TOP_TRAIN, (split, None, None, int(n)))
         sql = """
             WITH best AS (
                 SELECT e.*, ROW_NUMBER() OVER (PARTITION BY program_id ORDER BY episodes DESC, id DESC) AS rn

@@ -91,7 +91,9 @@ _TOP_TRAIN = """
     WITH agg AS (
         SELECT program_id, SUM(mean * episodes) / SUM(episodes) AS mean, SUM(episodes) AS episodes,
                SUM(env_steps) AS env_steps, SUM(seconds) AS seconds, MAX(id) AS evaluation_id
-        FROM evaluations WHERE split = ? AND mean IS NOT NULL AND episodes > 0 GROUP BY program_id
+        FROM evaluations WHERE split = ? AND mean IS NOT NULL AND episodes > 0
+              AND (? IS NULL OR program_id = ?)  -- one program's score, or every program's
+        GROUP BY program_id
     )
     SELECT p.*, a.evaluation_id AS evaluation_id, 'train' AS stage, a.episodes AS episodes, a.mean AS mean,
            NULL AS std, NULL AS ci_lo, NULL AS ci_hi, NULL AS median, a.env_steps AS env_steps, a.seconds AS seconds
