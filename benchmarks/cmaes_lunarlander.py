@@ -27,7 +27,7 @@ from pathlib import Path
 import gymnasium as gym
 
 from scriptrl.envs import ResolvedEnv, resolve_env
-from scriptrl.executors import EvalJob, LocalExecutor
+from scriptrl.evaluate.executors import EvalJob, LocalExecutor
 from scriptrl.generators.tuning import extract_constants, with_constants
 from scriptrl.search.cmaes import CmaSettings, ConstantSearch
 from scriptrl.seeds import SeedSplits

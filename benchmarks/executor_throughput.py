@@ -29,10 +29,10 @@ from pathlib import Path
 
 import gymnasium as gym
 
-import scriptrl.executors_ray as xr
+import scriptrl.evaluate.executors_ray as xr
 from scriptrl.envs import resolve_env
-from scriptrl.executors import EvalJob, LocalExecutor, run_job
-from scriptrl.executors_ray import RayExecutor, result_to_wire
+from scriptrl.evaluate.executors import EvalJob, LocalExecutor, run_job
+from scriptrl.evaluate.executors_ray import RayExecutor, result_to_wire
 
 # Competent policies, so episodes run as long as in a real search (a trivial LunarLander
 # policy crashes in ~80 steps and the benchmark would time sandbox start-ups instead).

@@ -28,11 +28,11 @@ POLICY = "def policy(obs):\n    return 1 if 0.3 * obs[1] + 1.2 * obs[2] + 0.4 * 
 
 def main() -> None:
     from scriptrl.envs import resolve_env
-    from scriptrl.executors import EvalJob, LocalExecutor
+    from scriptrl.evaluate.executors import EvalJob, LocalExecutor
     from scriptrl.generators.base import GenContext, ParentInfo
     from scriptrl.generators.llm import prompts
     from scriptrl.generators.llm.embedded import EmbeddedServer
-    from scriptrl.models import pull
+    from scriptrl.generators.llm.weights import pull
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="qwen2.5-coder-1.5b")

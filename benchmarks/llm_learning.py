@@ -9,7 +9,7 @@ and the LLM runs pay for starting their model like a user's run does. Per run: m
 prompt and completion tokens, wall seconds of the process (model load included) and of the
 search, search env steps until the first champion whose holdout score reached the solved
 threshold, and the final holdout score. Figures are read back from the run folders
-(``scriptrl.compare.run_row``), so they can be checked later.
+(``scriptrl.glassbox.compare.run_row``), so they can be checked later.
 
 The goal (issue 4): CartPole-v1 solved on holdout in under 60 s wall on 2 cores, in fewer env
 steps than PPO. The table is written between ``<!-- llm-learning:begin/end -->`` in
@@ -69,7 +69,7 @@ def command(method: str, env: str, seed: int, run_dir: Path, seconds: float, mod
 
 
 def run_one(method: str, env: str, seed: int, runs: Path, seconds: float, model: str) -> dict:
-    from scriptrl.compare import run_row
+    from scriptrl.glassbox.compare import run_row
 
     run_dir = runs / f"{env}-{method}-s{seed}"
     cmd = command(method, env, seed, run_dir, seconds, model)

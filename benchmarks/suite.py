@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from value_iteration import physical_limit
 
-    from scriptrl.compare import compare, markdown_table
+    from scriptrl.glassbox.compare import compare, markdown_table
 
     budget = dict(QUICK_BUDGET if args.quick else FULL_BUDGET)
     if args.seconds:
@@ -388,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += compare(env_dirs, threshold=THRESHOLDS.get(env))
     curves = None
     if rows:
-        from scriptrl.compare import plot
+        from scriptrl.glassbox.compare import plot
 
         curves = plot(rows, runs_root / "curves.png")
     total = time.monotonic() - started

@@ -5,7 +5,7 @@ import math
 import numpy as np
 from gymnasium import spaces
 
-from scriptrl.actions import make_checker
+from scriptrl.sandbox.actions import make_checker
 
 
 def test_discrete_accepts_only_in_range_ints():

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("z3")
 
-from scriptrl.behaviour_diff import behaviour_diff  # noqa: E402
 from scriptrl.envs import resolve_env  # noqa: E402
+from scriptrl.glassbox.behaviour_diff import behaviour_diff  # noqa: E402
 from scriptrl.program import Program  # noqa: E402
 
 ROOT = Path(__file__).parent.parent

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from scriptrl.compare import compare, markdown_table, run_curve, run_row
+from scriptrl.glassbox.compare import compare, markdown_table, run_curve, run_row
 from scriptrl.store import CallRecord, RunStore
 
 

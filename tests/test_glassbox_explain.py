@@ -9,9 +9,9 @@ import textwrap
 import pytest
 
 from scriptrl.envs import resolve_env
+from scriptrl.glassbox.trace import TraceWorker, _clean_trace, explain
 from scriptrl.program import Program
 from scriptrl.sandbox.client import SandboxWorker
-from scriptrl.trace import TraceWorker, _clean_trace, explain
 
 RULES = textwrap.dedent(
     '''
@@ -188,7 +188,7 @@ def test_train_and_eval_never_load_the_tracer():
         from scriptrl.evaluate import evaluate
         r = evaluate("def policy(obs):\\n    return 1 if obs[2] > 0 else 0\\n", "CartPole-v1", seeds=[0, 1])
         assert r.mean > 0 and sys.gettrace() is None
-        assert "scriptrl.sandbox.trace_worker" not in sys.modules and "scriptrl.trace" not in sys.modules
+        assert "scriptrl.sandbox.trace_worker" not in sys.modules and "scriptrl.glassbox.trace" not in sys.modules
         print("ok")
         """
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from scriptrl.render import render_episode
+from scriptrl.glassbox.render import render_episode
 
 CORRECT = Path(__file__).parent / "data" / "verify_faults" / "correct.py"
 

@@ -298,8 +298,8 @@ def test_export_errors_are_one_line(run, tmp_path):
 
 def test_a_failed_export_or_report_write_keeps_the_old_file_and_no_temp(run, tmp_path, monkeypatch):
     from scriptrl.errors import UserError
-    from scriptrl.export import export_policy
-    from scriptrl.report.html import write_report
+    from scriptrl.glassbox.export import export_policy
+    from scriptrl.glassbox.report.html import write_report
 
     policy, report = tmp_path / "policy.py", tmp_path / "report.html"
     export_policy(run.run_dir, policy)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from scriptrl.envs import resolve_env
+from scriptrl.glassbox.verify import PerturbedEnv, private_hypothesis_storage, property_checks, verify
 from scriptrl.program import Program
-from scriptrl.verify import PerturbedEnv, private_hypothesis_storage, property_checks, verify
 
 FAULTS = Path(__file__).parent / "data" / "verify_faults"
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -96,7 +96,7 @@ def test_a_policy_that_only_survives_the_usual_horizon_fails_the_gate():
     # Found by a short search: it scores ~490 in 500 steps, but it does not use the pole's angular
     # velocity and lets the cart drift, so most episodes end soon after step 500.
     source = "def policy(obs):\n    score = 0.5007 * obs[0] - 0.4253 * obs[1] + 5.99 * obs[2]\n    return 1 if score > 0.0 else 0\n"
-    from scriptrl.verify import robustness_gate
+    from scriptrl.glassbox.verify import robustness_gate
 
     rows = {
         r.condition: r
@@ -115,7 +115,7 @@ def test_below_a_level_is_a_measured_warning_unless_the_gate_is_asked_for():
     # A close relative of the PD controller (no cart terms, unit gains): it balances, but 10 % noise
     # costs it most of its margin. Without --gate that is a figure with a warning, not a failure.
     source = "def policy(obs):\n    return 1 if obs[2] + obs[3] > 0 else 0\n"
-    from scriptrl.verify import robustness_gate
+    from scriptrl.glassbox.verify import robustness_gate
 
     rows = {
         r.condition: r

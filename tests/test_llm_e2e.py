@@ -18,7 +18,7 @@ import pytest
 
 from scriptrl.envs import resolve_env
 from scriptrl.generators.base import GenContext, ParentInfo
-from scriptrl.models import SMALL_MODEL, pull
+from scriptrl.generators.llm.weights import SMALL_MODEL, pull
 
 pytestmark = pytest.mark.slow
 xllamacpp = pytest.importorskip("xllamacpp", reason="the embedded model needs the llm extra")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scriptrl import models
+from scriptrl.generators.llm import weights as models
 from scriptrl.cli import main as cli_main
 
 PART = 1000  # bytes per fake part

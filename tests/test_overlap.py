@@ -106,7 +106,7 @@ class SlowMutator(OfflineMutator):
 
 @pytest.mark.slow
 def test_a_run_with_a_slow_generator_tunes_while_it_writes(tmp_path):
-    from scriptrl.executors import LocalExecutor
+    from scriptrl.evaluate.executors import LocalExecutor
     from scriptrl.search.config import TrainConfig
     from scriptrl.search.loop import Search
     from scriptrl.search.portfolio import Portfolio

@@ -154,7 +154,7 @@ def test_dataclass_programs_load_and_score_like_the_plain_program(source, in_pro
 
 
 def test_the_tracer_loads_a_dataclass_program_with_future_annotations():
-    from scriptrl.trace import explain
+    from scriptrl.glassbox.trace import explain
 
     ex = explain(DATACLASS, "CartPole-v1", seed=0, episodes=1)
     assert ex.decisions > 0

@@ -13,13 +13,13 @@ import pytest
 z3 = pytest.importorskip("z3")
 
 from scriptrl.envs import resolve_env  # noqa: E402
+from scriptrl.glassbox.prove import prove  # noqa: E402
+from scriptrl.glassbox.prove.program import translate_program  # noqa: E402
+from scriptrl.glassbox.prove.properties import Property, PropertySet  # noqa: E402
+from scriptrl.glassbox.prove.translate import Translator  # noqa: E402
+from scriptrl.glassbox.prove.values import Vec  # noqa: E402
+from scriptrl.glassbox.verify.asker import _Asker  # noqa: E402
 from scriptrl.program import Program  # noqa: E402
-from scriptrl.prove import prove  # noqa: E402
-from scriptrl.prove.program import translate_program  # noqa: E402
-from scriptrl.prove.properties import Property, PropertySet  # noqa: E402
-from scriptrl.prove.translate import Translator  # noqa: E402
-from scriptrl.prove.values import Vec  # noqa: E402
-from scriptrl.verify.asker import _Asker  # noqa: E402
 
 CARTPOLE = resolve_env("CartPole-v1")
 pytestmark = pytest.mark.slow  # every test here starts solver and sandbox processes
@@ -253,8 +253,8 @@ RECKLESS = (
 
 def test_the_runtime_shield_enforces_the_property_with_its_fallback_and_logs_it():
     from scriptrl.evaluate import evaluate
+    from scriptrl.glassbox.prove.shield import ShieldSpec, interventions, shield_source
     from scriptrl.program import check_source
-    from scriptrl.prove.shield import ShieldSpec, interventions, shield_source
 
     body = shield_source(RECKLESS, ShieldSpec([Property("push left", PUSH_LEFT)], 0))
     assert check_source(body) == []  # the exported file still passes scriptrl's static checks

@@ -28,8 +28,8 @@ import pytest
 import scriptrl
 from scriptrl.envs import resolve_env
 from scriptrl.evaluate import EvalConfig, evaluate
-from scriptrl.executors import EvalJob, LocalExecutor
-from scriptrl.executors_ray import batch_size, result_from_wire, result_to_wire
+from scriptrl.evaluate.executors import EvalJob, LocalExecutor
+from scriptrl.evaluate.executors_ray import batch_size, result_from_wire, result_to_wire
 
 pytestmark = pytest.mark.slow
 
@@ -148,7 +148,7 @@ def local_run(tmp_path_factory):
 
 
 def test_train_through_a_ray_head_gives_the_local_pool_scores(ray_head, local_run, tmp_path):
-    from scriptrl.executors_ray import RayExecutor
+    from scriptrl.evaluate.executors_ray import RayExecutor
 
     ex = RayExecutor(workers=2, address=ray_head["address"])
     try:

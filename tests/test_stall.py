@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from scriptrl.evaluate import EvalConfig, evaluate
+from scriptrl.evaluate.stall import StallRule
 from scriptrl.seeds import SeedSplits
-from scriptrl.stall import StallRule
 
 # CliffWalking-v1 starts at the bottom-left; always "up" reaches the top row in 3 steps and
 # then stays on one cell, losing 1 per step, until scriptrl's step cap of 1000.

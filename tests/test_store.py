@@ -17,7 +17,7 @@ from rich.console import Console
 
 from scriptrl.errors import UserError
 from scriptrl.evaluate import Episode, EvalResult
-from scriptrl.report.runs_view import print_runs, print_show
+from scriptrl.glassbox.report.runs_view import print_runs, print_show
 from scriptrl.store import SCHEMA_VERSION, CallRecord, RunStore, list_runs
 
 CONFIG = {"env": "CartPole-v1", "generator": "mutate", "seed": 7, "budget": {"programs": 100}}

@@ -24,7 +24,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
-    from scriptrl.report.terminal import make_console
+    from scriptrl.glassbox.report.terminal import make_console
 
     table = Table(title="Built-in environment descriptions (any other gymnasium id works too)")
     for col in ("id", "observation", "actions", "time limit", "solved at", "title"):

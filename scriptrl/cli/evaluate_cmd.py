@@ -19,7 +19,7 @@ from scriptrl.cli.common import (
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from scriptrl.evaluate import EvalConfig, SeedSplits, evaluate
-    from scriptrl.report.terminal import print_eval_result
+    from scriptrl.glassbox.report.terminal import print_eval_result
 
     program, env = _load_policy(args)
     seeds = SeedSplits().seeds(args.split, args.episodes)

@@ -17,7 +17,7 @@ from scriptrl.cli.common import (
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from scriptrl.trace import explain, print_explanation
+    from scriptrl.glassbox.trace import explain, print_explanation
 
     program, env = _load_policy(args)
     ex = explain(
@@ -51,7 +51,7 @@ def add_explain(sub: Subcommands) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from scriptrl.verify import print_verify_report, private_hypothesis_storage, verify
+    from scriptrl.glassbox.verify import print_verify_report, private_hypothesis_storage, verify
 
     if args.prove or args.properties:
         return _cmd_prove(args)
@@ -82,8 +82,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _cmd_prove(args: argparse.Namespace) -> int:
     """``verify --prove``: exit 0 when every property is proved, 1 when one is refuted, 3 when one is unknown."""
-    from scriptrl.prove import print_proof_report, prove, require_z3
-    from scriptrl.prove.properties import (
+    from scriptrl.glassbox.prove import print_proof_report, prove, require_z3
+    from scriptrl.glassbox.prove.properties import (
         Property,
         PropertySet,
         check_expression,
@@ -165,9 +165,9 @@ def add_verify(sub: Subcommands) -> None:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from scriptrl.behaviour_diff import behaviour_diff, print_diff
+    from scriptrl.glassbox.behaviour_diff import behaviour_diff, print_diff
+    from scriptrl.glassbox.prove.properties import parse_range
     from scriptrl.program import Program
-    from scriptrl.prove.properties import parse_range
 
     ranges = tuple(parse_range(r) for r in args.ranges or [])
     args.policy = args.policy_a
@@ -220,7 +220,7 @@ def add_diff(sub: Subcommands) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from scriptrl.render import render_episode
+    from scriptrl.glassbox.render import render_episode
 
     program, env = _load_policy(args)
     info = render_episode(

@@ -13,7 +13,7 @@ def _say(msg: str) -> None:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from scriptrl.models import DEFAULT_MODEL, list_models, pull
+    from scriptrl.generators.llm.weights import DEFAULT_MODEL, list_models, pull
 
     if args.action == "pull":
         path = pull(args.name or DEFAULT_MODEL, say=_say)

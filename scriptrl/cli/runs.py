@@ -11,7 +11,7 @@ from scriptrl.cli.common import Subcommands, _positive_int
 def cmd_runs(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from scriptrl.report.runs_view import print_runs
+    from scriptrl.glassbox.report.runs_view import print_runs
 
     print_runs(Path(args.root), json_output=args.json)
     return 0
@@ -27,7 +27,7 @@ def add_runs(sub: Subcommands) -> None:
 def cmd_show(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from scriptrl.report.runs_view import print_show
+    from scriptrl.glassbox.report.runs_view import print_show
 
     print_show(Path(args.run_dir), n=args.top, json_output=args.json)
     return 0
@@ -42,7 +42,7 @@ def add_show(sub: Subcommands) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from scriptrl.compare import compare, plot, print_compare
+    from scriptrl.glassbox.compare import compare, plot, print_compare
 
     rows = compare(args.run_dirs, threshold=args.threshold)
     if args.output:
@@ -67,7 +67,7 @@ def add_compare(sub: Subcommands) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from scriptrl.report.html import write_report
+    from scriptrl.glassbox.report.html import write_report
 
     out = write_report(args.run_dir, args.output, baselines=args.baselines or [])
     sys.stdout.write(f"{out}\n")
@@ -91,7 +91,7 @@ def add_report(sub: Subcommands) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from scriptrl.export import export_policy
+    from scriptrl.glassbox.export import export_policy
 
     out = export_policy(
         args.run_dir, args.output, program_id=args.program, shield=args.shield, fallback=args.fallback

@@ -43,14 +43,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if quiet:
         result = train(args.env, resume=args.resume, **options)
     else:
-        from scriptrl.report.progress import LiveProgress
+        from scriptrl.glassbox.report.progress import LiveProgress
 
         with LiveProgress(args.env or str(args.resume), args.target) as progress:
             result = train(args.env, resume=args.resume, progress=progress, **options)
     if args.json:
         print_json(result.summary())
         return 0
-    from scriptrl.report.terminal import print_train_result
+    from scriptrl.glassbox.report.terminal import print_train_result
 
     print_train_result(result)
     return 0

@@ -28,10 +28,10 @@ from scriptrl.evaluate.results import (
     combine_results,
     confidence_interval,
 )
+from scriptrl.evaluate.stall import stall_allowed
 from scriptrl.program import Program, check_source
 from scriptrl.sandbox.client import release_spare_workers
 from scriptrl.seeds import SeedSplits
-from scriptrl.stall import stall_allowed
 
 __all__ = [
     "Episode",

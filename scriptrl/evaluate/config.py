@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from scriptrl.evaluate.stall import StallRule
 from scriptrl.sandbox.client import SandboxLimits
-from scriptrl.stall import StallRule
 
 
 @dataclass(frozen=True)

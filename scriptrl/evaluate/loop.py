@@ -15,13 +15,14 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from scriptrl.actions import make_checker, observation_codec, plain_data
 from scriptrl.envs import ResolvedEnv
 from scriptrl.evaluate.config import EvalConfig
 from scriptrl.evaluate.digest import _note_visit, _plain
+from scriptrl.evaluate.observer import Step, StepObserver
 from scriptrl.evaluate.results import Episode
-from scriptrl.observer import Step, StepObserver
+from scriptrl.evaluate.stall import StallWatch
 from scriptrl.program import ALLOWED_IMPORTS, Program
+from scriptrl.sandbox.actions import make_checker, observation_codec, plain_data
 from scriptrl.sandbox.client import (
     InProcessWorker,
     ProgramLoadError,
@@ -30,7 +31,6 @@ from scriptrl.sandbox.client import (
     new_worker,
     open_worker,
 )
-from scriptrl.stall import StallWatch
 
 
 class _Slot:

@@ -43,7 +43,7 @@ class _Exchange:
         self, ids: list[int], observations: list, new: list | None = None, end: list | None = None
     ) -> None:
         """Send one batch; ``new``/``end`` start and drop a ``class Policy``'s per-episode instances."""
-        from scriptrl.actions import encode_observations
+        from scriptrl.sandbox.actions import encode_observations
 
         obs_header, payload = encode_observations(self.codec, observations)
         header: dict = {"op": "act", "ids": list(ids)}

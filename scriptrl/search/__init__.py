@@ -88,10 +88,10 @@ def build_executor(cfg: TrainConfig, workers: int | None = None):
     """The executor a config asks for. Ray's default is every CPU of the cluster, not of this
     machine, so only an explicit ``workers`` is passed on to it."""
     if cfg.executor == "ray":
-        from scriptrl.executors_ray import RayExecutor
+        from scriptrl.evaluate.executors_ray import RayExecutor
 
         return RayExecutor(workers, cfg.ray_address, config=_eval_config(cfg))
-    from scriptrl.executors import LocalExecutor
+    from scriptrl.evaluate.executors import LocalExecutor
 
     return LocalExecutor(cfg.workers, config=_eval_config(cfg))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scriptrl.executors import EvalJob, Executor
+from scriptrl.evaluate.executors import EvalJob, Executor
 from scriptrl.search.racing import Played
 from scriptrl.seeds import SeedSplits
 from scriptrl.store import RunStore

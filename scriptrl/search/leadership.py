@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from scriptrl.evaluate import EvalResult
-from scriptrl.executors import EvalJob
+from scriptrl.evaluate.executors import EvalJob
 from scriptrl.search import stopping
 from scriptrl.search.champion import Champion, deserves_holdout
 from scriptrl.search.population import Member

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from scriptrl.envs import resolve_env
-from scriptrl.executors import Executor
+from scriptrl.evaluate.executors import Executor
 from scriptrl.generators.base import Candidate, GenContext, Generator, ParentInfo
 from scriptrl.program import Program
 from scriptrl.search import stopping

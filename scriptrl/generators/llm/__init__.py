@@ -56,7 +56,7 @@ def build_generator(s: LLMSettings, say=None) -> LLMGenerator:
 
 def _embedded(s: LLMSettings, say) -> LLMGenerator:
     from scriptrl.generators.llm.embedded import EmbeddedServer
-    from scriptrl.models import ModelError, pull, spec_for
+    from scriptrl.generators.llm.weights import ModelError, pull, spec_for
 
     name = s.model or ""
     spec = spec_for(name)

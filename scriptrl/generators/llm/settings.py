@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from scriptrl.errors import UserError
-from scriptrl.models import DEFAULT_MODEL, MODELS, spec_for
+from scriptrl.generators.llm.weights import DEFAULT_MODEL, MODELS, spec_for
 
 BACKENDS = ("embedded", "openai", "anthropic", "command")
 EDIT_MODES = ("auto", "full", "edits")

@@ -27,7 +27,7 @@ from scriptrl.generators.llm import prompts
 from scriptrl.generators.llm.backends import OpenAIBackend, Redactor
 from scriptrl.generators.llm.embedded import EmbeddedServer
 from scriptrl.generators.llm.replies import interpret
-from scriptrl.models import pull
+from scriptrl.generators.llm.weights import pull
 from scriptrl.store import RunStore
 
 HERE = Path(__file__).resolve().parent

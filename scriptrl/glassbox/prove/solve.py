@@ -2,8 +2,8 @@
 
 Why a child process: z3's own timeout is a request, not a guarantee (nonlinear problems
 and huge formulas can overrun it), and a hostile program could make even the
-translation grind. The parent (``scriptrl.prove.prove``) runs this module as
-``python -m scriptrl.prove.solve`` with a memory limit and kills it at its deadline, so
+translation grind. The parent (``scriptrl.glassbox.prove.prove``) runs this module as
+``python -m scriptrl.glassbox.prove.solve`` with a memory limit and kills it at its deadline, so
 the worst case is a clear UNKNOWN. Nothing here runs the program: it is parsed only.
 
 Protocol: one JSON job on stdin, one JSON answer on stdout.
@@ -19,9 +19,9 @@ from typing import Any
 
 import z3
 
-from scriptrl.prove.program import parse, translate_program
-from scriptrl.prove.translate import Translator
-from scriptrl.prove.values import Unsupported, Vec, b_or, is_sym, model_number, truth
+from scriptrl.glassbox.prove.program import parse, translate_program
+from scriptrl.glassbox.prove.translate import Translator
+from scriptrl.glassbox.prove.values import Unsupported, Vec, b_or, is_sym, model_number, truth
 
 #: Counterexamples on this grid are exact in float32 (for |x| < 2^15), so the sandbox sees the same number.
 GRID = 256
@@ -47,7 +47,7 @@ def box_constraints(variables: list, box: list[dict]) -> list:
 
 
 def property_formula(expr: str, obs: Any, action: Any, tr: Translator) -> Any:
-    from scriptrl.prove.values import Module
+    from scriptrl.glassbox.prove.values import Module
 
     env = {
         "obs": obs,
@@ -270,7 +270,7 @@ def _one_property(
 
 def differ(a: Any, b: Any) -> Any:
     """Where two actions differ (componentwise for arrays), as a Python bool or a z3 Bool."""
-    from scriptrl.prove.operators import compare_one
+    from scriptrl.glassbox.prove.operators import compare_one
 
     if isinstance(a, Vec) or isinstance(b, Vec):
         if not (isinstance(a, Vec) and isinstance(b, Vec)) or len(a.items) != len(b.items):

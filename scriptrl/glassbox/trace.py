@@ -26,7 +26,7 @@ import numpy as np
 
 from scriptrl.envs import ResolvedEnv, resolve_env
 from scriptrl.errors import UserError
-from scriptrl.observer import Step, run_observed
+from scriptrl.evaluate.observer import Step, run_observed
 from scriptrl.program import ALLOWED_IMPORTS, Program
 from scriptrl.sandbox.client import (
     InProcessWorker,

@@ -59,7 +59,7 @@ def behaviour_diff(
     seed: int = 0,
 ) -> DiffReport:
     """Where, how often and at what score cost two versions of a policy differ."""
-    from scriptrl.prove.properties import observation_box
+    from scriptrl.glassbox.prove.properties import observation_box
 
     splits = SeedSplits()
     if not 1 <= episodes <= splits.size("holdout"):
@@ -100,7 +100,7 @@ def _prove_difference(
     from gymnasium import spaces
 
     try:
-        from scriptrl.prove import MAX_NODES, PER_CHECK, require_z3, run_solver
+        from scriptrl.glassbox.prove import MAX_NODES, PER_CHECK, require_z3, run_solver
 
         require_z3()
     except UserError as e:
@@ -156,7 +156,7 @@ def _observation(space: Any, values: list) -> Any:
 
 
 def _plain(o: Any) -> Any:
-    from scriptrl.verify import _show
+    from scriptrl.glassbox.verify import _show
 
     return _show(o)
 
@@ -224,9 +224,9 @@ def _space(renv: ResolvedEnv) -> Any:
 def ask(program: Program, renv: ResolvedEnv, observations: list, unsafe: bool, batch: int = 1000) -> list:
     """The sandboxed program's action (as env.step gets it, plain data) for each observation, or an
     error string."""
-    from scriptrl.actions import make_checker, observation_codec, plain_data
+    from scriptrl.glassbox.verify.asker import _Asker
+    from scriptrl.sandbox.actions import make_checker, observation_codec, plain_data
     from scriptrl.sandbox.client import WorkerFailure
-    from scriptrl.verify.asker import _Asker
 
     probe = renv.make()
     codec, check = observation_codec(probe.observation_space), make_checker(probe.action_space)
@@ -257,7 +257,7 @@ def ask_both(
 
 def visited_states(program: Program, renv: ResolvedEnv, seeds: list[int], unsafe: bool) -> tuple[list, list]:
     """Every state the program's own episodes visit, with the action it took there."""
-    from scriptrl.trace import run_episodes
+    from scriptrl.glassbox.trace import run_episodes
 
     states: list = []
     actions: list = []

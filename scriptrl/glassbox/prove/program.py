@@ -16,8 +16,8 @@ from typing import Any
 
 import z3
 
-from scriptrl.prove.translate import Obligation, State, Translator, bind_import
-from scriptrl.prove.values import Func, Opaque, Unsupported
+from scriptrl.glassbox.prove.translate import Obligation, State, Translator, bind_import
+from scriptrl.glassbox.prove.values import Func, Opaque, Unsupported
 
 MAX_SOURCE = 200_000
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import z3
 
-from scriptrl.prove import calls
-from scriptrl.prove.operators import binop, compare, index, unary
-from scriptrl.prove.values import (
+from scriptrl.glassbox.prove import calls
+from scriptrl.glassbox.prove.operators import binop, compare, index, unary
+from scriptrl.glassbox.prove.values import (
     UNBOUND,
     Builtin,
     Func,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scriptrl.errors import UserError
-from scriptrl.prove.properties import Property, check_expression
+from scriptrl.glassbox.prove.properties import Property, check_expression
 
 LOG_LIMIT = 10_000
 
@@ -33,7 +33,7 @@ def load_shield(path: str, fallback: str | None) -> ShieldSpec:
     import tomllib
     from pathlib import Path
 
-    from scriptrl.prove.properties import load_properties
+    from scriptrl.glassbox.prove.properties import load_properties
 
     pset = load_properties(path)
     raw = fallback
@@ -156,7 +156,7 @@ _CLASS_PARTS = {
 def interventions(shielded: str, original: str, renv: Any, seeds: list[int], unsafe: bool = False) -> dict:
     """How often the shield changed the action on these episodes: the shielded program's visited states,
     asked of the unshielded one (both in the sandbox)."""
-    from scriptrl.behaviour_diff import _observation, ask, visited_states
+    from scriptrl.glassbox.behaviour_diff import _observation, ask, visited_states
     from scriptrl.program import Program
 
     states, actions = visited_states(Program(shielded, "shielded.py"), renv, seeds, unsafe)

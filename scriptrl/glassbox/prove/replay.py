@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from scriptrl.actions import make_checker, observation_codec, plain_data
+from scriptrl.glassbox.prove.translate import Translator
+from scriptrl.glassbox.prove.values import Module, Unsupported, Vec, truth
 from scriptrl.program import Program
-from scriptrl.prove.translate import Translator
-from scriptrl.prove.values import Module, Unsupported, Vec, truth
+from scriptrl.sandbox.actions import make_checker, observation_codec, plain_data
 
 
 @dataclass
@@ -55,8 +55,8 @@ def replay(
     time_limit: float = 1.0,
 ) -> list[Replay]:
     """Each candidate through the sandbox, stopping at the first whose action violates the property."""
+    from scriptrl.glassbox.verify.asker import _Asker
     from scriptrl.sandbox.client import WorkerFailure
-    from scriptrl.verify.asker import _Asker
 
     probe = renv.make()
     obs_space, act_space = probe.observation_space, probe.action_space

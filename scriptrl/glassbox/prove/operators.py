@@ -14,7 +14,7 @@ from typing import Any
 
 import z3
 
-from scriptrl.prove.values import (
+from scriptrl.glassbox.prove.values import (
     Unsupported,
     Vec,
     arith,
@@ -50,7 +50,7 @@ _CMP = {
 
 def binop(tr: Any, op: ast.operator, a: Any, b: Any) -> Any:
     if isinstance(op, ast.MatMult):
-        from scriptrl.prove.calls import dot
+        from scriptrl.glassbox.prove.calls import dot
 
         return dot(tr, a, b)
     if isinstance(a, Vec) or isinstance(b, Vec):

@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from scriptrl.verify.results import VerifyReport
+from scriptrl.glassbox.verify.results import VerifyReport
 
 
 def _num(x: float | None, fmt: str = ".2f") -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from scriptrl.report.curves import Curve
+from scriptrl.glassbox.report.curves import Curve
 
 _BASELINE_COLORS = ("#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")
 

@@ -261,7 +261,7 @@ def print_compare(rows: list[dict], json_output: bool = False) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from scriptrl.report.runs_view import _console
+    from scriptrl.glassbox.report.runs_view import _console
 
     header, cells = table_rows(rows)
     table = Table(title="Runs compared (holdout seeds 1000-1049, audit 2000-2049)")

@@ -11,14 +11,14 @@ from typing import Any, Literal
 import numpy as np
 from gymnasium import spaces
 
-from scriptrl.actions import Checker, make_checker, observation_codec
 from scriptrl.envs import ResolvedEnv
 from scriptrl.errors import UserError
+from scriptrl.glassbox.verify.asker import _Asker, _show
+from scriptrl.glassbox.verify.perturb import _random_rollouts
+from scriptrl.glassbox.verify.results import Budget, Check
 from scriptrl.program import Program
+from scriptrl.sandbox.actions import Checker, make_checker, observation_codec
 from scriptrl.sandbox.client import WorkerFailure
-from scriptrl.verify.asker import _Asker, _show
-from scriptrl.verify.perturb import _random_rollouts
-from scriptrl.verify.results import Budget, Check
 
 
 def observation_bounds(space: spaces.Box, seen: list, margin: float = 0.25) -> list[dict]:
@@ -187,7 +187,7 @@ def _own_observations(
     program: Program, renv: ResolvedEnv, seeds: list[int], unsafe: bool, deadline: float
 ) -> list:
     """What the program's own episodes visit (for unbounded components), cut off at ``deadline``."""
-    from scriptrl.trace import run_episodes
+    from scriptrl.glassbox.trace import run_episodes
 
     own: list = []
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import z3
 
-from scriptrl.prove.values import (
+from scriptrl.glassbox.prove.values import (
     Builtin,
     Func,
     Module,
@@ -146,7 +146,7 @@ def builtin(tr: Any, name: str, args: list, kwargs: dict) -> Any:
     if name in ("min", "max", "numpy.max", "numpy.min", "numpy.amax", "numpy.amin"):
         return _extreme(tr, args, "max" in short)
     if name in ("numpy.maximum", "numpy.minimum"):
-        from scriptrl.prove.operators import broadcast
+        from scriptrl.glassbox.prove.operators import broadcast
 
         _arity(tr, name, args, 2)
         if isinstance(args[0], Vec) or isinstance(args[1], Vec):
@@ -241,7 +241,7 @@ def _map1(tr: Any, args: list, fn: Any) -> Any:
 
 
 def _add(tr: Any, a: Any, b: Any) -> Any:
-    from scriptrl.prove.operators import binop
+    from scriptrl.glassbox.prove.operators import binop
 
     return binop(tr, ast.Add(), a, b)
 
@@ -278,14 +278,14 @@ def _argbest(tr: Any, seq: Vec, is_max: bool) -> Any:
 
 def dot(tr: Any, a: Any, b: Any) -> Any:
     if not isinstance(a, Vec) or not isinstance(b, Vec):
-        from scriptrl.prove.operators import binop
+        from scriptrl.glassbox.prove.operators import binop
 
         return binop(tr, ast.Mult(), a, b)
     if a.items and isinstance(a.items[0], Vec):  # a matrix times a vector
         return Vec([dot(tr, row, b) for row in a.items], "array")
     if len(a.items) != len(b.items):
         raise Unsupported(f"a dot product of lengths {len(a.items)} and {len(b.items)}", tr.line)
-    from scriptrl.prove.operators import binop
+    from scriptrl.glassbox.prove.operators import binop
 
     total: Any = 0
     for x, y in zip(a.items, b.items, strict=True):

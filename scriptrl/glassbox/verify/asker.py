@@ -39,7 +39,7 @@ class _Asker:
         self.live_ids: list[int] = []
 
     def _ensure(self):
-        from scriptrl.trace import open_worker
+        from scriptrl.glassbox.trace import open_worker
 
         if self.worker is None or (getattr(self.worker, "proc", True) is None):
             self.worker = open_worker(self.program, self.codec, self.seed, unsafe=self.unsafe)

@@ -24,13 +24,26 @@ from collections.abc import Callable, Sequence
 
 from scriptrl.envs import ResolvedEnv, resolve_env
 from scriptrl.errors import UserError
+from scriptrl.glassbox.verify.asker import _Asker, _show
+from scriptrl.glassbox.verify.checks import observation_bounds, observation_strategy, property_checks
+from scriptrl.glassbox.verify.perturb import (
+    HOLDOUT_START,
+    NOISE_LEVELS,
+    PHYSICS,
+    NoisyObservation,
+    PerturbedEnv,
+)
+from scriptrl.glassbox.verify.report import print_verify_report
+from scriptrl.glassbox.verify.results import (
+    CHECKS_SHARE,
+    MAX_SECONDS,
+    Budget,
+    Check,
+    Robustness,
+    VerifyReport,
+)
+from scriptrl.glassbox.verify.robustness import levels_text, robustness_gate
 from scriptrl.program import Program
-from scriptrl.verify.asker import _Asker, _show
-from scriptrl.verify.checks import observation_bounds, observation_strategy, property_checks
-from scriptrl.verify.perturb import HOLDOUT_START, NOISE_LEVELS, PHYSICS, NoisyObservation, PerturbedEnv
-from scriptrl.verify.report import print_verify_report
-from scriptrl.verify.results import CHECKS_SHARE, MAX_SECONDS, Budget, Check, Robustness, VerifyReport
-from scriptrl.verify.robustness import levels_text, robustness_gate
 
 
 def verify(

@@ -37,7 +37,7 @@ from typing import Any
 
 from scriptrl.errors import UserError
 from scriptrl.evaluate import Episode, EvalConfig, EvalResult
-from scriptrl.executors import EvalJob, run_job
+from scriptrl.evaluate.executors import EvalJob, run_job
 
 #: Calls queued per actor: one running, one waiting, so the driver's round trip is hidden.
 IN_FLIGHT_PER_ACTOR = 2
@@ -75,11 +75,9 @@ def result_from_wire(d: dict[str, Any]) -> EvalResult:
 #: The code an actor runs to evaluate (the search and the generators stay on the driver).
 _EVAL_CODE = (
     "evaluate/*.py",
-    "executors.py",
-    "executors_ray.py",
-    "actions.py",
-    "program.py",
+    "program/*.py",
     "errors.py",
+    "seeds.py",
     "envs/*.py",
     "sandbox/*.py",
 )
@@ -89,7 +87,7 @@ _EVAL_CODE = (
 def code_digest() -> str:
     """A digest of the evaluation code: two checkouts with the same version number but
     different commits could score the same program differently, so the version is not enough."""
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
     for path in sorted({p for pattern in _EVAL_CODE for p in root.glob(pattern)}):
         h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")

@@ -32,9 +32,9 @@ from typing import Any
 
 from scriptrl import seeds
 from scriptrl.errors import UserError
-from scriptrl.export import champion_id, lineage_ids
-from scriptrl.report.curves import SEARCH_STAGES, Curve, _num, learning_curve
-from scriptrl.report.plots import svg_plot
+from scriptrl.glassbox.export import champion_id, lineage_ids
+from scriptrl.glassbox.report.curves import SEARCH_STAGES, Curve, _num, learning_curve
+from scriptrl.glassbox.report.plots import svg_plot
 from scriptrl.store import RunStore, config_value, run_status, write_atomic
 
 __all__ = ["SEARCH_STAGES", "Curve", "build_report", "learning_curve", "write_report"]
@@ -287,7 +287,8 @@ def build_report(run_dir: str | Path, baselines: Sequence[str | Path] = ()) -> s
         curves.append(c)
         baseline_rows.append(row)
     env = Environment(
-        loader=PackageLoader("scriptrl", "report/templates"), autoescape=select_autoescape(["html", "j2"])
+        loader=PackageLoader("scriptrl", "glassbox/report/templates"),
+        autoescape=select_autoescape(["html", "j2"]),
     )
     template = env.get_template("report.html.j2")
     return template.render(

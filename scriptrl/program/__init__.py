@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scriptrl.errors import UserError
-from scriptrl.module_state import module_state_problems
+from scriptrl.program.module_state import module_state_problems
 
 #: Modules a program may import. ``random`` is seeded by the evaluator, so it stays deterministic.
 ALLOWED_IMPORTS: frozenset[str] = frozenset(

@@ -31,7 +31,7 @@ def render_episode(
     unsafe_in_process: bool = False,
 ) -> dict[str, Any]:
     """Run one episode with ``seed`` and write every ``every``-th frame to ``output`` (a .gif)."""
-    from scriptrl.trace import run_episodes
+    from scriptrl.glassbox.trace import run_episodes
 
     prog = program if isinstance(program, Program) else Program(source=program)
     renv = resolve_env(env) if isinstance(env, str) else env

@@ -11,9 +11,15 @@ import numpy as np
 from gymnasium import spaces
 
 from scriptrl.envs import ResolvedEnv
+from scriptrl.glassbox.verify.perturb import (
+    HOLDOUT_START,
+    NOISE_LEVELS,
+    PHYSICS,
+    PerturbedEnv,
+    _random_rollouts,
+)
+from scriptrl.glassbox.verify.results import Budget, Robustness
 from scriptrl.program import Program
-from scriptrl.verify.perturb import HOLDOUT_START, NOISE_LEVELS, PHYSICS, PerturbedEnv, _random_rollouts
-from scriptrl.verify.results import Budget, Robustness
 
 
 def _typical_ranges(renv: ResolvedEnv, space: spaces.Space, seen: list) -> np.ndarray | None:

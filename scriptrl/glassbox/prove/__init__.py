@@ -3,7 +3,7 @@ counterexample, or UNKNOWN.
 
 Sampling (``scriptrl verify``'s property checks) can miss a fault planted in a corner
 of the observation space; a proof cannot. The program's AST is translated into an SMT
-formula (``scriptrl.prove.translate``; the program is parsed, never run here), z3
+formula (``scriptrl.glassbox.prove.translate``; the program is parsed, never run here), z3
 decides the property over a box of observations, and a counterexample is replayed in
 the sandbox before it is believed. What stops the translation (a ``while`` loop, a
 string, a stateful Policy) is named with its line, and the answer is UNKNOWN.
@@ -22,11 +22,12 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from scriptrl.errors import UserError
+from scriptrl.glassbox.prove.properties import Bound, Property, PropertySet, check_expression, observation_box
 from scriptrl.program import Program
-from scriptrl.prove.properties import Bound, Property, PropertySet, check_expression, observation_box
 
 #: Limits: nodes in the formula, seconds for the whole solve, seconds for one solver check.
 MAX_NODES = 200_000
@@ -136,7 +137,7 @@ def prove(
 
 
 def _confirm(program: Program, renv: Any, p: Property, r: dict, box: list[dict], unsafe: bool) -> ProofResult:
-    from scriptrl.prove.replay import replay
+    from scriptrl.glassbox.prove.replay import replay
 
     res = ProofResult(p.name, p.expr, r["verdict"], r["detail"], box)
     if r["verdict"] != "REFUTED":
@@ -162,16 +163,16 @@ def _confirm(program: Program, renv: Any, p: Property, r: dict, box: list[dict],
 
 
 def run_solver(job: dict, max_seconds: float) -> dict:
-    """``python -m scriptrl.prove.solve`` with a hard deadline: a stuck solver becomes UNKNOWN,
+    """``python -m scriptrl.glassbox.prove.solve`` with a hard deadline: a stuck solver becomes UNKNOWN,
     never a hang."""
     env = {
         k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
     }
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = str(Path(__file__).resolve().parents[3])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "scriptrl.prove.solve"],
+            [sys.executable, "-m", "scriptrl.glassbox.prove.solve"],
             input=json.dumps(job),
             capture_output=True,
             text=True,

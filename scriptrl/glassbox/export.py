@@ -190,8 +190,8 @@ def export_policy(
 def _shielded(source: str, env_id: str, shield: str, fallback: str | None) -> tuple[str, str]:
     """The program wrapped in its runtime shield, and the card line saying how often it intervened on holdout."""
     from scriptrl.envs import resolve_env
+    from scriptrl.glassbox.prove.shield import interventions, load_shield, shield_source
     from scriptrl.program import check_source
-    from scriptrl.prove.shield import interventions, load_shield, shield_source
 
     spec = load_shield(shield, fallback)
     body = shield_source(source, spec)
