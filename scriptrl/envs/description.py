@@ -38,7 +38,8 @@ _REQUIRED_KEYS = {
     "actions": list,
 }
 # make: default gymnasium.make options; imports: modules that register the id (a third-party package)
-_OPTIONAL_KEYS = {"source": str, "decode": dict, "make": dict, "imports": list}
+# max_return: the best return an episode can have (CartPole's 500), where a search may stop early
+_OPTIONAL_KEYS = {"source": str, "decode": dict, "make": dict, "imports": list, "max_return": float}
 _NULLABLE_KEYS = ("time_limit", "solved_threshold")
 
 
@@ -146,6 +147,7 @@ class EnvDescription:
     # applied under the user's own --env-option values: see scriptrl/envs/options.py.
     make: tuple[tuple[str, Any], ...] = ()
     imports: tuple[str, ...] = ()
+    max_return: float | None = None
 
     def to_prompt(self) -> str:
         """Render as plain text, indexed exactly the way a policy program will index ``obs`` and actions."""
@@ -201,6 +203,7 @@ class EnvDescription:
             "termination": self.termination,
             "time_limit": self.time_limit,
             "solved_threshold": self.solved_threshold,
+            "max_return": self.max_return,
             "generated": self.generated,
             "decode": _plain_decode(self.decode),
         }
@@ -360,6 +363,7 @@ def parse_description(data: dict[str, Any], file: str = "<memory>") -> EnvDescri
         decode=decode,
         make=tuple(sorted(data.get("make", {}).items())),
         imports=tuple(data.get("imports", ())),
+        max_return=float(data["max_return"]) if "max_return" in data else None,
     )
 
 

@@ -90,6 +90,10 @@ class ResolvedEnv:
         return self.description.solved_threshold
 
     @property
+    def max_return(self) -> float | None:
+        return self.description.max_return
+
+    @property
     def max_episode_steps(self) -> int | None:
         return self.description.time_limit
 

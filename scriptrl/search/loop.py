@@ -282,6 +282,7 @@ class Search:
             population=self.population.size(),
             idle_rounds=self.idle_rounds,
             mid_iteration=mid_iteration,
+            max_return=self.env.max_return,
         )
 
     def _snapshot(self, totals: dict, steps: int) -> dict:

@@ -1,7 +1,11 @@
 """Why a search stops, and what its stop event says when it stops short of the target.
 
-Stops: the target (a champion's holdout reaches it; with ``--init`` and a budget given the search
-goes on until the budget ends, since the user's program may already meet the target), a budget
+Stops: the target (a champion's holdout reaches it). The environment's solved threshold is only
+a default target: when the user gives a budget and no ``--target``, the search goes on until the
+budget ends, as a PPO run uses its timesteps, since "solved" (LunarLander's 200) is far from the
+best a program can do; it stops early only at the description's ``max_return``, a return no
+episode can beat (CartPole's 500). With ``--init`` and a budget the search also goes on, since the
+user's program may already meet the target. Then a budget
 (iterations, env steps, seconds, cost), a stall (``stall_rounds`` rounds without a race win;
 off unless asked for), or no valid program at all. Short of the target, the stop event also
 carries a verdict: ``overfitting`` when the champion's training-stream mean is above its holdout
@@ -42,9 +46,13 @@ def check(
     population: int,
     idle_rounds: int,
     mid_iteration: bool = False,
+    max_return: float | None = None,
 ) -> Stop | None:
+    if champion is not None and max_return is not None and champion.holdout >= max_return:
+        return Stop("target", f"best possible return reached: holdout {champion.holdout:.2f}")
     at_target = champion is not None and target is not None and champion.holdout >= target
-    if at_target and not (cfg.init and has_budget(cfg)):
+    target_stops = cfg.target is not None or not has_budget(cfg)
+    if at_target and target_stops and not (cfg.init and has_budget(cfg)):
         assert champion is not None
         return Stop("target", f"target reached: holdout {champion.holdout:.2f} >= {target:g}")
     if not mid_iteration and cfg.max_iterations is not None and iteration >= cfg.max_iterations:
