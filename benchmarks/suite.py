@@ -44,6 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from suite_medians import median_rows, medians_table, raw_steps_per_second  # noqa: E402
+
 SUITES = {
     "seed": ["CartPole-v1", "LunarLander-v3", "FrozenLake8x8-v1", "Taxi-v4"],
     "weng": ["MountainCar-v0", "Acrobot-v1", "BipedalWalker-v3"],
@@ -96,7 +98,12 @@ def _llm_available() -> bool:
 
 
 def learner_jobs(
-    envs: list[str], budget: dict, runs_root: Path, quick: bool, skip_llm: bool = False
+    envs: list[str],
+    budget: dict,
+    runs_root: Path,
+    quick: bool,
+    skip_llm: bool = False,
+    seeds: tuple[int, ...] = (0,),
 ) -> tuple[list[dict], list[str]]:
     """The commands to run, and notes on what was left out and why."""
     jobs: list[dict] = []
@@ -117,8 +124,8 @@ def learner_jobs(
     for env in envs:
         goal = str(GOALS[env])
         methods = ["offline"] + (["llm"] if has_llm else [])
-        for gen in methods:
-            run = runs_root / f"{env}-scriptrl-{gen}"
+        for gen, seed in ((g, sd) for g in methods for sd in seeds):
+            run = runs_root / f"{env}-scriptrl-{gen}-s{seed}"
             cmd = [
                 *_cli(),
                 "train",
@@ -132,15 +139,15 @@ def learner_jobs(
                 "--target",
                 goal,
                 "--seed",
-                "0",
+                str(seed),
                 "--workers",
                 "1",
                 "--json",
             ]
-            jobs.append({"env": env, "method": f"scriptrl {gen}", "run_dir": run, "cmd": cmd})
+            jobs.append({"env": env, "method": f"scriptrl {gen}", "seed": seed, "run_dir": run, "cmd": cmd})
         algos = ["ppo"] + (["dqn"] if env in DISCRETE_ACTIONS else [])
-        for algo in algos:
-            run = runs_root / f"{env}-{algo}"
+        for algo, seed in ((a, sd) for a in algos for sd in seeds):
+            run = runs_root / f"{env}-{algo}-s{seed}"
             cmd = [
                 *_cli(),
                 "baseline",
@@ -154,12 +161,12 @@ def learner_jobs(
                 "--target",
                 goal,
                 "--seed",
-                "0",
+                str(seed),
                 "--json",
             ]
             if quick:
                 cmd += ["--max-env-steps", str(budget["baseline_steps"])]
-            jobs.append({"env": env, "method": algo.upper(), "run_dir": run, "cmd": cmd})
+            jobs.append({"env": env, "method": algo.upper(), "seed": seed, "run_dir": run, "cmd": cmd})
         if env not in DISCRETE_ACTIONS:
             notes.append(f"DQN on {env}: not run, its action space is continuous.")
     return jobs, notes
@@ -254,17 +261,18 @@ def _diagnose(row: dict) -> str:
         return "; ".join(bits)
 
 
-def goals_section(rows: list[dict], envs: list[str]) -> list[str]:
+def goals_section(med: list[dict], rows: list[dict], envs: list[str]) -> list[str]:
+    """Goals are judged on the median over search seeds; the diagnosis reads the median run."""
     out = [
         "",
-        "#### Goals",
+        "#### Goals (median over search seeds)",
         "",
         "| env | goal (holdout) | scriptrl | verdict | scriptrl steps to threshold vs PPO / DQN |",
         "|---|---|---|---|---|",
     ]
     misses = []
     for env in envs:
-        ours = [r for r in rows if r["env"] == env and r["kind"] == "scriptrl"]
+        ours = [r for r in med if r["env"] == env and r["kind"] == "scriptrl"]
         if not ours:
             continue
         r = ours[0]
@@ -279,7 +287,7 @@ def goals_section(rows: list[dict], envs: list[str]) -> list[str]:
         s = r["steps_to_threshold"]
         comp = []
         for other in ("PPO", "DQN"):
-            b = next((x for x in rows if x["env"] == env and x["method"] == other), None)
+            b = next((x for x in med if x["env"] == env and x["method"] == other), None)
             if b is None:
                 continue
             bs = b["steps_to_threshold"]
@@ -296,7 +304,10 @@ def goals_section(rows: list[dict], envs: list[str]) -> list[str]:
             f"{'; '.join(comp) or '-'} |"
         )
         if verdict != "met":
-            misses.append(f"- **{env}** ({verdict}): {_diagnose(r)}")
+            runs = [x for x in rows if x["env"] == env and x["method"] == r["method"]]
+            runs.sort(key=lambda x: float("-inf") if x["holdout"] is None else x["holdout"])
+            middle = runs[len(runs) // 2]
+            misses.append(f"- **{env}** ({verdict}; seed {middle.get('seed')}): {_diagnose(middle)}")
     if misses:
         out += [
             "",
@@ -333,7 +344,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, help="learners run at once (default 2: one per core)")
     ap.add_argument("--runs-root", type=Path, help="where run folders go (default runs/suite-TIMESTAMP)")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    ap.add_argument(
+        "--seeds",
+        help="search and training seeds, comma-separated (default 0,1,2; --quick 0): medians over them",
+    )
+    ap.add_argument("--envs", help="only these environments, comma-separated (default: the whole suite)")
     args = ap.parse_args(argv)
+    seeds = tuple(int(x) for x in (args.seeds or ("0" if args.quick else "0,1,2")).split(","))
 
     from value_iteration import physical_limit
 
@@ -349,13 +366,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick
         else (SUITES["seed"] + SUITES["weng"] if args.suite == "all" else SUITES[args.suite])
     )
+    if args.envs:
+        envs = [e for e in args.envs.split(",") if e]
+        unknown = [e for e in envs if e not in GOALS]
+        if unknown:
+            ap.error(f"--envs: no goal for {', '.join(unknown)}; choose from {', '.join(GOALS)}")
     tabular = [e for e in (TABULAR if args.quick else envs) if e in TABULAR]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     runs_root = (args.runs_root or ROOT / "runs" / f"suite-{'quick-' if args.quick else ''}{stamp}").resolve()
     runs_root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    jobs, notes = learner_jobs(envs, budget, runs_root, args.quick, args.skip_llm)
+    raw = {env: raw_steps_per_second(env) for env in envs}  # before the learners load the machine
+    jobs, notes = learner_jobs(envs, budget, runs_root, args.quick, args.skip_llm, seeds)
     sys.stderr.write(
         f"suite: {len(jobs)} learners, {budget['jobs']} at a time, {budget['seconds']:g} s each; "
         f"runs in {runs_root}\n"
@@ -382,10 +405,14 @@ def main(argv: list[str] | None = None) -> int:
     failed_dirs = {j["run_dir"] for j in failed}
     ok_dirs = [j["run_dir"] for j in jobs if j["run_dir"] not in failed_dirs]
     rows = []
+    seed_of = {str(j["run_dir"]): j["seed"] for j in jobs}
     for env in envs:
         env_dirs = [d for d in ok_dirs if d.name.startswith(env + "-")]
         if env_dirs:
             rows += compare(env_dirs, threshold=THRESHOLDS.get(env))
+    for r in rows:
+        r["seed"] = seed_of.get(str(Path(r["run_dir"]).resolve()), seed_of.get(r["run_dir"], 0))
+    med = median_rows(rows, raw)
     curves = None
     if rows:
         from scriptrl.glassbox.compare import plot
@@ -410,8 +437,11 @@ def main(argv: list[str] | None = None) -> int:
         "Seeds: dev 0-19 (search and curve), holdout 1000-1049 (reported), audit 2000-2049 (once, at the end).",
         "Env steps and seconds: a scriptrl search counts every dev evaluation and tuning episode; a baseline "
         "only its training steps and training time (its curve, holdout and audit episodes are left out).",
+        f"Search seeds: {', '.join(map(str, seeds))}; medians and ranges over them first, then every run.",
         "",
-        markdown_table(rows) if rows else "(no learner finished)",
+        medians_table(med) if med else "(no learner finished)",
+        "",
+        markdown_table(rows) if rows else "",
     ]
     if limits:
         body += [
@@ -422,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
             "|---|---|---|---|---|",
             *_limit_rows(limits),
         ]
-    body += goals_section(rows, envs)
+    body += goals_section(med, rows, envs)
     if notes:
         body += ["", "Notes:", "", *[f"- {n}" for n in notes]]
     body += ["", "Commands, one per learner:", "", "```"]
@@ -437,6 +467,24 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ]
     write_section(args.results, name, body)
+    out_json = runs_root / "suite.json"
+    out_json.write_text(
+        json.dumps(
+            {
+                "versions": versions,
+                "load": load,
+                "seeds": seeds,
+                "raw_steps_per_s": raw,
+                "medians": med,
+                "runs": [{k: v for k, v in r.items() if k != "curve"} for r in rows],
+                "notes": notes,
+            },
+            indent=1,
+            default=str,
+        ),
+        encoding="utf-8",
+    )
+    sys.stderr.write(f"suite: JSON in {out_json}\n")
     sys.stdout.write("\n".join(body) + "\n")
     # a model that cannot be had on this machine is a skip (noted above), not a broken suite
     return 1 if any(j["method"] != "scriptrl llm" for j in failed) else 0
