@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from scriptrl.envs.success_rule import rule_from_description
 from scriptrl.errors import UserError
 
 OBSERVATION_KINDS = ("vector", "discrete", "tuple")
@@ -38,7 +39,9 @@ _REQUIRED_KEYS = {
     "actions": list,
 }
 # make: default gymnasium.make options; imports: modules that register the id (a third-party package)
+# success/success_text: what counts as a successful episode (scriptrl/envs/success_rule.py)
 _OPTIONAL_KEYS = {"source": str, "decode": dict, "make": dict, "imports": list}
+_OPTIONAL_KEYS |= {"success": str, "success_text": str}
 _NULLABLE_KEYS = ("time_limit", "solved_threshold")
 
 
@@ -146,6 +149,10 @@ class EnvDescription:
     # applied under the user's own --env-option values: see scriptrl/envs/options.py.
     make: tuple[tuple[str, Any], ...] = ()
     imports: tuple[str, ...] = ()
+    # What counts as a successful episode, as an expression over the episode's summary, and the
+    # line a person reads (scriptrl/envs/success_rule.py); None: the environment defines none.
+    success: str | None = None
+    success_text: str | None = None
 
     def to_prompt(self) -> str:
         """Render as plain text, indexed exactly the way a policy program will index ``obs`` and actions."""
@@ -180,6 +187,8 @@ class EnvDescription:
             else "no agreed threshold; higher return is better"
         )
         lines.append(f"Solved: {solved}")
+        if self.success is not None:
+            lines.append(f"Success (per episode): {self.success_text or self.success} [{self.success}]")
         if self.generated:
             lines.append("(Generated from the environment's spaces; no curated description exists.)")
         return "\n".join(lines)
@@ -203,6 +212,8 @@ class EnvDescription:
             "solved_threshold": self.solved_threshold,
             "generated": self.generated,
             "decode": _plain_decode(self.decode),
+            "success": self.success,
+            "success_text": self.success_text,
         }
 
 
@@ -340,6 +351,7 @@ def parse_description(data: dict[str, Any], file: str = "<memory>") -> EnvDescri
     for c in observation:
         if c.rate_of is not None and (c.rate_of not in names or c.rate_of == c.name):
             raise _bad(file, f"observation {c.name!r}: rate_of {c.rate_of!r} is not another component's name")
+    success = rule_from_description(data, file)
     decode = None
     if "decode" in data:
         decode = parse_decode(data["decode"], file, observation, [a.name for a in actions])
@@ -360,6 +372,8 @@ def parse_description(data: dict[str, Any], file: str = "<memory>") -> EnvDescri
         decode=decode,
         make=tuple(sorted(data.get("make", {}).items())),
         imports=tuple(data.get("imports", ())),
+        success=success.expression if success else None,
+        success_text=success.text if success else None,
     )
 
 
