@@ -274,7 +274,7 @@ def rule_from_description(data: Mapping[str, Any], file: str) -> SuccessRule | N
     person cannot read is no audit trail."""
     if "success" not in data:
         if "success_text" in data:
-            raise UserError(f"description {file}: success_text without success; add success = \"EXPR\"")
+            raise UserError(f'description {file}: success_text without success; add success = "EXPR"')
         return None
     if not str(data.get("success_text", "")).strip():
         raise UserError(f"description {file}: success needs success_text, one line saying what it means")
