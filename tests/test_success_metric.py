@@ -191,6 +191,15 @@ def test_frozenlake_success_rate_is_recorded_and_survives_the_store(tmp_path: Pa
     assert quick.returns == res.returns
 
 
+def test_success_crosses_the_ray_wire_unchanged() -> None:
+    from scriptrl.evaluate.executors_ray import result_from_wire, result_to_wire
+
+    res = evaluate(FROZEN_TABLE, resolve_env("FrozenLake-v1"), list(range(10)))
+    back = result_from_wire(json.loads(json.dumps(result_to_wire(res))))
+    assert back.success_ci95 == res.success_ci95 and isinstance(back.success_ci95, tuple)
+    assert [e.success for e in back.episodes] == [e.success for e in res.episodes]
+
+
 def test_old_rows_and_states_without_success_still_read(tmp_path: Path) -> None:
     env = resolve_env("Pendulum-v1")  # no success defined: nothing is recorded
     res = evaluate("def policy(obs):\n    return [0.0]\n", env, [0, 1])
