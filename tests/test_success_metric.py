@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ def cli(*args: str, **kw) -> subprocess.CompletedProcess:
 # --------------------------------------------------------------------------- the language
 
 
-def _judge(expression: str, steps: list[tuple[float, dict]], end: str = "terminated") -> bool:
+def _judge(expression: str, steps: list[tuple[float, Any]], end: str = "terminated") -> bool:
     rule = parse_success(expression)
     summary = rule.tracker()
     for reward, info in steps:
@@ -77,6 +78,7 @@ def test_success_is_shown_never_assumed() -> None:
     assert not _judge("final.speed > 3", steps)  # a string cannot be ordered against a number
     assert not _judge("not terminated", [(1.0, {})], end="failure")  # the policy failed
     assert not _judge("last_reward > 0 or length == 0", [])  # no step: no last reward, no verdict
+    assert not _judge("final.crashed == 0", [(1.0, ["not", "a", "dict"])])  # info that is no mapping
 
 
 @pytest.mark.parametrize(

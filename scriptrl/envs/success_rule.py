@@ -103,7 +103,7 @@ class EpisodeSummary:
         self.ret += reward
         self.length += 1
         self.last_reward = reward
-        if not info:
+        if not info or not isinstance(info, Mapping):  # a custom env may return anything as info
             return
         for key in self.rule.final_keys:
             if key in info:
