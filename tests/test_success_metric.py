@@ -235,6 +235,21 @@ def test_a_rule_naming_keys_the_env_does_not_report_says_so() -> None:
     assert res.success_rate == 0.0 and res.success_note and "final.crashed (2 episodes)" in res.success_note
 
 
+def test_a_language_model_is_told_how_often_its_parent_succeeded(tmp_path: Path) -> None:
+    from scriptrl.generators.base import GenContext, ParentInfo
+    from scriptrl.generators.llm.prompts import feedback
+
+    env = resolve_env("FrozenLake-v1")
+    res = evaluate(FROZEN_TABLE, env, list(range(12)))
+    with RunStore.create(tmp_path / "run", {"env": "FrozenLake-v1"}) as store:
+        pid = store.add_program(FROZEN_TABLE, "n", [], "user", "init", 0.0, None, 0)
+        store.add_evaluation(pid, "train", "cheap", res)
+        row = store.evaluations()[0]
+    text = feedback(GenContext.for_env(env), ParentInfo(pid, FROZEN_TABLE, res.mean, row))
+    reached = sum(1 for ep in res.episodes if ep.ret > 0)
+    assert "Success (reached the goal (return 1) before" in text and f": {reached} of 12 episodes." in text
+
+
 # --------------------------------------------------------------------------- the command line
 
 
