@@ -39,6 +39,30 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _success_rate(text: str) -> float:
+    """A success rate as a fraction (0.95) or a percentage (95%)."""
+    raw = text.strip()
+    percent = raw.endswith("%")
+    try:
+        value = float(raw.rstrip("%").strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a rate; write 0.95 or 95%") from None
+    value = value / 100 if percent else value
+    if not math.isfinite(value) or not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"a success rate is in (0, 1] (or 1%..100%), got {text}")
+    return value
+
+
+def _success_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--success",
+        metavar="EXPR",
+        help="what counts as a successful episode, replacing the description's, e.g. "
+        '"not final.crashed and mean.speed >= 20" (names: episode_return, length, terminated, '
+        "truncated, last_reward, final.KEY and mean.KEY of the step info)",
+    )
+
+
 def _json_default(o: Any) -> Any:
     if hasattr(o, "item"):
         return o.item()

@@ -12,16 +12,19 @@ from scriptrl.cli.common import (
     _policy_and_env_arguments,
     _positive_float,
     _positive_int,
+    _success_argument,
     _unsafe_argument,
     print_json,
 )
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from scriptrl.envs import with_success
     from scriptrl.evaluate import EvalConfig, SeedSplits, evaluate
     from scriptrl.glassbox.report.terminal import print_eval_result
 
     program, env = _load_policy(args)
+    env = with_success(env, args.success)
     seeds = SeedSplits().seeds(args.split, args.episodes)
     config = EvalConfig(
         unsafe_in_process=args.unsafe_in_process,
@@ -53,6 +56,7 @@ def add_eval(sub: Subcommands) -> None:
     p.add_argument("--episodes", type=_positive_int, help="number of episodes (default: the whole split)")
     p.add_argument("--episode-timeout", type=_positive_float, default=120.0, help="wall seconds per episode")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    _success_argument(p)
     _unsafe_argument(p)
     _allow_module_state_argument(p)
     p.set_defaults(func=cmd_eval)

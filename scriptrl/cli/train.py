@@ -13,6 +13,8 @@ from scriptrl.cli.common import (
     _env_options,
     _positive_float,
     _positive_int,
+    _success_argument,
+    _success_rate,
     print_json,
 )
 from scriptrl.errors import UserError
@@ -66,6 +68,13 @@ def add_train(sub: Subcommands) -> None:
     p.add_argument(
         "--target", type=float, help="stop when the holdout mean reaches this (default: solved threshold)"
     )
+    p.add_argument(
+        "--target-success",
+        type=_success_rate,
+        metavar="RATE",
+        help="stop when the holdout success rate reaches RATE (0.95 or 95%%); with --target, both must",
+    )
+    _success_argument(p)
     p.add_argument("--max-iterations", type=_positive_int)
     p.add_argument("--max-env-steps", type=_positive_int)
     p.add_argument("--max-seconds", type=_positive_float)

@@ -9,6 +9,7 @@ generated from the spaces for anything else, so prompts and docs never have to g
 from scriptrl.envs.description import ActionInfo, EnvDescription, ObsComponent, list_descriptions
 from scriptrl.envs.generated import describe_spaces
 from scriptrl.envs.registry import EnvError, ResolvedEnv, resolve_env
+from scriptrl.envs.success_rule import SuccessRule, parse_success, with_success
 
 __all__ = [
     "ActionInfo",
@@ -16,7 +17,10 @@ __all__ = [
     "EnvError",
     "ObsComponent",
     "ResolvedEnv",
+    "SuccessRule",
     "describe_spaces",
     "list_descriptions",
+    "parse_success",
     "resolve_env",
+    "with_success",
 ]

@@ -17,6 +17,7 @@ import time
 from dataclasses import replace
 
 from scriptrl.envs import ResolvedEnv, resolve_env
+from scriptrl.envs.success_rule import rule_of
 from scriptrl.evaluate.config import EvalConfig
 from scriptrl.evaluate.loop import _EpisodeLoop
 from scriptrl.evaluate.null_policy import _cap_failures, null_action
@@ -75,10 +76,27 @@ def evaluate(
         if config.static_checks
         else []
     )
+    note = None
     if problems:
+        defined = rule_of(renv) is not None
         for ep in episodes:
             ep.end, ep.reason = "failure", "rejected before running: " + problems[0]
+            ep.success = False if defined else None
     else:
-        isolation, env_steps = _EpisodeLoop(prog, renv, episodes, config).run()
+        loop = _EpisodeLoop(prog, renv, episodes, config)
+        isolation, env_steps = loop.run()
+        note = unreported_note(loop.unreported)
     env_steps += _cap_failures(renv, episodes, config)
-    return _summarize(prog, renv, split, episodes, isolation, env_steps, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return _summarize(prog, renv, split, episodes, isolation, env_steps, seconds, note)
+
+
+def unreported_note(unreported: dict[str, int]) -> str | None:
+    """Why a success rate may read lower than it should: info keys the rule names went unreported."""
+    if not unreported:
+        return None
+    keys = ", ".join(f"{k} ({n} episode{'s' if n != 1 else ''})" for k, n in sorted(unreported.items()))
+    return (
+        f"the environment did not report {keys}; those episodes count as unsuccessful "
+        "(check the info keys the success expression names)"
+    )

@@ -69,6 +69,8 @@ def result_from_wire(d: dict[str, Any]) -> EvalResult:
     d = dict(d)
     d["episodes"] = [Episode(**ep) for ep in d["episodes"]]
     d["ci95"] = tuple(d["ci95"])
+    if d.get("success_ci95") is not None:
+        d["success_ci95"] = tuple(d["success_ci95"])
     return EvalResult(**d)
 
 
@@ -78,6 +80,7 @@ _EVAL_CODE = (
     "program/*.py",
     "errors.py",
     "seeds.py",
+    "success_rate.py",
     "envs/*.py",
     "sandbox/*.py",
 )

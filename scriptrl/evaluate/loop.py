@@ -16,6 +16,7 @@ import gymnasium
 import numpy as np
 
 from scriptrl.envs import ResolvedEnv
+from scriptrl.envs.success_rule import EpisodeSummary, rule_of
 from scriptrl.evaluate.config import EvalConfig
 from scriptrl.evaluate.digest import _note_visit, _plain
 from scriptrl.evaluate.observer import Step, StepObserver
@@ -36,9 +37,10 @@ from scriptrl.sandbox.client import (
 class _Slot:
     """One environment instance and the episode currently running on it."""
 
-    __slots__ = ("env", "ep", "eid", "obs", "tail", "hist", "cont", "started", "used", "watch")
+    __slots__ = ("env", "ep", "eid", "obs", "tail", "hist", "cont", "started", "used", "watch", "summary")
     # set by _EpisodeLoop._begin for each episode: its index, last observation, digest tail,
-    # action histogram (discrete actions) or action list (continuous), start time, stall watch
+    # action histogram (discrete actions) or action list (continuous), start time, stall watch,
+    # and the running figures its success rule reads (None when the environment defines none)
     eid: int
     obs: Any
     tail: deque
@@ -46,6 +48,7 @@ class _Slot:
     cont: list | None
     started: float
     watch: StallWatch | None
+    summary: EpisodeSummary | None
 
     def __init__(self, env: gymnasium.Env) -> None:
         self.env = env
@@ -142,6 +145,8 @@ class _EpisodeLoop:
         self.isolation: dict[str, str] = {}
         self.inflight: deque[tuple[list[_Slot], list[_Slot], WorkerFailure | None]] = deque()
         self.ended_ids: list[int] = []
+        self.success_rule = rule_of(renv)
+        self.unreported: dict[str, int] = {}  # info keys the rule names -> episodes that lacked them
 
     def run(self, strict_open: bool = False) -> tuple[dict[str, str], int]:
         """Run every episode; with ``strict_open`` a program or worker that fails to start
@@ -196,12 +201,18 @@ class _EpisodeLoop:
         slot.hist = [0] * self.discrete[1] if self.discrete else None
         slot.cont = None if self.discrete else []
         slot.watch = StallWatch(self.config.stall, slot.obs) if self.config.stall else None
+        slot.summary = self.success_rule.tracker() if self.success_rule else None
         new.append([eid, ep.seed])
 
     def _finish(self, slot: _Slot, end: str, reason: str | None = None) -> None:
         ep = slot.ep
         assert ep is not None  # only a slot running an episode finishes one
         ep.end, ep.reason = end, (reason[:400] if reason else reason)
+        if slot.summary is not None and self.success_rule is not None:
+            ep.success = self.success_rule.judge(slot.summary, end)
+            if end != "failure":
+                for key in slot.summary.missing():
+                    self.unreported[key] = self.unreported.get(key, 0) + 1
         ep.tail = [{"obs": _plain(o), "action": _plain(a)} for o, a in slot.tail]
         if slot.hist is not None:
             ep.action_summary = {**ep.action_summary, "histogram": list(slot.hist)}
@@ -224,6 +235,7 @@ class _EpisodeLoop:
         while self.pending:
             ep = self.episodes[self.pending.popleft()]
             ep.end, ep.reason = "failure", why[:400]
+            ep.success = False if self.success_rule else None
 
     # --- talking to the worker ----------------------------------------------------------
     def _refill_and_dispatch(self) -> None:
@@ -306,7 +318,9 @@ class _EpisodeLoop:
                     )
                 self._finish(s, "failure", reason)
             else:
-                obs, r, term, trunc, _ = s.env.step(act)
+                obs, r, term, trunc, info = s.env.step(act)
+                if s.summary is not None:
+                    s.summary.step(float(r), info)
                 self.env_steps += 1
                 ep.ret += float(r)
                 ep.length += 1

@@ -10,6 +10,8 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from scriptrl.success_rate import SuccessRate
+
 
 @dataclass
 class Episode:
@@ -21,6 +23,7 @@ class Episode:
     tail: list = field(default_factory=list)
     action_summary: dict = field(default_factory=dict)
     null_return: float | None = None  # after a failure: what doing nothing scores on this seed
+    success: bool | None = None  # by the environment's success rule; None when it defines none
 
 
 @dataclass
@@ -45,6 +48,14 @@ class EvalResult:
     isolation: dict[str, str]
     program_sha256: str
     notice: str | None = None
+    # the share of episodes that succeeded and its Wilson 95 % interval (None: no success defined)
+    success_rate: float | None = None
+    success_ci95: tuple[float, float] | None = None
+    success_note: str | None = None  # info keys the rule names that episodes did not report
+
+    @property
+    def success(self) -> SuccessRate | None:
+        return SuccessRate.of(ep.success for ep in self.episodes)
 
     @property
     def steps_per_second(self) -> float:
@@ -102,7 +113,7 @@ def confidence_interval(values: list[float]) -> tuple[float, float]:
     return (mean - half, mean + half)
 
 
-def _summarize(prog, renv, split, episodes, isolation, env_steps, seconds) -> EvalResult:
+def _summarize(prog, renv, split, episodes, isolation, env_steps, seconds, success_note=None) -> EvalResult:
     return _from_episodes(
         episodes,
         split=split,
@@ -114,6 +125,7 @@ def _summarize(prog, renv, split, episodes, isolation, env_steps, seconds) -> Ev
         isolation=isolation,
         program_sha256=prog.sha256,
         notice=renv.notice,
+        success_note=success_note,
     )
 
 
@@ -124,6 +136,7 @@ def _from_episodes(episodes: list[Episode], **fields: Any) -> EvalResult:
     failures = [
         {"seed": ep.seed, "step": ep.length, "reason": ep.reason} for ep in episodes if ep.end == "failure"
     ]
+    success = SuccessRate.of(ep.success for ep in episodes)
     return EvalResult(
         seeds=[ep.seed for ep in episodes],
         returns=returns,
@@ -136,6 +149,8 @@ def _from_episodes(episodes: list[Episode], **fields: Any) -> EvalResult:
         max=max(returns) if returns else nan,
         failures=failures,
         episodes=episodes,
+        success_rate=success.rate if success else None,
+        success_ci95=success.ci95 if success else None,
         **fields,
     )
 
@@ -154,4 +169,5 @@ def combine_results(parts: list[EvalResult], split: str | None = None) -> EvalRe
         isolation=next((r.isolation for r in parts if r.isolation), {}),
         program_sha256=first.program_sha256,
         notice=first.notice,
+        success_note=next((r.success_note for r in parts if r.success_note), None),
     )

@@ -20,7 +20,7 @@ from typing import SupportsFloat
 import numpy as np
 from gymnasium import spaces
 
-from scriptrl.envs.description import Decode
+from scriptrl.envs.decode import Decode
 from scriptrl.errors import UserError
 
 #: Names generated programs use for their own variables; component names must not shadow them.

@@ -24,6 +24,7 @@ from typing import Any
 
 from scriptrl.errors import UserError
 from scriptrl.store import RunStore, config_value, run_status, to_plain
+from scriptrl.success_rate import SuccessRate, format_percent
 
 SEARCH_STAGES = ("cheap", "full")
 
@@ -137,9 +138,12 @@ def run_row(run_dir: str | Path, threshold: float | None = None) -> dict[str, An
         promotions = store.events("promotion")
         champ = promotions[-1]["data"] if promotions else None
         audit = None
+        success = None
         if champ is not None:
             rows = store.evaluations(program_id=int(champ["id"]), split="audit")
             audit = rows[-1]["mean"] if rows else None
+            held = store.evaluations(program_id=int(champ["id"]), split="holdout")
+            success = SuccessRate.of_digest(held[-1]["digest"]) if held else None
         totals = store.totals()
         if is_baseline(config):
             stops = store.events("stop")
@@ -168,6 +172,9 @@ def run_row(run_dir: str | Path, threshold: float | None = None) -> dict[str, An
             "status": run_status(store),
             "holdout": champ["holdout"] if champ else None,
             "holdout_ci": _half(champ) if champ else None,
+            # the champion's holdout success rate and Wilson interval (None: success not defined)
+            "success": success.rate if success else None,
+            "success_ci": list(success.ci95) if success else None,
             "audit": audit,
             "threshold": thr,
             "steps_to_threshold": reached[0] if reached else None,
@@ -223,14 +230,19 @@ def table_rows(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
         "tokens",
         "cost",
     ]
+    with_success = any(r.get("success") is not None for r in rows)
+    if with_success:  # only where some environment defines success: other tables stay as they were
+        header.insert(3, "success (holdout)")
     cells = []
     for r in rows:
         thr = r["threshold"]
+        success = "-" if r.get("success") is None else format_percent(r["success"], r.get("success_ci"))
         cells.append(
             [
                 str(r["env"]),
                 r["method"],
                 _score(r),
+                *([success] if with_success else []),
                 _fmt(r["audit"]),
                 "-" if thr is None else f"{thr:g}",
                 _steps(r["steps_to_threshold"]) if thr is not None else "-",

@@ -37,6 +37,9 @@ class TrainResult:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    # the champion's holdout success rate and Wilson 95 % interval (None: no success defined)
+    best_success: float | None = None
+    best_success_ci95: list[float] | None = None
 
     @property
     def best_policy(self) -> Path:
@@ -131,11 +134,9 @@ def train(
         if env is None:
             raise UserError("train needs an environment id (or --resume RUN_DIR)")
         cfg = TrainConfig(env=env, **{k: v for k, v in options.items() if v is not None}).check()
-        from scriptrl.envs import resolve_env
+        from scriptrl.search.loop import success_env
 
-        resolve_env(
-            cfg.env, imports=cfg.imports, options=cfg.env_options
-        )  # fail on a bad id before creating a run folder
+        success_env(cfg)  # fail on a bad id or success rule before creating a run folder
         if cfg.init:
             from scriptrl.program import Program
 
@@ -182,6 +183,8 @@ def _result(search) -> TrainResult:
         best_dev=champ.dev if champ else None,
         best_holdout=champ.holdout if champ else None,
         best_audit=champ.audit if champ else None,
+        best_success=champ.success if champ else None,
+        best_success_ci95=champ.success_ci95 if champ else None,
         env_steps=search.search_env_steps(),
         eval_env_steps=store.env_steps(("holdout", "audit")),
         seconds=round(search.seconds(), 3),

@@ -27,6 +27,9 @@ class Champion:
     episodes: int = 0  # training episodes behind ``dev``
     var_mean: float = math.inf  # variance of that mean
     audit: float | None = None
+    # holdout success rate and its Wilson 95 % interval, when the environment defines success
+    success: float | None = None
+    success_ci95: list[float] | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -19,7 +19,11 @@ class TrainConfig:
     # and a resumed run build the same environment
     env_options: dict = field(default_factory=dict)
     allow_module_state: bool = False  # accept (with a warning) programs keeping state at module level
-    target: float | None = None  # default: the environment's solved threshold
+    target: float | None = None  # default: the solved threshold (none when only target_success is given)
+    # episode success (scriptrl/envs/success_rule.py): an expression replacing the description's,
+    # and a holdout success rate in (0, 1] the champion must reach to stop the search
+    success: str | None = None
+    target_success: float | None = None
     max_iterations: int | None = None
     max_env_steps: int | None = None  # search steps (cheap, full dev and tuning evaluations)
     max_seconds: float | None = None
@@ -86,6 +90,10 @@ class TrainConfig:
             raise UserError(
                 "--api-key-env takes the NAME of an environment variable, e.g. OPENROUTER_API_KEY, "
                 "never the key itself"
+            )
+        if self.target_success is not None and not 0 < self.target_success <= 1:
+            raise UserError(
+                f"--target-success is a success rate in (0, 1], e.g. 0.95 (got {self.target_success})"
             )
         self.splits()  # disjoint, non-empty ranges
         if self.cheap_episodes > self.race_episodes:

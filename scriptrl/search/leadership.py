@@ -16,6 +16,7 @@ from scriptrl.search import stopping
 from scriptrl.search.champion import Champion, deserves_holdout
 from scriptrl.search.population import Member
 from scriptrl.store import policy_header
+from scriptrl.success_rate import SuccessRate
 
 if TYPE_CHECKING:
     from scriptrl.search.loop import Search
@@ -62,7 +63,14 @@ def confirm(s: Search, leader: Member) -> None:
     holdout = split_eval(s, leader.id, source, "holdout")
     if s.champion is None or holdout.mean >= s.champion.holdout:
         s.champion = Champion(
-            leader.id, leader.score, holdout.mean, list(holdout.ci95), leader.n, leader.variance_of_mean()
+            leader.id,
+            leader.score,
+            holdout.mean,
+            list(holdout.ci95),
+            leader.n,
+            leader.variance_of_mean(),
+            success=holdout.success_rate,
+            success_ci95=list(holdout.success_ci95) if holdout.success_ci95 is not None else None,
         )
         s.store.write_best_policy(source, header(s))
         s.store.add_event("promotion", {"iteration": s.iteration, **s.champion.to_dict()})
@@ -83,8 +91,8 @@ def finish(s: Search, stop: stopping.Stop) -> None:
         audit = split_eval(s, s.champion.id, source, "audit").mean
         s.champion.audit = audit
         s.store.write_best_policy(source, header(s, audit))
-    info = stopping.verdict(stop, s.champion, s.target, s.idle_rounds)
-    s.stop_reason = stopping.describe(stop, info, s.target)
+    info = stopping.verdict(stop, s.champion, s.target, s.idle_rounds, s.cfg.target_success)
+    s.stop_reason = stopping.describe(stop, info, s.target, s.cfg.target_success)
     s._save()
     s.store.add_event("stop", {"reason": s.stop_reason, "iteration": s.iteration, **info})
 
@@ -114,12 +122,20 @@ def header(s: Search, audit: float | None = None) -> dict:
 
 @dataclass(frozen=True)
 class StoredEvaluation:
-    """A stored holdout or audit evaluation: the two numbers the champion keeps."""
+    """A stored holdout or audit evaluation: the numbers the champion keeps."""
 
     mean: float
     ci95: tuple[float, float]
+    success_rate: float | None = None
+    success_ci95: tuple[float, float] | None = None
 
     @classmethod
     def of(cls, row: dict) -> StoredEvaluation:
         mean = row["mean"] if row["mean"] is not None else float("-inf")
-        return cls(mean, (row.get("ci_lo") or mean, row.get("ci_hi") or mean))
+        success = SuccessRate.of_digest(row.get("digest"))
+        return cls(
+            mean,
+            (row.get("ci_lo") or mean, row.get("ci_hi") or mean),
+            success.rate if success else None,
+            success.ci95 if success else None,
+        )

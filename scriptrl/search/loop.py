@@ -34,7 +34,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scriptrl.envs import resolve_env
+from scriptrl.envs import ResolvedEnv, resolve_env, with_success
+from scriptrl.errors import UserError
 from scriptrl.evaluate.executors import Executor
 from scriptrl.generators.base import Candidate, GenContext, Generator, ParentInfo
 from scriptrl.program import Program
@@ -80,9 +81,11 @@ class Search:
         tuner_factory=None,
     ) -> None:
         self.cfg, self.store, self.executor, self.portfolio = cfg, store, executor, portfolio
-        self.env = resolve_env(cfg.env, imports=cfg.imports, options=cfg.env_options)
+        self.env = success_env(cfg)
         self.ctx = GenContext.for_env(self.env)
-        self.target = cfg.target if cfg.target is not None else self.env.solved_threshold
+        # A success target alone stops on success alone; otherwise the solved threshold is the default.
+        default = None if cfg.target_success is not None else self.env.solved_threshold
+        self.target = cfg.target if cfg.target is not None else default
         self.progress = progress
         self.stream = SeedStream(cfg.splits())
         self.rule = RaceRule(cfg.cheap_episodes, cfg.race_chunk, cfg.race_episodes)
@@ -108,7 +111,10 @@ class Search:
             # A run killed before its first saved state restarts from the top; what it already
             # stored is found again by hash and seed instead of being evaluated a second time.
             kind = "resume" if self.store.programs() else "start"
-            self.store.add_event(kind, {"env": self.env.label(), "target": self.target, "iteration": 0})
+            start = {"env": self.env.label(), "target": self.target, "iteration": 0}
+            if self.cfg.target_success is not None:
+                start["target_success"] = self.cfg.target_success
+            self.store.add_event(kind, start)
             if self.portfolio.slow:
                 overlapped_round(self, lambda emit, stopped: write_initial(self, emit, stopped))
             else:
@@ -337,6 +343,17 @@ class Search:
 
     def _width_beside_model(self) -> int | None:
         return width_beside_model(self)
+
+
+def success_env(cfg: TrainConfig) -> ResolvedEnv:
+    """The run's environment with the user's success rule, if any; a success target needs a rule."""
+    env = with_success(resolve_env(cfg.env, imports=cfg.imports, options=cfg.env_options), cfg.success)
+    if cfg.target_success is not None and env.description.success is None:
+        raise UserError(
+            f"--target-success needs a definition of success, and {env.id}'s description has none; "
+            'give one with --success EXPR, e.g. --success "episode_return > 0"'
+        )
+    return env
 
 
 def _gain(res: Outcome, opponent: list[Played]) -> float:

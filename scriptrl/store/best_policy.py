@@ -9,6 +9,7 @@ from typing import Any
 
 from scriptrl.store.atomic import write_atomic
 from scriptrl.store.encoding import dumps
+from scriptrl.success_rate import format_percent
 
 BEST_POLICY_NAME = "best_policy.py"
 
@@ -35,6 +36,10 @@ def policy_header(
     h[dev_label or f"dev mean (seeds {dev[0]}-{dev[1] - 1})"] = round(champion.get("dev", 0.0), 3)
     h[f"holdout mean (seeds {hold[0]}-{hold[1] - 1})"] = round(champion.get("holdout", 0.0), 3)
     h["holdout 95% CI"] = [round(x, 3) for x in champion.get("ci95", [])]
+    desc = getattr(env, "description", None)
+    if champion.get("success") is not None and desc is not None and desc.success:
+        h["holdout success"] = format_percent(champion["success"], champion.get("success_ci95"))
+        h["success means"] = f"{desc.success_text or desc.success} ({desc.success})"
     if audit is not None:
         h[f"audit mean (seeds {aud[0]}-{aud[1] - 1})"] = round(audit, 3)
     h["written by"] = written_by

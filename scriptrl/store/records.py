@@ -47,17 +47,19 @@ def _result_fields(result: Any) -> dict[str, Any]:
     digest = []
     for ep in episodes:
         ret = _get(ep, "ret", None)
-        digest.append(
-            {
-                "seed": _get(ep, "seed"),
-                "return": _get(ep, "return", None) if ret is None else ret,
-                "length": _get(ep, "length"),
-                "end": _get(ep, "end"),
-                "reason": _get(ep, "reason"),
-                "tail": _get(ep, "tail", []),
-                "action_summary": _get(ep, "action_summary", {}),
-            }
-        )
+        entry = {
+            "seed": _get(ep, "seed"),
+            "return": _get(ep, "return", None) if ret is None else ret,
+            "length": _get(ep, "length"),
+            "end": _get(ep, "end"),
+            "reason": _get(ep, "reason"),
+            "tail": _get(ep, "tail", []),
+            "action_summary": _get(ep, "action_summary", {}),
+        }
+        # kept only where the environment defines success (absent in runs stored before it existed)
+        if _get(ep, "success") is not None:
+            entry["success"] = bool(_get(ep, "success"))
+        digest.append(entry)
     if not digest and _get(result, "digest", None):
         digest = list(_get(result, "digest"))
     return {

@@ -223,6 +223,9 @@ def feedback(ctx: GenContext, parent: ParentInfo, brief: bool = False) -> str:
         )
         parts.append(f"{len(lengths)} {words.get(end, end)} {where}")
     lines.append("Episodes: " + "; ".join(parts) + ".")
+    flags = [e["success"] for e in episodes if isinstance(e.get("success"), bool)]
+    if flags:  # the environment defines success: say how often, in its own words
+        lines.append(f"Success ({desc.success_text or desc.success}): {sum(flags)} of {len(flags)} episodes.")
     actions = _action_use(episodes, desc)
     if actions:
         lines.append(actions)

@@ -21,7 +21,7 @@ import itertools
 import random
 from dataclasses import dataclass
 
-from scriptrl.envs.description import Decode, Place
+from scriptrl.envs.decode import Decode, Place
 from scriptrl.generators.layout import EnvLayout
 from scriptrl.generators.offline.env_view import EnvView
 

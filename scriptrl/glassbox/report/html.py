@@ -36,6 +36,7 @@ from scriptrl.glassbox.export import champion_id, lineage_ids
 from scriptrl.glassbox.report.curves import SEARCH_STAGES, Curve, _num, learning_curve
 from scriptrl.glassbox.report.plots import svg_plot
 from scriptrl.store import RunStore, config_value, run_status, write_atomic
+from scriptrl.success_rate import SuccessRate
 
 __all__ = ["SEARCH_STAGES", "Curve", "build_report", "learning_curve", "write_report"]
 
@@ -59,6 +60,28 @@ def _ci(row: dict | None) -> str:
     if row.get("ci_lo") is None or row.get("ci_hi") is None:
         return _fmt(row["mean"])
     return f"{row['mean']:.2f} [{row['ci_lo']:.2f}, {row['ci_hi']:.2f}]"
+
+
+def _success(row: dict | None) -> str | None:
+    """``96 % [91, 98] (48/50)`` from a stored evaluation's episodes; None where success is undefined."""
+    rate = SuccessRate.of_digest((row or {}).get("digest"))
+    return rate.percent() if rate else None
+
+
+def _with_success(row: dict | None) -> str:
+    """The mean [CI] and, where success is defined, the success rate beside it."""
+    success = _success(row)
+    return _ci(row) + (f" · success {success}" if success else "")
+
+
+def _success_rule(cfg: dict) -> str | None:
+    """What success meant in this run: the user's --success, else the description's line."""
+    if cfg.get("success"):
+        return str(cfg["success"])
+    from scriptrl.envs.description import curated
+
+    desc = curated().get(str(config_value(cfg, "env", "env_id")))
+    return desc.success_text if desc is not None else None
 
 
 def _versions() -> list[tuple[str, str]]:
@@ -122,7 +145,7 @@ def _lineage(store: RunStore, champ: int | None) -> tuple[list[dict], list[dict]
                 "temperature": _fmt(p["temperature"], ".3g"),
                 "note": p["note"] or "",
                 "dev": text,
-                "holdout": _ci(hold) if hold else "-",
+                "holdout": _with_success(hold) if hold else "-",
                 "parents": ", ".join(f"#{x}" for x in p["parents"]) or "-",
                 "champion": pid == champ,
             }
@@ -326,6 +349,9 @@ def _summary(store: RunStore, champ: int | None) -> dict:
         "holdout": _ci(store.best_evaluation(champ, "holdout")) if champ is not None else "-",
         "audit": _ci(store.best_evaluation(champ, "audit")) if champ is not None else "-",
         "target": _num(cfg.get("target")),
+        "success": _success(store.best_evaluation(champ, "holdout")) if champ is not None else None,
+        "audit_success": _success(store.best_evaluation(champ, "audit")) if champ is not None else None,
+        "success_rule": _success_rule(cfg),
     }
 
 

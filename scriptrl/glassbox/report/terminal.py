@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scriptrl.evaluate import EvalResult
+from scriptrl.success_rate import format_success
 
 
 def make_console() -> Console:
@@ -24,6 +25,7 @@ def print_eval_result(result: EvalResult, console: Console | None = None) -> Non
         ("episodes", str(len(result.returns))),
         ("mean return", f"{result.mean:.2f}"),
         ("95% CI", f"[{lo:.2f}, {hi:.2f}]"),
+        *_success_rows(result),
         ("std", f"{result.std:.2f}"),
         ("median", f"{result.median:.2f}"),
         ("min / max", f"{result.min:.2f} / {result.max:.2f}"),
@@ -47,9 +49,19 @@ def print_eval_result(result: EvalResult, console: Console | None = None) -> Non
                 markup=True,
                 highlight=False,
             )
+    if result.success_note:
+        console.print(f"[yellow]success:[/yellow] {result.success_note}", markup=True, highlight=False)
     weak = [k for k, v in result.isolation.items() if not v.startswith("on")]
     iso = "all layers on" if result.isolation and not weak else ("off: " + ", ".join(weak) if weak else "n/a")
     console.print(f"isolation: {iso}", highlight=False)
+
+
+def _success_rows(result: EvalResult) -> list[tuple[str, str]]:
+    """The success rate beside the mean return, and what success means, when it is defined."""
+    rate = result.success
+    if rate is None:
+        return []
+    return [("success", rate.percent())]
 
 
 def print_train_result(result, console: Console | None = None) -> None:
@@ -71,8 +83,12 @@ def print_train_result(result, console: Console | None = None) -> None:
         ("best holdout", result.best_holdout),
         ("audit", result.best_audit),
     ]
+    success = format_success(getattr(result, "best_success", None), getattr(result, "best_success_ci95", None))
     for k, v in rows:
-        console.print(f"{k:>14}: {'-' if v is None else f'{v:.2f}'}", highlight=False)
+        text = "-" if v is None else f"{v:.2f}"
+        if k == "best holdout" and success:
+            text += f" · {success}"
+        console.print(f"{k:>14}: {text}", highlight=False)
     console.print(
         f"{'env steps':>14}: {result.env_steps:,} search + {result.eval_env_steps:,} holdout/audit",
         highlight=False,
