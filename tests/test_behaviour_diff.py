@@ -1,4 +1,5 @@
-"""scriptrl diff: where two versions act differently (proved, sampled), how often on holdout, and the score change."""
+"""scriptrl diff: where two versions act differently (proved, sampled), how often on holdout, and the
+score change."""
 
 import json
 import subprocess
@@ -15,7 +16,10 @@ from scriptrl.program import Program  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
 A = Program.from_file(ROOT / "tests" / "data" / "verify_faults" / "correct.py")
-PD = "    push = 10.0 * angle + 2.0 * angular_velocity + 0.1 * position + 0.3 * velocity\n    return 1 if push > 0 else 0\n"
+PD = (
+    "    push = 10.0 * angle + 2.0 * angular_velocity + 0.1 * position + 0.3 * velocity\n"
+    "    return 1 if push > 0 else 0\n"
+)
 #: Version B: a new rule that pushes left when the cart is right of 1 m and the pole leans left.
 B = Program(
     "def policy(obs):\n    position, velocity, angle, angular_velocity = obs\n"

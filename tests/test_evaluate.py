@@ -83,7 +83,11 @@ def test_late_exception_keeps_earned_reward_and_marks_failure():
 
 
 def test_hung_worker_is_killed_and_evaluation_carries_on():
-    src = "class Policy:\n    def reset(self, seed):\n        self.seed = seed\n    def act(self, obs):\n        while self.seed == 1:\n            pass\n        return 1 if obs[2] > 0 else 0\n"
+    src = (
+        "class Policy:\n    def reset(self, seed):\n        self.seed = seed\n"
+        "    def act(self, obs):\n        while self.seed == 1:\n            pass\n"
+        "        return 1 if obs[2] > 0 else 0\n"
+    )
     cfg = EvalConfig(call_timeout=0.5, max_concurrency=1)
     r = evaluate(src, CARTPOLE, [0, 1, 2], cfg)
     ends = [ep.end for ep in r.episodes]

@@ -1,4 +1,5 @@
-"""report and export on a real, finished CartPole-v1 run: the page in a real browser, the file in a bare Python."""
+"""report and export on a real, finished CartPole-v1 run: the page in a real browser, the file in a
+bare Python."""
 
 import json
 import os
@@ -127,7 +128,8 @@ def test_report_renders_in_headless_chromium_without_errors(run, baseline, tmp_p
     browser = _chromium()
     if browser is None:
         pytest.skip(
-            "headless Chromium is not installed (Debian: apt-get install -y chromium); the report was not opened"
+            "headless Chromium is not installed (Debian: apt-get install -y chromium);"
+            " the report was not opened"
         )
     out = tmp_path / "report.html"
     assert cli("report", str(run.run_dir), "-o", str(out), "--baseline", str(baseline)).returncode == 0

@@ -95,7 +95,10 @@ def test_a_slow_input_fails_the_time_bound():
 def test_a_policy_that_only_survives_the_usual_horizon_fails_the_gate():
     # Found by a short search: it scores ~490 in 500 steps, but it does not use the pole's angular
     # velocity and lets the cart drift, so most episodes end soon after step 500.
-    source = "def policy(obs):\n    score = 0.5007 * obs[0] - 0.4253 * obs[1] + 5.99 * obs[2]\n    return 1 if score > 0.0 else 0\n"
+    source = (
+        "def policy(obs):\n    score = 0.5007 * obs[0] - 0.4253 * obs[1] + 5.99 * obs[2]\n"
+        "    return 1 if score > 0.0 else 0\n"
+    )
     from scriptrl.glassbox.verify import robustness_gate
 
     rows = {

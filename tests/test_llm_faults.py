@@ -158,7 +158,10 @@ def _message(content: str, pt: int, ct: int, model: str, finish: str) -> dict:
 
 
 def program(k: float = 0.5) -> str:
-    return f"Here is the policy:\n```python\ndef policy(obs):\n    return 1 if obs[2] + {k} * obs[3] > 0 else 0\n```\n"
+    return (
+        "Here is the policy:\n```python\ndef policy(obs):\n"
+        f"    return 1 if obs[2] + {k} * obs[3] > 0 else 0\n```\n"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +294,10 @@ def test_client_errors_are_not_retried(ctx, key):
 
 
 def test_a_rejected_parameter_is_adapted_once(ctx, key):
-    msg = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
+    msg = (
+        "Unsupported parameter: 'max_tokens' is not supported with this model."
+        " Use 'max_completion_tokens' instead."
+    )
     with FaultServer([status(400, message=msg), ok(program())]) as srv:
         gen = make_gen(srv, [])
         assert gen.mutate(ctx, PARENT, 0.5, random.Random(0)) is not None
@@ -330,7 +336,10 @@ def test_the_key_is_sent_but_never_recorded(ctx, key):
 
 
 def test_junk_gets_one_repair_round_that_shows_the_error(ctx, key):
-    junk = "```python\nimport gymnasium as gym\nenv = gym.make('CartPole-v1')\ndef policy(obs):\n    return gym.spaces\n```"
+    junk = (
+        "```python\nimport gymnasium as gym\nenv = gym.make('CartPole-v1')\n"
+        "def policy(obs):\n    return gym.spaces\n```"
+    )
     with FaultServer([ok(junk, 300, 80), ok(program(0.7), 400, 60)]) as srv:
         gen = make_gen(srv, [])
         cand = gen.mutate(ctx, PARENT, 0.5, random.Random(0))
@@ -494,8 +503,8 @@ def test_max_cost_stops_the_run_cleanly(tmp_path, key, monkeypatch):
 
 def test_the_anthropic_backend_over_http(ctx, key):
     """The official anthropic SDK against a local server speaking the Messages API: the key is
-    sent (how is the SDK's choice), the system prompt in its own field, tokens come from the reply's usage, a 429
-    is retried, and the key never reaches a recorded error."""
+    sent (how is the SDK's choice), the system prompt in its own field, tokens come from the reply's
+    usage, a 429 is retried, and the key never reaches a recorded error."""
     pytest.importorskip("anthropic")
     echo = f"invalid x-api-key {KEY}"
     with FaultServer(

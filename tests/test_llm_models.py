@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from scriptrl.generators.llm import weights as models
 from scriptrl.cli import main as cli_main
+from scriptrl.generators.llm import weights as models
 
 PART = 1000  # bytes per fake part
 

@@ -7,7 +7,10 @@ from scriptrl.program import Program, ProgramError, check_source
 
 def test_valid_function_and_class_programs():
     assert check_source("import math\ndef policy(obs):\n    return 1 if math.sin(obs[0]) > 0 else 0\n") == []
-    src = "class Policy:\n    def reset(self, seed):\n        self.t = 0\n    def act(self, obs):\n        self.t += 1\n        return 0\n"
+    src = (
+        "class Policy:\n    def reset(self, seed):\n        self.t = 0\n"
+        "    def act(self, obs):\n        self.t += 1\n        return 0\n"
+    )
     assert check_source(src) == []
     assert Program(src).entry_kind == "class"
 

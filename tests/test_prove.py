@@ -25,7 +25,10 @@ CARTPOLE = resolve_env("CartPole-v1")
 pytestmark = pytest.mark.slow  # every test here starts solver and sandbox processes
 #: "Push left whenever the PD law says the pole is falling left."
 PUSH_LEFT = "action == 0 or 10*obs[2] + 2*obs[3] + 0.1*obs[0] + 0.3*obs[1] > 0"
-PD = "    push = 10.0 * angle + 2.0 * angular_velocity + 0.1 * position + 0.3 * velocity\n    return 1 if push > 0 else 0\n"
+PD = (
+    "    push = 10.0 * angle + 2.0 * angular_velocity + 0.1 * position + 0.3 * velocity\n"
+    "    return 1 if push > 0 else 0\n"
+)
 CORNER = (
     "def policy(obs):\n    position, velocity, angle, angular_velocity = obs\n"
     "    if position > 4.7 and angle < -0.4 and angular_velocity < -2.95:\n        return 1\n" + PD
@@ -299,7 +302,10 @@ def test_cli_export_with_a_shield_writes_a_monitored_policy_and_its_holdout_inte
 
 
 def test_a_discrete_observation_table_policy_is_refuted_at_the_state_that_breaks_it():
-    source = "TABLE = [1, 2, 1, 0, 3, 2, 1, 0, 0, 0, 1, 2, 0, 1, 1, 0]\n\ndef policy(obs):\n    return TABLE[obs]\n"
+    source = (
+        "TABLE = [1, 2, 1, 0, 3, 2, 1, 0, 0, 0, 1, 2, 0, 1, 1, 0]\n\n"
+        "def policy(obs):\n    return TABLE[obs]\n"
+    )
     lake = resolve_env("FrozenLake-v1")
     report = prove(
         Program(source),

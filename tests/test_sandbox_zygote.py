@@ -42,7 +42,8 @@ _checks = {
     "s": statistics.mean([1, 2, 3]) == 2 and json.dumps({"a": 1}) == '{"a": 1}',
     "l": "scriptrl_pwned.py" not in linecache.cache and "scriptrl_pwned" not in _sys.modules,
     "b": "scriptrl_pwned" not in dir(builtins) and builtins.abs(-2) == 2 and builtins.min(1, 2) == 1
-         and builtins.max(1, 2) == 2 and builtins.len([1]) == 1 and builtins.__import__.__name__ == "__import__",
+         and builtins.max(1, 2) == 2 and builtins.len([1]) == 1
+         and builtins.__import__.__name__ == "__import__",
     "r": all(type(f).__name__ != "function" for f in (np.random.seed, np.random.random, random.seed)),
 }
 _report = "PROBE " + ("".join(k for k, ok in _checks.items() if not ok) or "clean")

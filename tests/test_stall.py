@@ -1,4 +1,5 @@
-"""The stall rule: hopeless screening episodes end early, as their own termination reason, never on holdout or audit."""
+"""The stall rule: hopeless screening episodes end early, as their own termination reason, never on
+holdout or audit."""
 
 from __future__ import annotations
 

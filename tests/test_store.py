@@ -564,10 +564,12 @@ store.add_event("resume" if state["last"] else "start")
 i = state["next_iteration"]
 while True:
     with store.transaction():
-        pid = store.add_program("def policy(obs):\n    return %d\n" % i, "h%d" % i, [state["last"]] if state["last"] else [],
+        parents = [state["last"]] if state["last"] else []
+        pid = store.add_program("def policy(obs):\n    return %d\n" % i, "h%d" % i, parents,
                                 "mutate", "step", 0.5, i % 3, i, note="x" * 2000)
-        store.add_evaluation(pid, "dev", "cheap", {"mean": float(i), "std": 0.0, "seeds": [0], "env_steps": 10,
-                                                   "seconds": 0.01, "failures": [], "isolation": {}})
+        store.add_evaluation(pid, "dev", "cheap", {"mean": float(i), "std": 0.0, "seeds": [0],
+                                                   "env_steps": 10, "seconds": 0.01, "failures": [],
+                                                   "isolation": {}})
         store.add_call(CallRecord("mutate", 0.01, prompt_tokens=10))
         state = {"next_iteration": i + 1, "last": pid}
         store.save_state(state)

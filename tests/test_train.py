@@ -172,7 +172,8 @@ def test_killing_only_the_main_process_leaves_no_evaluators_behind(tmp_path):
 
 
 def _wait_for_evaluations(proc: subprocess.Popen, db: Path, n: int) -> None:
-    """Wait until a running `scriptrl train` has stored ``n`` training-stream evaluations; it must still run."""
+    """Wait until a running `scriptrl train` has stored ``n`` training-stream evaluations; it must
+    still run."""
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
