@@ -6,8 +6,6 @@ program the sandbox scores *is* the trained network, so they check it against
 """
 
 import json
-import subprocess
-import sys
 
 import gymnasium as gym
 import numpy as np
@@ -23,12 +21,6 @@ torch = pytest.importorskip(
 )
 sb3 = pytest.importorskip("stable_baselines3")
 torch.set_num_threads(1)
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=600
-    )
 
 
 # ------------------------------------------------------------------ the zoo data file
@@ -185,7 +177,7 @@ def test_ppo_cartpole_run_is_stored_like_any_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_baseline_cli_json_summary(tmp_path):
+def test_baseline_cli_json_summary(tmp_path, cli):
     p = cli(
         "baseline",
         "--algo",
@@ -205,7 +197,7 @@ def test_baseline_cli_json_summary(tmp_path):
     assert summary["best_holdout"] is not None
 
 
-def test_bad_baseline_input_is_one_line(tmp_path):
+def test_bad_baseline_input_is_one_line(tmp_path, cli):
     p = cli("baseline", "--algo", "dqn", "Pendulum-v1", "--run-dir", str(tmp_path / "x"))
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
     assert "DQN needs a Discrete action space" in p.stderr and not (tmp_path / "x").exists()

@@ -14,6 +14,8 @@ from scriptrl.search.config import TrainConfig
 from scriptrl.search.racing import Entrant, Played, Race, RaceRule, can_still_win
 from scriptrl.seeds import SeedSplits
 
+from checkout import EXAMPLES
+
 SEEDS = list(range(100, 110))
 
 
@@ -159,7 +161,7 @@ def test_fresh_seeds_per_round_shared_by_its_candidates_and_replayed_on_resume(t
 
 @pytest.mark.slow
 def test_init_goes_on_until_the_budget_ends_and_without_one_stops_at_the_target(tmp_path):
-    init = Path(__file__).resolve().parents[1] / "examples" / "cartpole_pd.py"
+    init = EXAMPLES / "cartpole_pd.py"
     budget = scriptrl.train(
         "CartPole-v1", run_dir=str(tmp_path / "b"), init=str(init), max_iterations=2, workers=2
     )

@@ -5,10 +5,11 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from checkout import SHARED_HOSTILE as HOSTILE
 
 z3 = pytest.importorskip("z3")
 
@@ -320,9 +321,6 @@ def test_a_discrete_observation_table_policy_is_refuted_at_the_state_that_breaks
     assert valid.verdict == "PROVED" and refuted.box == [
         {"component": 0, "low": 0.0, "high": 15.0, "from": "space"}
     ]
-
-
-HOSTILE = Path(__file__).parent.parent.parent / "shared" / "hostile"
 
 
 @pytest.mark.skipif(not HOSTILE.is_dir(), reason="the shared hostile corpus is not beside this checkout")

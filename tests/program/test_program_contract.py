@@ -8,9 +8,7 @@ private attributes, ``super()``, inheritance, a helper class) to compute the sam
 
 import json
 import re
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +16,8 @@ from scriptrl.evaluate import EvalConfig, evaluate
 from scriptrl.program import Program, ProgramError, check_source
 from scriptrl.seeds import SeedSplits
 
-ROOT = Path(__file__).resolve().parents[1]
+from checkout import ROOT
+
 SEEDS = [0, 1, 2]
 
 PLAIN = "def policy(obs):\n    return 1 if 1.0 * obs[2] + 0.5 * obs[3] > 0 else 0\n"
@@ -133,12 +132,6 @@ class Policy:
 """
 
 
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=timeout
-    )
-
-
 def _returns(source: str, config: EvalConfig | None = None, seeds: list[int] = SEEDS) -> list[float]:
     r = evaluate(source, "CartPole-v1", seeds, config)
     assert not r.failures, r.failures
@@ -201,7 +194,7 @@ def test_interpreter_internals_stay_refused(expr, fragment):
     assert any(fragment in p and "line 4" in p for p in problems), problems
 
 
-def test_every_static_problem_is_reported_at_once_each_with_its_line(tmp_path):
+def test_every_static_problem_is_reported_at_once_each_with_its_line(tmp_path, cli):
     source = "import os\n\ndef policy(obs):\n    x = obs.__class__\n    return eval('0')\n"
     problems = check_source(source)
     assert len(problems) == 3
@@ -211,7 +204,7 @@ def test_every_static_problem_is_reported_at_once_each_with_its_line(tmp_path):
     assert str(e.value).splitlines() == problems
     f = tmp_path / "three.py"
     f.write_text(source)
-    p = run_cli("eval", str(f), "--env", "CartPole-v1", "--episodes", "1")
+    p = cli("eval", str(f), "--env", "CartPole-v1", "--episodes", "1")
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 3
 
@@ -281,13 +274,13 @@ def test_tables_built_at_import_and_only_read_are_not_state():
     assert _returns(source) == _returns(PLAIN)
 
 
-def test_eval_refuses_module_state_and_runs_it_with_a_warning_when_allowed(tmp_path):
+def test_eval_refuses_module_state_and_runs_it_with_a_warning_when_allowed(tmp_path, cli):
     f = tmp_path / "stateful.py"
     f.write_text(MODULE_STATE)
-    p = run_cli("eval", str(f), "--env", "CartPole-v1", "--split", "dev", "--episodes", "4", "--json")
+    p = cli("eval", str(f), "--env", "CartPole-v1", "--split", "dev", "--episodes", "4", "--json")
     assert p.returncode == 2 and "Traceback" not in p.stderr and "class Policy" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
-    p = run_cli(
+    p = cli(
         "eval",
         str(f),
         "--env",
@@ -307,10 +300,10 @@ def test_eval_refuses_module_state_and_runs_it_with_a_warning_when_allowed(tmp_p
     assert allowed["returns"] != right.returns
 
 
-def test_train_refuses_an_init_program_with_module_state(tmp_path):
+def test_train_refuses_an_init_program_with_module_state(tmp_path, cli):
     f = tmp_path / "stateful.py"
     f.write_text(MODULE_STATE)
-    p = run_cli(
+    p = cli(
         "train", "CartPole-v1", "--init", str(f), "--max-iterations", "1", "--run-dir", str(tmp_path / "run")
     )
     assert (
@@ -344,26 +337,26 @@ def test_readme_documents_both_forms_and_its_examples_run():
 
 
 # --- 4. a program that failed every episode is not a score --------------------------------------
-def test_eval_of_a_program_failing_every_episode_exits_1_and_says_failed(tmp_path):
+def test_eval_of_a_program_failing_every_episode_exits_1_and_says_failed(tmp_path, cli):
     f = tmp_path / "raises.py"
     f.write_text("def policy(obs):\n    raise ValueError('broken')\n")
-    p = run_cli("eval", str(f), "--env", "CartPole-v1", "--split", "dev", "--episodes", "2", "--json")
+    p = cli("eval", str(f), "--env", "CartPole-v1", "--split", "dev", "--episodes", "2", "--json")
     assert p.returncode == 1, p.stderr
     assert json.loads(p.stdout.strip().splitlines()[-1])["failed"] is True
-    p = run_cli("eval", str(f), "--env", "CartPole-v1", "--split", "dev", "--episodes", "2")
+    p = cli("eval", str(f), "--env", "CartPole-v1", "--split", "dev", "--episodes", "2")
     assert p.returncode == 1
     assert len([line for line in p.stdout.splitlines() if line.startswith("FAILED")]) == 1
     good = tmp_path / "good.py"
     good.write_text(PLAIN)
-    p = run_cli("eval", str(good), "--env", "CartPole-v1", "--split", "dev", "--episodes", "2", "--json")
+    p = cli("eval", str(good), "--env", "CartPole-v1", "--split", "dev", "--episodes", "2", "--json")
     assert p.returncode == 0 and json.loads(p.stdout.strip().splitlines()[-1])["failed"] is False
 
 
 # --- 5. --episodes never leaves its split ------------------------------------------------------
-def test_eval_episodes_beyond_the_split_is_a_one_line_error(tmp_path):
+def test_eval_episodes_beyond_the_split_is_a_one_line_error(tmp_path, cli):
     good = tmp_path / "good.py"
     good.write_text(PLAIN)
-    p = run_cli("eval", str(good), "--env", "CartPole-v1", "--split", "dev", "--episodes", "1001")
+    p = cli("eval", str(good), "--env", "CartPole-v1", "--split", "dev", "--episodes", "1001")
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and "--episodes" in p.stderr
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import ast
 import copy
-import functools
 import random
 
-from scriptrl.envs import resolve_env
 from scriptrl.generators import OfflineMutator, extract_constants, with_constants
 from scriptrl.generators.ast_splice import render_edit
-from scriptrl.generators.base import GenContext, ParentInfo
+from scriptrl.generators.base import ParentInfo
 from scriptrl.program import check_source
 
 COMMENTED = '''# Copyright 2024 Example Lab. Licensed under the Apache License, Version 2.0.
@@ -85,11 +83,6 @@ def policy(obs):
 """
 
 
-@functools.cache
-def context() -> GenContext:
-    return GenContext.for_env(resolve_env("CartPole-v1"))
-
-
 def _code(line: str) -> str:
     return line.split("#", 1)[0].strip()
 
@@ -118,7 +111,7 @@ def valid(source: str) -> None:
     compile(source, "policy.py", "exec", dont_inherit=True)
 
 
-def test_mutation_keeps_the_comments_of_what_it_did_not_change():
+def test_mutation_keeps_the_comments_of_what_it_did_not_change(context):
     gen = OfflineMutator()
     children = structural = 0
     for parent in (COMMENTED, COMMENTED_CLASS):
@@ -135,7 +128,7 @@ def test_mutation_keeps_the_comments_of_what_it_did_not_change():
     assert children >= 60 and structural >= 15
 
 
-def test_crossover_keeps_the_receiving_programs_comments():
+def test_crossover_keeps_the_receiving_programs_comments(context):
     gen = OfflineMutator()
     children = 0
     for a, b in ((COMMENTED, DONOR), (DONOR, COMMENTED)):

@@ -7,12 +7,9 @@ programs, and running them directly keeps the file fast.
 from __future__ import annotations
 
 import ast
-import functools
 import random
 
-import numpy as np
 import pytest
-from gymnasium import spaces
 
 from scriptrl.envs import resolve_env
 from scriptrl.generators import (
@@ -40,61 +37,8 @@ ENVS = [
 GEN = OfflineMutator()
 
 
-@functools.cache
-def context(env_id: str) -> GenContext:
-    return GenContext.for_env(resolve_env(env_id))
-
-
-@functools.cache
-def observations(env_id: str, n: int = 10) -> tuple:
-    """Real observations from resets and random steps."""
-    env = resolve_env(env_id).make()
-    env.action_space.seed(0)
-    out = []
-    obs, _ = env.reset(seed=0)
-    out.append(obs)
-    step = 0
-    while len(out) < n and step < 400:
-        obs, _, term, trunc, _ = env.step(env.action_space.sample())
-        step += 1
-        if step % 5 == 0:
-            out.append(obs)
-        if term or trunc:
-            obs, _ = env.reset(seed=step)
-            out.append(obs)
-    env.close()
-    return tuple(out)
-
-
-def action_ok(space: spaces.Space, a) -> bool:
-    if isinstance(space, spaces.Discrete):
-        return type(a) is int and space.contains(a)
-    if not isinstance(a, list | tuple | np.ndarray):
-        return False
-    arr = np.asarray(a, dtype=np.float64)
-    if arr.shape != space.shape or not np.all(np.isfinite(arr)):
-        return False
-    return bool(np.all(arr >= space.low) and np.all(arr <= space.high))
-
-
-def run_policy(source: str, env_id: str) -> None:
-    """Execute ``source`` on real observations; fail on an invalid action."""
-    ns: dict = {}
-    exec(compile(source, "policy.py", "exec"), ns)
-    space = context(env_id).action_space
-    act = ns.get("policy")
-    if act is None:  # a phase machine: class Policy with reset(seed) and act(obs)
-        instance = ns["Policy"]()
-        instance.reset(0)
-        act = instance.act
-    for obs in observations(env_id):
-        a = act(obs)
-        assert action_ok(space, a), f"invalid action {a!r} for {space} from\n{source}"
-
-
-def campaign(env_id: str, seed: int, n_mut: int, n_cross: int):
+def campaign(ctx: GenContext, seed: int, n_mut: int, n_cross: int):
     """Mutate a growing population, then cross pairs; return everything produced."""
-    ctx = context(env_id)
     rng = random.Random(seed)
     init = GEN.initial(ctx, 6, 1.0, rng)
     pop = [ParentInfo(i, c.source, 0.0) for i, c in enumerate(init)]
@@ -124,7 +68,7 @@ def test_offline_mutator_is_a_generator():
     assert ConstantTuner.name == "cma"
 
 
-def test_context_spaces_are_the_resolved_envs_own():
+def test_context_spaces_are_the_resolved_envs_own(context):
     # The spaces come from the environment the options describe, not from the bare id.
     plain = context("LunarLander-v3")
     ctx = GenContext.for_env(resolve_env("LunarLander-v3", options={"continuous": True}))
@@ -136,7 +80,7 @@ def test_context_spaces_are_the_resolved_envs_own():
 
 
 @pytest.mark.parametrize("env_id", ENVS)
-def test_initial_programs_are_valid_and_act(env_id):
+def test_initial_programs_are_valid_and_act(env_id, context, acts_validly):
     ctx = context(env_id)
     cands = GEN.initial(ctx, 8, 0.8, random.Random(0))
     assert len(cands) == 8
@@ -146,11 +90,11 @@ def test_initial_programs_are_valid_and_act(env_id):
         assert (c.generator, c.change, c.parents) == ("offline.init", "init", ())
         assert check_source(c.source) == [], c.source
         assert c.call is not None and c.call.cost_usd == 0.0
-        run_policy(c.source, env_id)
+        acts_validly(c.source, env_id)
     assert [c.source for c in GEN.initial(ctx, 8, 0.8, random.Random(0))] == [c.source for c in cands]
 
 
-def test_initial_programs_are_readable():
+def test_initial_programs_are_readable(context):
     cart = GEN.initial(context("CartPole-v1"), 2, 0.5, random.Random(0))[0].source
     assert "def policy(obs):" in cart
     assert "pole_angle = obs[2]  # rad, typical -0.2095..0.2095" in cart
@@ -173,8 +117,8 @@ def test_initial_programs_are_readable():
 
 
 @pytest.mark.parametrize("env_id", ENVS)
-def test_mutations_and_crossovers_are_valid_and_new(env_id):
-    _, mutations, crosses = campaign(env_id, seed=1, n_mut=200, n_cross=50)
+def test_mutations_and_crossovers_are_valid_and_new(env_id, acts_validly, context):
+    _, mutations, crosses = campaign(context(env_id), seed=1, n_mut=200, n_cross=50)
     assert sum(child is None for _, child in mutations) <= 2
     for parent, child in mutations:
         if child is None:
@@ -183,7 +127,7 @@ def test_mutations_and_crossovers_are_valid_and_new(env_id):
         assert norm(child.source) != norm(parent.source), child.note
         assert child.parents == (parent.id,) and child.generator == "offline.mutate"
         assert child.change in ("structural", "scalar") and child.note
-        run_policy(child.source, env_id)
+        acts_validly(child.source, env_id)
     assert sum(c is None for _, _, c in crosses) <= 5
     for a, b, child in crosses:
         if child is None:
@@ -191,13 +135,13 @@ def test_mutations_and_crossovers_are_valid_and_new(env_id):
         assert check_source(child.source) == [], child.source
         assert norm(child.source) not in (norm(a.source), norm(b.source))
         assert child.parents == (a.id, b.id) and child.generator == "offline.crossover"
-        run_policy(child.source, env_id)
+        acts_validly(child.source, env_id)
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "FrozenLake8x8-v1", "Pendulum-v1", "Blackjack-v1"])
-def test_mutation_and_crossover_are_deterministic(env_id):
+def test_mutation_and_crossover_are_deterministic(env_id, context):
     def sources(seed):
-        init, muts, crosses = campaign(env_id, seed, 40, 10)
+        init, muts, crosses = campaign(context(env_id), seed, 40, 10)
         return (
             [c.source for c in init]
             + [m and m.source for _, m in muts]
@@ -208,7 +152,7 @@ def test_mutation_and_crossover_are_deterministic(env_id):
     assert sources(7) != sources(8)
 
 
-def test_temperature_sets_how_structural_mutations_are():
+def test_temperature_sets_how_structural_mutations_are(context):
     ctx = context("CartPole-v1")
     parent = ParentInfo(1, GEN.initial(ctx, 1, 0.5, random.Random(3))[0].source, 0.0)
 
@@ -220,7 +164,7 @@ def test_temperature_sets_how_structural_mutations_are():
     assert structural_share(0.0) < 0.35 < structural_share(1.5)
 
 
-def test_scalar_edits_keep_comments_and_layout():
+def test_scalar_edits_keep_comments_and_layout(context):
     src = (
         "def policy(obs):\n"
         "    # keep me: hand-written reasoning\n"
@@ -241,7 +185,7 @@ def test_scalar_edits_keep_comments_and_layout():
     assert seen_scalar > 10
 
 
-def test_handles_class_policies_and_helpers():
+def test_handles_class_policies_and_helpers(context):
     src = (
         "import math\n\n\n"
         "def clamp(x, lo, hi):\n    return min(max(x, lo), hi)\n\n\n"
@@ -264,13 +208,13 @@ def test_handles_class_policies_and_helpers():
             assert "class Policy" in child.source
 
 
-def test_crossover_of_identical_parents_is_none():
+def test_crossover_of_identical_parents_is_none(context):
     ctx = context("CartPole-v1")
     src = GEN.initial(ctx, 1, 0.5, random.Random(0))[0].source
     assert GEN.crossover(ctx, ParentInfo(1, src, 0), ParentInfo(2, src, 0), 1.0, random.Random(0)) is None
 
 
-def test_table_crossover_mixes_entries():
+def test_table_crossover_mixes_entries(context):
     ctx = context("FrozenLake8x8-v1")
     a, b = GEN.initial(ctx, 2, 1.0, random.Random(4))
     pa, pb = ParentInfo(1, a.source, 0.0), ParentInfo(2, b.source, 0.0)

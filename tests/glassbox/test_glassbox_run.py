@@ -22,14 +22,8 @@ from scriptrl.store import RunStore
 SECTIONS = ("summary", "curves", "lineage", "diffs", "best", "cost", "protocol")
 
 
-def cli(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=300, **kw
-    )
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, cli):
     """A short real search (a few iterations) with a promotion, tuning and a lineage.
 
     Trained by the CLI in its own process, so no warm sandbox spare outlives it in this one.
@@ -90,7 +84,7 @@ class _Page(HTMLParser):
             self.ids.add(a["id"])
 
 
-def test_report_is_one_self_contained_page_with_every_section(run, baseline, tmp_path):
+def test_report_is_one_self_contained_page_with_every_section(run, baseline, tmp_path, cli):
     out = tmp_path / "report.html"
     p = cli("report", str(run.run_dir), "-o", str(out), "--baseline", str(baseline))
     assert p.returncode == 0, p.stderr
@@ -124,7 +118,7 @@ def _chromium() -> str | None:
     return None
 
 
-def test_report_renders_in_headless_chromium_without_errors(run, baseline, tmp_path):
+def test_report_renders_in_headless_chromium_without_errors(run, baseline, tmp_path, cli):
     browser = _chromium()
     if browser is None:
         pytest.skip(
@@ -185,7 +179,7 @@ def test_report_renders_in_headless_chromium_without_errors(run, baseline, tmp_p
         shutil.copy(shot, keep)
 
 
-def test_report_bad_input_is_one_line(tmp_path, baseline):
+def test_report_bad_input_is_one_line(tmp_path, baseline, cli):
     p = cli("report", str(tmp_path / "nope"))
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "not a folder" in p.stderr
     p = cli("report", str(baseline), "--baseline", str(tmp_path))
@@ -223,7 +217,7 @@ _BARE_RUNNER = textwrap.dedent(
 )
 
 
-def test_export_runs_in_a_bare_python_and_scores_what_the_card_says(run, tmp_path):
+def test_export_runs_in_a_bare_python_and_scores_what_the_card_says(run, tmp_path, cli):
     out = tmp_path / "exported" / "cartpole_policy.py"
     p = cli("export", str(run.run_dir), "-o", str(out))
     assert p.returncode == 0, p.stderr
@@ -291,7 +285,7 @@ def test_export_runs_in_a_bare_python_and_scores_what_the_card_says(run, tmp_pat
     assert json.loads(p.stdout.strip().splitlines()[-1])["mean"] == pytest.approx(card_holdout, abs=0.005)
 
 
-def test_export_errors_are_one_line(run, tmp_path):
+def test_export_errors_are_one_line(run, tmp_path, cli):
     p = cli("export", str(run.run_dir), "-o", str(tmp_path / "x.py"), "--program", "999999")
     assert p.returncode == 2 and "no program 999999" in p.stderr
     p = cli("export", str(tmp_path / "missing"), "-o", str(tmp_path / "x.py"))

@@ -43,10 +43,12 @@ from scriptrl.envs import resolve_env
 from scriptrl.evaluate import EvalConfig, EvalResult, evaluate
 from scriptrl.program import Program
 
+from checkout import HOSTILE_EXTRA as EXTRA
+from checkout import ROOT
+from checkout import SHARED_HOSTILE as CORPUS
+
 pytestmark = pytest.mark.slow
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "hostile"
-EXTRA = Path(__file__).resolve().parent / "hostile_extra"
 VICTIM = Path("/tmp/scriptrl-hostile")
 SANDBOX_ROOT = Path("/tmp/scriptrl-sandbox-root")
 LOCK = Path("/tmp/scriptrl-hostile.lock")  # one hostile run at a time: they share VICTIM and the ports
@@ -258,7 +260,7 @@ class Harness:
 
     def pwned_paths(self) -> list[str]:
         found = [str(p) for p in VICTIM.rglob("PWNED*")]
-        for d in (Path("/tmp"), Path("/"), Path.cwd(), Path(__file__).resolve().parents[1]):
+        for d in (Path("/tmp"), Path("/"), Path.cwd(), ROOT):
             found += [str(p) for p in d.glob("PWNED*")]
         for d in _site_dirs():
             for p in d.glob("*.pth"):

@@ -2,7 +2,7 @@
 
 The run uses a test double for the model (the offline mutator behind a delay, marked slow):
 what is checked here is the search's scheduling, which a real model would only make slower
-to test. tests/test_llm_e2e.py runs the same path with the real embedded model.
+to test. tests/generators/llm/test_llm_e2e.py runs the same path with the real embedded model.
 """
 
 from __future__ import annotations

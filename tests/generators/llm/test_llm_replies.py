@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import ast
 import json
-from pathlib import Path
 
 import pytest
 
 from scriptrl.generators.llm.replies import interpret
 from scriptrl.program import check_source
 
-DATA = Path(__file__).parent / "data" / "llm_replies"
+from checkout import DATA as TEST_DATA
+
+DATA = TEST_DATA / "llm_replies"
 RECORDED = sorted(p for p in DATA.glob("*.json") if p.name != "expected.json")
 EXPECTED = json.loads((DATA / "expected.json").read_text())
 

@@ -1,21 +1,17 @@
 """Program families of the offline generator, decode tables, and digest-guided table edits.
 
-Generated programs are our own and run in-process here on real observations (as in
-test_generators.py); the digest-guided edit is checked on a real sandboxed evaluation.
+Generated programs are our own and run in-process here on real observations (conftest's
+``acts_validly``); the digest-guided edit is checked on a real sandboxed evaluation.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import random
 
 import gymnasium
-import numpy as np
 import pytest
-from gymnasium import spaces
 
-from scriptrl.envs import resolve_env
 from scriptrl.envs.description import curated, curated_files, parse_description
 from scriptrl.errors import UserError
 from scriptrl.evaluate import evaluate
@@ -46,48 +42,8 @@ FAMILIES = {
 }
 
 
-@functools.cache
-def context(env_id: str) -> GenContext:
-    return GenContext.for_env(resolve_env(env_id))
-
-
-@functools.cache
-def observations(env_id: str) -> tuple:
-    env = resolve_env(env_id).make()
-    env.action_space.seed(0)
-    out = [env.reset(seed=0)[0]]
-    for step in range(60):
-        obs, _, term, trunc, _ = env.step(env.action_space.sample())
-        if step % 6 == 0:
-            out.append(obs)
-        if term or trunc:
-            out.append(env.reset(seed=step)[0])
-    env.close()
-    return tuple(out)
-
-
-def acts(source: str, env_id: str) -> None:
-    """Run ``source`` on real observations and check every action is valid for the env."""
-    ns: dict = {}
-    exec(compile(source, "policy.py", "exec"), ns)
-    if "policy" in ns:
-        act = ns["policy"]
-    else:
-        inst = ns["Policy"]()
-        inst.reset(0)
-        act = inst.act
-    space = context(env_id).action_space
-    for obs in observations(env_id):
-        a = act(obs)
-        if isinstance(space, spaces.Discrete):
-            assert type(a) is int and space.contains(a), (a, source)
-        else:
-            arr = np.asarray(a, dtype=np.float64)
-            assert arr.shape == space.shape and np.all(arr >= space.low) and np.all(arr <= space.high), source
-
-
-def family_program(env_id: str, family, seed: int) -> str:
-    env = EnvView(layout_for(context(env_id)))
+def family_program(ctx: GenContext, family, seed: int) -> str:
+    env = EnvView(layout_for(ctx))
     body, _ = family(env, random.Random(seed), 1.0)
     return GEN._finish(env, body)
 
@@ -97,24 +53,24 @@ def valid(source: str) -> bool:
 
 
 @pytest.mark.parametrize("env_id", BOX_ENVS + DISCRETE_ACTION_ENVS)
-def test_each_family_writes_valid_programs_that_act(env_id):
+def test_each_family_writes_valid_programs_that_act(env_id, acts_validly, context):
     kind = "box" if env_id in BOX_ENVS else "discrete"
     for family in FAMILIES[kind]:
         for seed in range(3):
-            src = family_program(env_id, family, seed)
+            src = family_program(context(env_id), family, seed)
             assert valid(src), (family.__name__, au.problem(src), src)
             assert len(src.splitlines()) <= 60, src
-            acts(src, env_id)
+            acts_validly(src, env_id)
 
 
 @pytest.mark.parametrize("env_id", ["Pendulum-v1", "BipedalWalker-v3", "CartPole-v1", "LunarLander-v3"])
-def test_mutations_and_crossovers_of_each_family_stay_valid(env_id):
+def test_mutations_and_crossovers_of_each_family_stay_valid(env_id, context, acts_validly):
     kind = "box" if env_id in BOX_ENVS else "discrete"
     rng = random.Random(11)
     ctx = context(env_id)
     for family in FAMILIES[kind]:
-        a = ParentInfo(1, family_program(env_id, family, 1), 0.0)
-        b = ParentInfo(2, family_program(env_id, family, 2), 0.0)
+        a = ParentInfo(1, family_program(context(env_id), family, 1), 0.0)
+        b = ParentInfo(2, family_program(context(env_id), family, 2), 0.0)
         children = [GEN.mutate(ctx, a, rng.uniform(0.0, 1.5), rng) for _ in range(12)]
         children += [GEN.crossover(ctx, a, b, 1.0, rng) for _ in range(4)]
         made = [c for c in children if c is not None]
@@ -122,23 +78,23 @@ def test_mutations_and_crossovers_of_each_family_stay_valid(env_id):
         for child in made:
             assert valid(child.source), (child.note, au.problem(child.source))
             assert child.source not in (a.source, b.source)
-            acts(child.source, env_id)
+            acts_validly(child.source, env_id)
 
 
-def test_family_operators_add_features_and_grow_trees():
+def test_family_operators_add_features_and_grow_trees(context):
     ctx = context("LunarLander-v3")
     rng = random.Random(3)
-    tree = ParentInfo(1, family_program("LunarLander-v3", oblique_tree, 0), 0.0)
+    tree = ParentInfo(1, family_program(context("LunarLander-v3"), oblique_tree, 0), 0.0)
     notes = [c.note for c in (GEN.mutate(ctx, tree, 1.5, rng) for _ in range(80)) if c is not None]
     assert any("split the leaf" in n for n in notes)
     box = context("Pendulum-v1")
-    pd = ParentInfo(1, family_program("Pendulum-v1", pd_box, 0), 0.0)
+    pd = ParentInfo(1, family_program(context("Pendulum-v1"), pd_box, 0), 0.0)
     notes = [c.note for c in (GEN.mutate(box, pd, 1.5, rng) for _ in range(80)) if c is not None]
     assert any("added the feature" in n for n in notes)
 
 
-def test_pd_controllers_track_the_pairs_the_description_names():
-    src = family_program("MountainCarContinuous-v0", pd_box, 0)
+def test_pd_controllers_track_the_pairs_the_description_names(context):
+    src = family_program(context("MountainCarContinuous-v0"), pd_box, 0)
     assert "- position)" in src and "* velocity" in src
 
 
@@ -154,23 +110,23 @@ def test_decode_table_matches_the_environment_decoder():
     assert lake.split(19) == (2, 3) and lake.grid[2][3] == "H"
 
 
-def test_generated_programs_read_decoded_parts_by_name():
+def test_generated_programs_read_decoded_parts_by_name(acts_validly, context):
     for env_id, reads in [
         ("Taxi-v4", ["taxi_row = obs // 100", "taxi_col = obs // 20 % 5", "destination = obs % 4"]),
         ("FrozenLake8x8-v1", ["row = obs // 8", "col = obs % 8"]),
     ]:
-        src = family_program(env_id, place_rules, 0)
+        src = family_program(context(env_id), place_rules, 0)
         assert valid(src) and all(r in src for r in reads), src
         assert "target_" in src and "obs[" not in src
-        acts(src, env_id)
-        table = family_program(env_id, seeded_table, 0)
+        acts_validly(src, env_id)
+        table = family_program(context(env_id), seeded_table, 0)
         assert valid(table) and "TABLE[obs]" in table
-        acts(table, env_id)
+        acts_validly(table, env_id)
 
 
-def test_place_rules_step_towards_the_target():
+def test_place_rules_step_towards_the_target(context):
     """Row below the target row: the rule returns the action the description says moves down."""
-    src = family_program("FrozenLake8x8-v1", place_rules, 0)
+    src = family_program(context("FrozenLake8x8-v1"), place_rules, 0)
     ns: dict = {}
     exec(src, ns)
     assert ns["policy"](0) in (1, 2)  # from the top-left corner: down or right towards the goal
@@ -178,7 +134,7 @@ def test_place_rules_step_towards_the_target():
     assert ns["policy"](56) == 2  # bottom-left corner: only right remains
 
 
-def test_seeded_tables_reach_the_goal_more_than_random_tables():
+def test_seeded_tables_reach_the_goal_more_than_random_tables(context):
     """On the 8x8 lake random tables almost never reach the goal; tables seeded by place rules do."""
     env = EnvView(layout_for(context("FrozenLake8x8-v1")))
     seeds = SeedSplits().train(0, 100)
@@ -198,7 +154,7 @@ def test_taxi_walls_match_the_gymnasium_map():
             assert (desc[r + 1][2 * c + 2] == b"|") == (frozenset({(r, c), (r, c + 1)}) in walls)
 
 
-def test_seeded_taxi_tables_deliver_when_their_arrival_actions_are_right():
+def test_seeded_taxi_tables_deliver_when_their_arrival_actions_are_right(context):
     """Planned paths go around the described walls; only pickup/dropoff are left to the search."""
     env = EnvView(layout_for(context("Taxi-v4")))
     seeds = SeedSplits().seeds("dev")
@@ -261,7 +217,7 @@ def test_blame_points_at_the_state_before_a_failure_and_spares_successful_paths(
     assert set(b.weights) == {9} and {0, 4, 14} <= b.keep
 
 
-def test_digest_guided_edit_changes_the_action_before_a_failure_on_real_episodes():
+def test_digest_guided_edit_changes_the_action_before_a_failure_on_real_episodes(context):
     """A real evaluation's digest: the child changes the table where failed episodes acted last."""
     ctx = context("FrozenLake8x8-v1")
     table = [2] * 64  # always right: runs along the top row, slips, falls or times out
@@ -290,7 +246,7 @@ def test_digest_guided_edit_changes_the_action_before_a_failure_on_real_episodes
     assert changed_before_end >= 5
 
 
-def test_mutate_uses_the_parent_digest_for_tables():
+def test_mutate_uses_the_parent_digest_for_tables(context):
     ctx = context("FrozenLake8x8-v1")
     source = f"TABLE = {[1] * 64!r}\n\n\ndef policy(obs):\n    return TABLE[obs]\n"
     result = evaluate(source, "FrozenLake8x8-v1", list(range(6)))
@@ -310,12 +266,12 @@ def test_mutate_uses_the_parent_digest_for_tables():
 
 
 @pytest.mark.parametrize("env_id", ["Pendulum-v1", "LunarLander-v3"])
-def test_crossover_between_families_grafts_phases_and_joins_under_a_split(env_id):
+def test_crossover_between_families_grafts_phases_and_joins_under_a_split(env_id, context, acts_validly):
     kind = "box" if env_id in BOX_ENVS else "discrete"
     ctx, rng = context(env_id), random.Random(4)
-    machine = ParentInfo(1, family_program(env_id, phase_machine, 0), 0.0)
-    pd = ParentInfo(2, family_program(env_id, FAMILIES[kind][1], 0), 0.0)
-    nonlinear = ParentInfo(3, family_program(env_id, FAMILIES[kind][0], 0), 0.0)
+    machine = ParentInfo(1, family_program(context(env_id), phase_machine, 0), 0.0)
+    pd = ParentInfo(2, family_program(context(env_id), FAMILIES[kind][1], 0), 0.0)
+    nonlinear = ParentInfo(3, family_program(context(env_id), FAMILIES[kind][0], 0), 0.0)
     grafts = [GEN.crossover(ctx, machine, pd, 1.0, rng) for _ in range(6)]
     joins = [GEN.crossover(ctx, pd, nonlinear, 1.0, rng) for _ in range(6)]
     assert any(c is not None and "now acts as #2" in c.note for c in grafts)
@@ -323,4 +279,4 @@ def test_crossover_between_families_grafts_phases_and_joins_under_a_split(env_id
         assert any(c is not None and "else as #" in c.note for c in joins)
     for child in [c for c in grafts + joins if c is not None]:
         assert valid(child.source), child.note
-        acts(child.source, env_id)
+        acts_validly(child.source, env_id)

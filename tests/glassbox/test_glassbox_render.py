@@ -1,24 +1,17 @@
 """render: one real episode as an animated GIF, the policy in the sandbox and the renderer here."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from PIL import Image
 
 from scriptrl.glassbox.render import render_episode
 
-CORRECT = Path(__file__).parent / "data" / "verify_faults" / "correct.py"
+from checkout import VERIFY_FAULTS
+
+CORRECT = VERIFY_FAULTS / "correct.py"
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=300
-    )
-
-
-def test_render_cartpole_episode_to_gif(tmp_path):
+def test_render_cartpole_episode_to_gif(tmp_path, cli):
     out = tmp_path / "episode.gif"
     p = cli(
         "render",
@@ -54,7 +47,7 @@ def test_render_a_box2d_environment_and_a_short_episode(tmp_path):
         assert gif.size == (300, 200) and gif.n_frames > 10
 
 
-def test_render_refuses_other_formats_and_reports_a_failing_policy(tmp_path):
+def test_render_refuses_other_formats_and_reports_a_failing_policy(tmp_path, cli):
     p = cli("render", str(CORRECT), "--env", "CartPole-v1", "-o", str(tmp_path / "x.mp4"))
     assert p.returncode == 2 and ".gif" in p.stderr
     bad = tmp_path / "bad.py"

@@ -7,15 +7,13 @@ binding check when the receiver bound ``v`` anywhere else in the module (a local
 
 from __future__ import annotations
 
-import functools
 import random
 
 import pytest
 
-from scriptrl.envs import resolve_env
 from scriptrl.generators import OfflineMutator
 from scriptrl.generators import astutil as au
-from scriptrl.generators.base import GenContext, ParentInfo
+from scriptrl.generators.base import ParentInfo
 
 RECEIVER_CLASS = """class Policy:
     def reset(self):
@@ -64,11 +62,6 @@ DONOR_FUNCTION = """def policy(obs):
 """
 
 
-@functools.cache
-def context() -> GenContext:
-    return GenContext.for_env(resolve_env("CartPole-v1"))
-
-
 def run_steps(source: str, observations: list[list[float]]) -> list[int]:
     """Our own generated program, run on a few observations (as the generator tests do)."""
     ns: dict = {}
@@ -108,7 +101,7 @@ def test_the_check_refuses_a_local_read_before_it_is_bound():
 @pytest.mark.parametrize(
     "receiver,donor", [(RECEIVER_CLASS, DONOR_CLASS), (RECEIVER_FUNCTION, DONOR_FUNCTION)]
 )
-def test_crossover_children_run_without_name_errors(receiver, donor):
+def test_crossover_children_run_without_name_errors(receiver, donor, context):
     gen = OfflineMutator()
     observations = [[0.1, -0.2, 0.05, 0.3], [-0.5, 0.4, -0.1, -0.6], [0.0, 0.0, 0.2, 0.05]]
     children = 0

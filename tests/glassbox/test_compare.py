@@ -1,20 +1,12 @@
 """`scriptrl compare`: figures read back from run folders, for searches and baselines alike."""
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
 
 from scriptrl.glassbox.compare import compare, markdown_table, run_curve, run_row
 from scriptrl.store import CallRecord, RunStore
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=600
-    )
 
 
 def _result(mean: float, steps: int, seeds: list[int], half: float = 1.0) -> dict:
@@ -145,7 +137,7 @@ def test_resume_gap_is_not_counted_as_learning_time(tmp_path):
     assert row["steps_to_threshold"] == 100 and row["seconds_to_threshold"] < 0.25
 
 
-def test_cli_table_json_and_plot(tmp_path):
+def test_cli_table_json_and_plot(tmp_path, cli):
     s, b = make_search_run(tmp_path / "s"), make_baseline_run(tmp_path / "b")
     p = cli("compare", str(s), str(b), "-o", str(tmp_path / "c.png"))
     assert p.returncode == 0, p.stderr
@@ -156,7 +148,7 @@ def test_cli_table_json_and_plot(tmp_path):
     assert [r["method"] for r in rows] == ["scriptrl llm (tiny)", "PPO"]
 
 
-def test_cli_bad_input_is_one_line(tmp_path):
+def test_cli_bad_input_is_one_line(tmp_path, cli):
     p = cli("compare", str(tmp_path / "nope"))
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "not a folder" in p.stderr
     p = cli("compare")
@@ -164,7 +156,7 @@ def test_cli_bad_input_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_scriptrl_and_ppo_side_by_side_on_the_same_seeds(tmp_path):
+def test_scriptrl_and_ppo_side_by_side_on_the_same_seeds(tmp_path, cli):
     """The issue's 'done when': a real search and a real PPO run, one table."""
     pytest.importorskip(
         "torch", reason="the scriptrl[baselines] extra is not installed (make test installs it)"

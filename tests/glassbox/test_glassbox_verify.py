@@ -1,10 +1,7 @@
 """verify on CartPole-v1: every planted fault is caught with a counterexample, a correct policy passes."""
 
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,15 +10,10 @@ from scriptrl.envs import resolve_env
 from scriptrl.glassbox.verify import PerturbedEnv, private_hypothesis_storage, property_checks, verify
 from scriptrl.program import Program
 
-FAULTS = Path(__file__).parent / "data" / "verify_faults"
-EXAMPLES = Path(__file__).parent.parent / "examples"
+from checkout import EXAMPLES
+from checkout import VERIFY_FAULTS as FAULTS
+
 private_hypothesis_storage()  # as `scriptrl verify` does: no .hypothesis/ folder in the working directory
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=300
-    )
 
 
 def checks_of(name: str, **kw) -> dict:
@@ -32,7 +24,7 @@ def checks_of(name: str, **kw) -> dict:
     return {c.name.split(" ")[0]: c for c in checks}
 
 
-def test_the_correct_policy_passes_everything():
+def test_the_correct_policy_passes_everything(cli):
     p = cli("verify", str(EXAMPLES / "cartpole_pd.py"), "--env", "CartPole-v1", "--json")
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr
     report = json.loads(p.stdout.strip().splitlines()[-1])
@@ -57,7 +49,7 @@ def test_the_correct_policy_passes_everything():
     assert [b["from"] for b in report["bounds"]] == ["space", "rollouts", "space", "rollouts"]
 
 
-def test_an_out_of_range_action_in_a_corner_fails_with_its_counterexample():
+def test_an_out_of_range_action_in_a_corner_fails_with_its_counterexample(cli):
     p = cli("verify", str(FAULTS / "out_of_range.py"), "--env", "CartPole-v1", "--no-robustness")
     assert p.returncode == 1, p.stdout + p.stderr
     assert "verify: FAIL" in p.stdout and "counterexample (valid action)" in p.stdout
@@ -130,7 +122,7 @@ def test_below_a_level_is_a_measured_warning_unless_the_gate_is_asked_for():
 
 
 @pytest.mark.slow
-def test_a_policy_slow_far_from_the_centre_ends_within_the_limit_and_names_the_fault():
+def test_a_policy_slow_far_from_the_centre_ends_within_the_limit_and_names_the_fault(cli):
     started = time.monotonic()
     p = cli("verify", str(FAULTS / "slow_far.py"), "--env", "CartPole-v1", "--json")
     elapsed = time.monotonic() - started
@@ -175,7 +167,7 @@ def test_perturbed_environments_change_what_they_say():
     lander.close()
 
 
-def test_verify_bad_input_is_one_line(tmp_path):
+def test_verify_bad_input_is_one_line(tmp_path, cli):
     p = cli("verify", str(tmp_path / "none.py"), "--env", "CartPole-v1")
     assert p.returncode == 2 and p.stderr.count("\n") == 1
     p = cli("verify", str(FAULTS / "correct.py"), "--env", "CartPole-v1", "--examples", "0")

@@ -14,16 +14,12 @@ import pytest
 import scriptrl
 from scriptrl.program import check_source
 
+from checkout import EXAMPLES
+
 pytestmark = pytest.mark.slow
 
 
-def cli(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=600, **kw
-    )
-
-
-def test_offline_search_solves_cartpole_to_500(tmp_path):
+def test_offline_search_solves_cartpole_to_500(tmp_path, cli):
     p = cli(
         "train",
         "CartPole-v1",
@@ -62,7 +58,7 @@ def test_python_api_mirrors_the_cli_and_is_reproducible(tmp_path):
 
 
 def test_init_program_seeds_the_search(tmp_path):
-    init = Path(__file__).resolve().parents[1] / "examples" / "cartpole_pd.py"
+    init = EXAMPLES / "cartpole_pd.py"
     run = scriptrl.train(
         "CartPole-v1", run_dir=str(tmp_path / "r"), init=str(init), target=500, max_iterations=3
     )
@@ -81,7 +77,7 @@ def _snapshot(db_path: Path) -> tuple[list, list]:
     return progs, evals
 
 
-def test_kill_9_then_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_path):
+def test_kill_9_then_resume_loses_nothing_and_matches_an_uninterrupted_run(tmp_path, cli):
     args = [
         "CartPole-v1",
         "--max-iterations",
@@ -194,7 +190,7 @@ def _pgid(pid: int) -> int | None:
         return None
 
 
-def test_bad_train_input_is_one_line(tmp_path):
+def test_bad_train_input_is_one_line(tmp_path, cli):
     for args, fragment in [
         (("train", "NoSuchEnv-v1", "--run-dir", str(tmp_path / "x")), "unknown environment"),
         (("train", "CartPole-v1", "--max-iterations", "0"), "--max-iterations"),
@@ -207,7 +203,7 @@ def test_bad_train_input_is_one_line(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_runs_and_show(tmp_path):
+def test_runs_and_show(tmp_path, cli):
     scriptrl.train(
         "CartPole-v1", run_dir=str(tmp_path / "runs" / "one"), max_iterations=1, target=1e9, workers=1
     )

@@ -8,15 +8,13 @@ branch whose two sides return the same action, a module constant rebound before 
 
 from __future__ import annotations
 
-import functools
 import random
 import re
 
 import gymnasium
 
-from scriptrl.envs import resolve_env
 from scriptrl.generators import OfflineMutator, extract_constants, with_constants
-from scriptrl.generators.base import GenContext, ParentInfo
+from scriptrl.generators.base import ParentInfo
 from scriptrl.program import check_source
 
 DEAD = '''"""A CartPole controller with numbers that cannot matter."""
@@ -55,13 +53,8 @@ LIVE = [1.5, 0.05, 0.4, 0.0]
 INERT = ["9.75", "0.625", "7.125", "3.875", "4.25", "8.5", "6.75", "5.5"]
 
 
-@functools.cache
-def context() -> GenContext:
-    return GenContext.for_env(resolve_env("CartPole-v1"))
-
-
 def cartpole_return(source: str, seeds=(0, 1)) -> float:
-    """Our own generated program, run in-process on real episodes as test_generators does."""
+    """Our own generated program, run in-process on real episodes as the generator tests do."""
     ns: dict = {}
     exec(compile(source, "policy.py", "exec", dont_inherit=True), ns)
     env = gymnasium.make("CartPole-v1")
@@ -126,7 +119,7 @@ def test_inert_numbers_of_small_programs():
         assert extract_constants(source) == live, source
 
 
-def test_mutation_never_perturbs_inert_numbers():
+def test_mutation_never_perturbs_inert_numbers(context):
     gen = OfflineMutator()
     scalar = 0
     for seed in range(60):

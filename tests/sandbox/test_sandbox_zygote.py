@@ -25,9 +25,10 @@ from scriptrl.sandbox.client import scrubbed_environment
 from scriptrl.sandbox.doctor import probe_isolation
 from scriptrl.sandbox.forkserver import zygote_pid
 
+from checkout import HOSTILE_EXTRA as EXTRA
+
 pytestmark = pytest.mark.slow
 
-EXTRA = Path(__file__).resolve().parent / "hostile_extra"
 OS_ONLY = EvalConfig(call_timeout=1.0, episode_timeout=10.0, static_checks=False, import_guard=False)
 HONEST = "def policy(obs):\n    return 0\n"
 PROBE = """

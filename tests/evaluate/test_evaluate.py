@@ -8,7 +8,8 @@ import pytest
 from scriptrl.envs import resolve_env
 from scriptrl.evaluate import EvalConfig, SeedSplits, confidence_interval, evaluate
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+from checkout import EXAMPLES
+
 PD = (EXAMPLES / "cartpole_pd.py").read_text()
 CARTPOLE = resolve_env("CartPole-v1")
 

@@ -4,9 +4,10 @@ score change."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+
+from checkout import EXAMPLES, VERIFY_FAULTS
 
 pytest.importorskip("z3")
 
@@ -14,8 +15,7 @@ from scriptrl.envs import resolve_env  # noqa: E402
 from scriptrl.glassbox.behaviour_diff import behaviour_diff  # noqa: E402
 from scriptrl.program import Program  # noqa: E402
 
-ROOT = Path(__file__).parent.parent
-A = Program.from_file(ROOT / "tests" / "data" / "verify_faults" / "correct.py")
+A = Program.from_file(VERIFY_FAULTS / "correct.py")
 PD = (
     "    push = 10.0 * angle + 2.0 * angular_velocity + 0.1 * position + 0.3 * velocity\n"
     "    return 1 if push > 0 else 0\n"
@@ -44,7 +44,7 @@ def test_a_changed_rule_is_located_by_a_confirmed_witness_and_measured_on_holdou
 
 
 def test_the_same_law_written_differently_is_proved_identical():
-    same = Program.from_file(ROOT / "examples" / "cartpole_pd.py")
+    same = Program.from_file(EXAMPLES / "cartpole_pd.py")
     r = behaviour_diff(A, same, CARTPOLE, episodes=3, samples=300)
     assert r.proof["verdict"] == "IDENTICAL", r.proof
     assert r.sampled["disagree"] == 0 and r.holdout["disagree"] == 0
@@ -70,7 +70,7 @@ def test_cli_diff_prints_one_json_report(tmp_path):
             "-m",
             "scriptrl",
             "diff",
-            str(ROOT / "tests" / "data" / "verify_faults" / "correct.py"),
+            str(VERIFY_FAULTS / "correct.py"),
             str(tmp_path / "b.py"),
             "--env",
             "CartPole-v1",

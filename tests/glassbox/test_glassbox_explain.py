@@ -30,12 +30,6 @@ RULES = textwrap.dedent(
 ).lstrip()
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "scriptrl", *args], capture_output=True, text=True, timeout=300
-    )
-
-
 @pytest.fixture
 def rules_file(tmp_path):
     path = tmp_path / "rules.py"
@@ -47,7 +41,7 @@ def _line(text: str) -> int:
     return next(i for i, line in enumerate(RULES.splitlines(), start=1) if text in line)
 
 
-def test_explain_names_the_lines_and_conditions_that_decide_each_action(rules_file, tmp_path):
+def test_explain_names_the_lines_and_conditions_that_decide_each_action(rules_file, tmp_path, cli):
     log = tmp_path / "decisions.jsonl"
     p = cli(
         "explain",
@@ -105,7 +99,7 @@ def test_explain_names_the_lines_and_conditions_that_decide_each_action(rules_fi
     ]
 
 
-def test_explain_table_reads_as_rules(rules_file):
+def test_explain_table_reads_as_rules(rules_file, cli):
     p = cli("explain", str(rules_file), "--env", "CartPole-v1", "--episodes", "2")
     assert p.returncode == 0, p.stderr
     out = p.stdout
@@ -197,7 +191,7 @@ def test_train_and_eval_never_load_the_tracer():
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
 
 
-def test_explain_refuses_bad_input_in_one_line(tmp_path):
+def test_explain_refuses_bad_input_in_one_line(tmp_path, cli):
     bad = tmp_path / "bad.py"
     bad.write_text("import os\ndef policy(obs):\n    return 0\n")
     p = cli("explain", str(bad), "--env", "CartPole-v1")
