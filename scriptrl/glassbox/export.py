@@ -18,7 +18,7 @@ from typing import Any
 
 from scriptrl import seeds
 from scriptrl.errors import UserError
-from scriptrl.store import BEST_POLICY_NAME, RunStore, config_value, write_atomic
+from scriptrl.store import BEST_POLICY_NAME, RunStore, config_value, write_output
 
 _HEADER_ID = re.compile(r"^# program id: (\d+)\s*$", re.MULTILINE)
 
@@ -181,13 +181,7 @@ def export_policy(
         "",
     ]
     text = "\n".join(lines) + body.rstrip("\n") + "\n"
-    out = Path(output).expanduser()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(out, text)
-    except OSError as e:
-        raise UserError(f"cannot write {out}: {e.strerror} (choose another -o path)") from None
-    return out
+    return write_output(Path(output).expanduser(), text)
 
 
 def _shielded(source: str, env_id: str, shield: str, fallback: str | None) -> tuple[str, str]:

@@ -284,6 +284,10 @@ class SandboxWorker(_Exchange):
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:  # pragma: no cover - a SIGKILLed process always ends
                 pass
+        self._forget_process()
+
+    def _forget_process(self) -> None:
+        """Close our ends of the two pipes and drop the process: the end of every kill."""
         for fd in (getattr(self, "wfd", None), getattr(self, "rfd", None)):
             if fd is not None:
                 try:
