@@ -1,7 +1,7 @@
 """CMA-ES with fresh episodes per generation on an argmax-of-linear LunarLander-v3 program.
 
-Usage: python benchmarks/cmaes_lunarlander.py [--max-steps 1500000] [--max-seconds S] [--popsize 56] [--episodes 5]
-       [--seed 0] [--workers 2] [--report-every 5] [--out FILE.json]
+Usage: python benchmarks/cmaes_lunarlander.py [--max-steps 1500000] [--max-seconds S] [--popsize 56]
+       [--episodes 5] [--seed 0] [--workers 2] [--report-every 5] [--out FILE.json]
 
 Reproduces the recipe in ``../shared/BENCHMARKS.md`` through scriptrl's own parts: the program is
 a source string (one linear score per action over every observation, plus a bias; argmax), its

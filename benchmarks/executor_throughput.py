@@ -280,7 +280,8 @@ def main() -> None:
     }
     print()
     print(
-        f"{'env':<16}{'workload':<10}{'executor':<10}{'1 worker':>12}{'2 workers':>12}{'speed-up':>10}{'ceiling':>9}"
+        f"{'env':<16}{'workload':<10}{'executor':<10}{'1 worker':>12}{'2 workers':>12}"
+        f"{'speed-up':>10}{'ceiling':>9}"
     )
     for r in rows:
         print(
@@ -334,8 +335,8 @@ def markdown(meta: dict, overhead: dict, rows: list[dict]) -> str:
         "each program runs in its own sandbox worker. Steps/s = environment steps / wall seconds of the "
         "call, after a warm-up call.",
         "",
-        "| env | programs x episodes | executor | env steps per call | 1 worker (steps/s) | 2 workers (steps/s) "
-        "| speed-up 1 -> 2 | 2-core estimate | goal |",
+        "| env | programs x episodes | executor | env steps per call | 1 worker (steps/s) "
+        "| 2 workers (steps/s) | speed-up 1 -> 2 | 2-core estimate | goal |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -357,8 +358,9 @@ def markdown(meta: dict, overhead: dict, rows: list[dict]) -> str:
         "steps, which other load hardly changes), and the best speed-up it allows on 2 cores:",
         "",
         "| env | programs x episodes | evaluator (env steps, checks) | sandbox: policy and protocol "
-        "| sandbox: start-up (per program) | cores busy with 1 worker (wall-clock, so lowered by the load above) | "
-        "2-core estimate of the best 1 -> 2 speed-up |",
+        "| sandbox: start-up (per program) "
+        "| cores busy with 1 worker (wall-clock, so lowered by the load above) "
+        "| 2-core estimate of the best 1 -> 2 speed-up |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -376,10 +378,10 @@ def markdown(meta: dict, overhead: dict, rows: list[dict]) -> str:
         "One worker is more than one process: its sandbox worker computes one lane's actions while the "
         "evaluator steps the other lane, and the next program's sandbox interpreter starts (the warm spare) "
         "during the current evaluation, on the other core. Two workers on two cores have no spare core: "
-        "they need all of that CPU, so they are at most about 2 x (evaluator + policy) / (evaluator + policy + "
-        "start-up) times faster than one worker (the estimate column: one worker's lanes assumed never to "
-        "overlap, the case most favourable to two), whichever the executor. The sandbox interpreter's "
-        "start-up (a fresh "
+        "they need all of that CPU, so they are at most about 2 x (evaluator + policy) / "
+        "(evaluator + policy + start-up) times faster than one worker (the estimate column: one worker's "
+        "lanes assumed never to overlap, the case most favourable to two), whichever the executor. "
+        "The sandbox interpreter's start-up (a fresh "
         "`python -I` and its imports for every program) weighs most in short evaluations; with about 1.5 "
         "cores per worker (or one node per worker) each worker keeps its spare core and the estimate is 2x.",
         "",

@@ -150,24 +150,29 @@ def table(
         "(other work shares this machine: absolute times drift).",
         "Env steps: a search counts its dev and tuning episodes; PPO its training steps. "
         '"To threshold": the first champion whose holdout mean reached the solved threshold. '
-        "Seconds to threshold are search seconds (after the model has loaded); process wall includes loading.",
+        "Seconds to threshold are search seconds (after the model has loaded); "
+        "process wall includes loading.",
         "",
         "| env | method | seed | holdout | to threshold: env steps | to threshold: s | process wall s | "
         "env steps | model calls | prompt tokens | completion tokens | stopped |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        reached = r.get("steps_to_threshold")
+        to_threshold = _f(reached) if reached is not None else "not reached"
+        stopped = r.get("stop") or "rc " + str(r["rc"])
         out.append(
-            f"| {r['env']} | {r['method']} | {r['seed']} | {_f(r.get('holdout'), '.2f')} | "
-            f"{_f(r.get('steps_to_threshold')) if r.get('steps_to_threshold') is not None else 'not reached'} | "
-            f"{_f(r.get('seconds_to_threshold'), '.1f')} | {r['process_wall_s']:.1f} | {_f(r.get('env_steps'))} | "
-            f"{r['calls']} | {r['prompt_tokens']:,} | {r['completion_tokens']:,} | {r.get('stop') or 'rc ' + str(r['rc'])} |"
+            f"| {r['env']} | {r['method']} | {r['seed']} | {_f(r.get('holdout'), '.2f')} | {to_threshold} | "
+            f"{_f(r.get('seconds_to_threshold'), '.1f')} | {r['process_wall_s']:.1f} | "
+            f"{_f(r.get('env_steps'))} | "
+            f"{r['calls']} | {r['prompt_tokens']:,} | {r['completion_tokens']:,} | {stopped} |"
         )
     out += [
         "",
         "Medians over seeds:",
         "",
-        "| env | method | solved | holdout | env steps to threshold | s to threshold | model calls | tokens |",
+        "| env | method | solved | holdout | env steps to threshold | s to threshold | model calls "
+        "| tokens |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for env in envs:
@@ -177,7 +182,8 @@ def table(
                 continue
             solved = sum(r.get("steps_to_threshold") is not None for r in rs)
             out.append(
-                f"| {env} | {m} | {solved}/{len(rs)} | {_f(_median([r.get('holdout') for r in rs]), '.2f')} | "
+                f"| {env} | {m} | {solved}/{len(rs)} | "
+                f"{_f(_median([r.get('holdout') for r in rs]), '.2f')} | "
                 f"{_f(_median([r.get('steps_to_threshold') for r in rs]))} | "
                 f"{_f(_median([r.get('seconds_to_threshold') for r in rs]), '.1f')} | "
                 f"{_f(_median([r['calls'] for r in rs]))} | "
@@ -205,8 +211,8 @@ def table(
                 "met" if llm_steps is not None and (ppo_steps is None or llm_steps < ppo_steps) else "not met"
             )
             out.append(
-                f"- fewer env steps than PPO: median {_f(llm_steps)} vs PPO {_f(ppo_steps) if ppo_steps else 'never'}"
-                f" ({verdict})."
+                f"- fewer env steps than PPO: median {_f(llm_steps)}"
+                f" vs PPO {_f(ppo_steps) if ppo_steps else 'never'} ({verdict})."
             )
     return out
 

@@ -222,7 +222,8 @@ def _limit_rows(limits: dict[str, dict]) -> list[str]:
             expect = r["optimum"] if kind == "time_aware" else r["stationary"]
             out.append(
                 f"| {env} | {label} | {r[f'{kind}_holdout']:.2f} ± {r[f'{kind}_holdout_ci']:.2f} | "
-                f"{r[f'{kind}_audit']:.2f} | expected return {expect:.4f} (exact, {r['horizon']}-step limit) |"
+                f"{r[f'{kind}_audit']:.2f} | "
+                f"expected return {expect:.4f} (exact, {r['horizon']}-step limit) |"
             )
     return out
 
@@ -422,19 +423,22 @@ def main(argv: list[str] | None = None) -> int:
 
     versions = _versions()
     name = "quick" if args.quick else "full"
+    command = " ".join(["python benchmarks/suite.py", *(argv if argv is not None else sys.argv[1:])])
     body = [
         f"### {'Quick smoke run' if args.quick else 'Full suite'} ({dt.date.today().isoformat()})",
         "",
-        f"Command: `{' '.join(['python benchmarks/suite.py', *(argv if argv is not None else sys.argv[1:])])}`",
+        f"Command: `{command}`",
         f"Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}.",
         f"Machine: {os.cpu_count()} cores, load average {load:.1f} when the suite started (other work shares "
         f"this machine; absolute times drift, compare within one run). Whole suite: {total / 60:.1f} min.",
-        f"Budget: each learner {budget['seconds']:g} s (a search: wall time; a baseline: training time) on one core (torch 1 thread, scriptrl "
-        f"`--workers 1`), {budget['jobs']} learners at a time"
+        f"Budget: each learner {budget['seconds']:g} s (a search: wall time; a baseline: training time) "
+        f"on one core (torch 1 thread, scriptrl `--workers 1`), {budget['jobs']} learners at a time"
         + (f", baselines also capped at {budget['baseline_steps']:,} training steps" if args.quick else "")
         + "; each stops early once its confirmed holdout score reaches the goal. "
-        "PPO/DQN hyperparameters: rl-baselines3-zoo (FrozenLake8x8 and Taxi are not in the zoo: SB3 defaults).",
-        "Seeds: dev 0-19 (search and curve), holdout 1000-1049 (reported), audit 2000-2049 (once, at the end).",
+        "PPO/DQN hyperparameters: rl-baselines3-zoo "
+        "(FrozenLake8x8 and Taxi are not in the zoo: SB3 defaults).",
+        "Seeds: dev 0-19 (search and curve), holdout 1000-1049 (reported), "
+        "audit 2000-2049 (once, at the end).",
         "Env steps and seconds: a scriptrl search counts every dev evaluation and tuning episode; a baseline "
         "only its training steps and training time (its curve, holdout and audit episodes are left out).",
         f"Search seeds: {', '.join(map(str, seeds))}; medians and ranges over them first, then every run.",

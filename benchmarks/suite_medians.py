@@ -93,7 +93,8 @@ def medians_table(med: list[dict[str, Any]]) -> str:
     for m in med:
         lines.append(
             f"| {m['env']} | {m['method']} | {','.join(map(str, m['seeds']))} | "
-            f"{_num(m['holdout'])}{_range(m['holdout_range'])} | {_num(m['audit'])}{_range(m['audit_range'])} | "
+            f"{_num(m['holdout'])}{_range(m['holdout_range'])} | "
+            f"{_num(m['audit'])}{_range(m['audit_range'])} | "
             f"{m['reached']}/{m['runs']} | {_num(m['steps_to_threshold'], ',.0f')} | "
             f"{_num(m['seconds_to_threshold'], '.0f')} | {_num(m['env_steps'], ',.0f')} | "
             f"{_num(m['seconds'], '.0f')} | {_num(m['throughput'], '.2f')} |"

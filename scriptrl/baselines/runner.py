@@ -293,7 +293,9 @@ class _Runner:
 
         c = self.champion or {}
         method = {
-            "method": f"{self.entry.algo.upper()} (Stable-Baselines3), {c.get('env_steps', 0):,} training steps",
+            "method": (
+                f"{self.entry.algo.upper()} (Stable-Baselines3), {c.get('env_steps', 0):,} training steps"
+            ),
             "hyperparameters": self.entry.source,
         }
         return policy_header(

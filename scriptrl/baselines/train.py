@@ -40,7 +40,8 @@ def _import_sb3():
         import torch
     except ImportError as e:
         raise UserError(
-            f"baselines need the extra: pip install 'scriptrl[baselines]' ({e.name or 'torch'} is not installed)"
+            "baselines need the extra: pip install 'scriptrl[baselines]'"
+            f" ({e.name or 'torch'} is not installed)"
         ) from None
     # One thread: on these 2-core machines torch's default thread pool made training 10-20x slower.
     torch.set_num_threads(1)

@@ -1,4 +1,5 @@
-"""Commands that look inside one policy: ``explain``, ``verify`` (and ``--prove``), ``diff`` and ``render``."""
+"""Commands that look inside one policy: ``explain``, ``verify`` (and ``--prove``), ``diff``,
+``render``."""
 
 from __future__ import annotations
 
@@ -81,7 +82,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_prove(args: argparse.Namespace) -> int:
-    """``verify --prove``: exit 0 when every property is proved, 1 when one is refuted, 3 when one is unknown."""
+    """``verify --prove``: exit 0 when every property is proved, 1 when one is refuted, 3 when one is
+    unknown."""
     from scriptrl.glassbox.prove import print_proof_report, prove, require_z3
     from scriptrl.glassbox.prove.properties import (
         Property,
@@ -236,8 +238,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         print_json(info)
     else:
         sys.stdout.write(
-            f"{info['path']}: {info['frames']} frames, return {info['return']:.2f} over {info['length']} steps"
-            f" ({info['end']}{': ' + info['reason'] if info['reason'] else ''})\n"
+            f"{info['path']}: {info['frames']} frames, return {info['return']:.2f}"
+            f" over {info['length']} steps ({info['end']}{': ' + info['reason'] if info['reason'] else ''})\n"
         )
     return 0
 

@@ -88,7 +88,10 @@ def add_train(sub: Subcommands) -> None:
     p.add_argument(
         "--executor",
         choices=["local", "ray"],
-        help="local: a process pool on this machine (default); ray: a Ray cluster (pip install 'scriptrl[ray]')",
+        help=(
+            "local: a process pool on this machine (default);"
+            " ray: a Ray cluster (pip install 'scriptrl[ray]')"
+        ),
     )
     p.add_argument(
         "--ray-address", metavar="HOST:PORT", help="a running Ray head (`ray start --head` prints it)"

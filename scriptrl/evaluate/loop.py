@@ -67,7 +67,8 @@ class _Slot:
 
 
 def _begin_worker(config: EvalConfig, traced: bool = False) -> SandboxWorker | InProcessWorker:
-    """Begin starting a worker (a fork of the zygote, or a fresh interpreter) while the environments are built."""
+    """Begin starting a worker (a fork of the zygote, or a fresh interpreter) while the environments
+    are built."""
     return new_worker(
         config.limits,
         traced=traced,

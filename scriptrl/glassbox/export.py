@@ -18,13 +18,14 @@ from typing import Any
 
 from scriptrl import seeds
 from scriptrl.errors import UserError
-from scriptrl.store import BEST_POLICY_NAME, RunStore, config_value, write_atomic
+from scriptrl.store import BEST_POLICY_NAME, RunStore, config_value, write_output
 
 _HEADER_ID = re.compile(r"^# program id: (\d+)\s*$", re.MULTILINE)
 
 
 def champion_id(store: RunStore) -> int | None:
-    """The program the run reports: the last promotion, else what best_policy.py names, else the top scores."""
+    """The program the run reports: the last promotion, else what best_policy.py names, else the top
+    scores."""
     for event in reversed(store.events("promotion")):
         pid = (event.get("data") or {}).get("id")
         if isinstance(pid, int):
@@ -100,8 +101,9 @@ def policy_card(store: RunStore, pid: int) -> dict[str, str]:
     card = {
         "environment": f"{env} (gymnasium {any_eval.get('gymnasium_version') or 'unknown'})",
         "seed protocol": (
-            f"dev seeds {rng('dev', seeds.DEV)} select programs; holdout seeds {rng('holdout', seeds.HOLDOUT)}"
-            f" confirm a new best (the reported score); audit seeds {rng('audit', seeds.AUDIT)}"
+            f"dev seeds {rng('dev', seeds.DEV)} select programs;"
+            f" holdout seeds {rng('holdout', seeds.HOLDOUT)} confirm a new best (the reported score);"
+            f" audit seeds {rng('audit', seeds.AUDIT)}"
             " are evaluated once at the end and never select anything"
         ),
         "holdout": _score(holdout),
@@ -116,8 +118,9 @@ def policy_card(store: RunStore, pid: int) -> dict[str, str]:
             f" ${sum(c['cost_usd'] for c in calls):.4f}"
         ),
         "run cost": (
-            f"{totals['calls']} generator calls, {totals['prompt_tokens']:,} prompt + {totals['completion_tokens']:,}"
-            f" completion tokens, ${totals['cost_usd']:.4f}, {totals['env_steps']:,} env steps"
+            f"{totals['calls']} generator calls, {totals['prompt_tokens']:,} prompt +"
+            f" {totals['completion_tokens']:,} completion tokens, ${totals['cost_usd']:.4f},"
+            f" {totals['env_steps']:,} env steps"
         ),
         "run": f"{store.run_dir} (created {store.meta().get('created', 'unknown')})",
         "exported by": f"scriptrl {__version__} on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
@@ -178,17 +181,12 @@ def export_policy(
         "",
     ]
     text = "\n".join(lines) + body.rstrip("\n") + "\n"
-    out = Path(output).expanduser()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(out, text)
-    except OSError as e:
-        raise UserError(f"cannot write {out}: {e.strerror} (choose another -o path)") from None
-    return out
+    return write_output(Path(output).expanduser(), text)
 
 
 def _shielded(source: str, env_id: str, shield: str, fallback: str | None) -> tuple[str, str]:
-    """The program wrapped in its runtime shield, and the card line saying how often it intervened on holdout."""
+    """The program wrapped in its runtime shield, and the card line saying how often it intervened on
+    holdout."""
     from scriptrl.envs import resolve_env
     from scriptrl.glassbox.prove.shield import interventions, load_shield, shield_source
     from scriptrl.program import check_source
@@ -202,8 +200,9 @@ def _shielded(source: str, env_id: str, shield: str, fallback: str | None) -> tu
     n = interventions(body, source, resolve_env(env_id), holdout)
     names = "; ".join(p.name for p in spec.properties)
     line = (
-        f"{len(spec.properties)} properties enforced at run time ({names}); fallback action {spec.fallback!r};"
-        f" intervened at {n['interventions']} of {n['steps']} steps on holdout seeds {n['seeds'][0]}-{n['seeds'][1]};"
+        f"{len(spec.properties)} properties enforced at run time ({names});"
+        f" fallback action {spec.fallback!r}; intervened at {n['interventions']} of {n['steps']} steps"
+        f" on holdout seeds {n['seeds'][0]}-{n['seeds'][1]};"
         " each intervention is recorded in the Policy instance's log"
     )
     return body, _one_line(line)

@@ -248,7 +248,10 @@ class SandboxWorker(_Exchange):
         elif code < 0:
             sig = -code
             meanings: dict[int, str] = {
-                signal.SIGSYS: "forbidden operation: the sandbox killed it for a forbidden system call (kill, ptrace, ...)",
+                signal.SIGSYS: (
+                    "forbidden operation: the sandbox killed it for a forbidden system call"
+                    " (kill, ptrace, ...)"
+                ),
                 signal.SIGXCPU: "cpu: it used up its CPU-time limit",
                 signal.SIGKILL: "killed (SIGKILL): memory or time limit",
                 signal.SIGSEGV: "crash: segmentation fault (deep recursion or a native call)",
@@ -258,7 +261,10 @@ class SandboxWorker(_Exchange):
             meaning = meanings.get(sig, f"killed by signal {sig}")
             reason = f"{what}: {meaning}"
         else:
-            reason = f"{what} with status {code} (the program ended its own process: sys.exit, os._exit or similar)"
+            reason = (
+                f"{what} with status {code}"
+                " (the program ended its own process: sys.exit, os._exit or similar)"
+            )
         self.dead_reason = reason
         return reason
 
@@ -278,6 +284,10 @@ class SandboxWorker(_Exchange):
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:  # pragma: no cover - a SIGKILLed process always ends
                 pass
+        self._forget_process()
+
+    def _forget_process(self) -> None:
+        """Close our ends of the two pipes and drop the process: the end of every kill."""
         for fd in (getattr(self, "wfd", None), getattr(self, "rfd", None)):
             if fd is not None:
                 try:

@@ -242,14 +242,7 @@ class ForkedWorker(SandboxWorker):
             if proc.returncode is None and not proc.ended:
                 proc.kill()
             proc.release()
-        for fd in (self.wfd, self.rfd):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self.wfd = self.rfd = None
-        self.proc = None
+        self._forget_process()
 
 
 _server: ForkServer | None = None

@@ -12,7 +12,7 @@ The package: ``schema`` (tables), ``encoding`` (the JSON columns), ``records`` (
 ``atomic`` (the one atomic file write), ``listing`` (``scriptrl runs``) and ``config_spelling``.
 """
 
-from scriptrl.store.atomic import write_atomic
+from scriptrl.store.atomic import write_atomic, write_output
 from scriptrl.store.best_policy import BEST_POLICY_NAME, policy_header, write_best_policy
 from scriptrl.store.config_spelling import config_value
 from scriptrl.store.database import RunStore
@@ -35,5 +35,6 @@ __all__ = [
     "run_summary",
     "to_plain",
     "write_atomic",
+    "write_output",
     "write_best_policy",
 ]

@@ -10,6 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from scriptrl.errors import UserError
+
 
 def write_atomic(target: str | Path, text: str) -> Path:
     """Replace ``target`` with ``text`` in one step: the old content or the new, never a mix.
@@ -35,6 +37,16 @@ def write_atomic(target: str | Path, text: str) -> Path:
         raise
     _fsync_dir(target.parent)
     return target
+
+
+def write_output(out: Path, text: str) -> Path:
+    """Publish a file the user named with ``-o`` (an exported policy, a report): its folder is made,
+    the write is atomic, and a failure is the one-line ``UserError`` that says what to do."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return write_atomic(out, text)
+    except OSError as e:
+        raise UserError(f"cannot write {out}: {e.strerror} (choose another -o path)") from None
 
 
 def _fsync_dir(path: Path) -> None:

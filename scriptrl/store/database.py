@@ -99,7 +99,8 @@ class RunStore:
         db = run_dir / DB_NAME
         if not run_dir.is_dir():
             raise UserError(
-                f"{run_dir} is not a folder (give the --run-dir of an existing run; `scriptrl runs` lists them)"
+                f"{run_dir} is not a folder"
+                " (give the --run-dir of an existing run; `scriptrl runs` lists them)"
             )
         if not db.is_file():
             raise UserError(
@@ -124,7 +125,8 @@ class RunStore:
         if version > SCHEMA_VERSION:
             conn.close()
             raise UserError(
-                f"{run_dir} was written by a newer scriptrl (run schema {version}, this one reads {SCHEMA_VERSION});"
+                f"{run_dir} was written by a newer scriptrl"
+                f" (run schema {version}, this one reads {SCHEMA_VERSION});"
                 " upgrade scriptrl to open it"
             )
         return cls(run_dir, conn, config)
@@ -294,7 +296,8 @@ class RunStore:
     def add_evaluation(
         self, program_id: int, split: str, stage: str, result: EvalResult | Mapping[str, Any]
     ) -> int:
-        """Keep the statistics and a compact digest, not every observation: enough to rank, report and prompt."""
+        """Keep the statistics and a compact digest, not every observation: enough to rank, report and
+        prompt."""
         r = _result_fields(result)
         return self._write(
             "INSERT INTO evaluations (created, program_id, split, stage, episodes, mean, std, ci_lo, ci_hi,"
@@ -344,7 +347,8 @@ class RunStore:
         """The most trustworthy score on a split: the one over most episodes, the latest if tied."""
         rows = self._rows(
             "evaluations",
-            "SELECT * FROM evaluations WHERE program_id = ? AND split = ? ORDER BY episodes DESC, id DESC LIMIT 1",
+            "SELECT * FROM evaluations WHERE program_id = ? AND split = ?"
+            " ORDER BY episodes DESC, id DESC LIMIT 1",
             (int(program_id), split),
         )
         return rows[0] if rows else None
@@ -391,8 +395,8 @@ class RunStore:
     def add_call(self, call: CallRecord) -> int:
         """Every generator call, failed ones too: cost and latency are part of what a run is judged on."""
         return self._write(
-            "INSERT INTO calls (created, generator, model, program_id, latency_s, prompt_tokens, completion_tokens,"
-            " cost_usd, ok, error, temperature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO calls (created, generator, model, program_id, latency_s, prompt_tokens,"
+            " completion_tokens, cost_usd, ok, error, temperature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 _now(),
                 call.generator,

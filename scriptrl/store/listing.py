@@ -32,7 +32,8 @@ def run_status(store: RunStore) -> str:
         row = (
             store._db()
             .execute(
-                "SELECT kind, data FROM events WHERE kind IN ('start', 'resume', 'stop') ORDER BY id DESC LIMIT 1"
+                "SELECT kind, data FROM events WHERE kind IN ('start', 'resume', 'stop')"
+                " ORDER BY id DESC LIMIT 1"
             )
             .fetchone()
         )

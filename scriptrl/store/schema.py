@@ -96,7 +96,8 @@ _TOP_TRAIN = """
         GROUP BY program_id
     )
     SELECT p.*, a.evaluation_id AS evaluation_id, 'train' AS stage, a.episodes AS episodes, a.mean AS mean,
-           NULL AS std, NULL AS ci_lo, NULL AS ci_hi, NULL AS median, a.env_steps AS env_steps, a.seconds AS seconds
+           NULL AS std, NULL AS ci_lo, NULL AS ci_hi, NULL AS median,
+           a.env_steps AS env_steps, a.seconds AS seconds
     FROM agg a JOIN programs p ON p.id = a.program_id
     ORDER BY a.mean DESC, a.episodes DESC, p.id
     LIMIT ?

@@ -20,9 +20,8 @@ def policy(obs):
         libc = ctypes.CDLL(None, use_errno=True)
         _report.append(f"sigqueue={libc.sigqueue(ppid, signal.SIGUSR1, 0)}/errno {ctypes.get_errno()}")
         info = (ctypes.c_int * 32)(signal.SIGUSR1, 0, -1)
-        _report.append(
-            f"rt_tgsigqueueinfo={libc.syscall(297, ppid, ppid, signal.SIGUSR1, info)}/errno {ctypes.get_errno()}"
-        )
+        queued = libc.syscall(297, ppid, ppid, signal.SIGUSR1, info)
+        _report.append(f"rt_tgsigqueueinfo={queued}/errno {ctypes.get_errno()}")
     except BaseException as e:
         _report.append(f"ctypes:{repr(e).partition('(')[0]}")
     for name, fn in (

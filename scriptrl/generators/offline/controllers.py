@@ -18,13 +18,6 @@ import random
 from scriptrl.generators.offline.env_view import EnvView, sig
 
 
-def _half_and_centre(env: EnvView, dim: int) -> tuple[float, float]:
-    lo, hi = env.action_bounds(dim)
-    if lo is None or hi is None:
-        return 1.0, 0.0
-    return (hi - lo) / 2.0, (hi + lo) / 2.0
-
-
 def feature(env: EnvView, rng: random.Random) -> tuple[str, float]:
     """One nonlinear feature of the components and its typical size."""
     comps = env.layout.components
@@ -57,15 +50,11 @@ def nonlinear_sum(env: EnvView, rng: random.Random, t: float, gain: float, bias:
 
 
 def nonlinear_box(env: EnvView, rng: random.Random, t: float) -> tuple[str, str]:
-    lay = env.layout
-    lines, outs = [], []
-    for dim, var in enumerate(lay.action_vars):
-        half, centre = _half_and_centre(env, dim)
-        gain = (0.5 + t) * half
-        lines.append(f"{var} = {nonlinear_sum(env, rng, t, gain, centre + rng.gauss(0.0, 0.2) * gain)}")
-        outs.append(env.clip(dim, var))
-    lines.append(f"return {env.box_return(outs)}")
-    return "\n".join(lines), "clipped map with nonlinear features (products, abs, clipped differences)"
+    def action(dim: int) -> str:
+        gain = (0.5 + t) * env.action_scale(dim)
+        return nonlinear_sum(env, rng, t, gain, env.action_centre(dim) + rng.gauss(0.0, 0.2) * gain)
+
+    return env.clipped_box(action), "clipped map with nonlinear features (products, abs, clipped differences)"
 
 
 def nonlinear_discrete(env: EnvView, rng: random.Random, t: float) -> tuple[str, str]:
@@ -96,17 +85,14 @@ def pd_term(env: EnvView, pair: tuple[int, int], rng: random.Random, gain: float
 
 
 def pd_box(env: EnvView, rng: random.Random, t: float) -> tuple[str, str]:
-    lay = env.layout
-    lines, outs = [], []
-    for dim, var in enumerate(lay.action_vars):
-        half, centre = _half_and_centre(env, dim)
-        terms = [pd_term(env, p, rng, (0.5 + t) * half) for p in tracking_pairs(env, rng)] or ["0.0"]
+    def action(dim: int) -> str:
+        gain = (0.5 + t) * env.action_scale(dim)
+        terms = [pd_term(env, p, rng, gain) for p in tracking_pairs(env, rng)] or ["0.0"]
         sign = rng.choice((1, -1))  # which way the actuator pushes is not known in advance
         expr = " + ".join(terms) if sign > 0 else "-(" + " + ".join(terms) + ")"
-        lines.append(f"{var} = {expr} + {sig(centre)}")
-        outs.append(env.clip(dim, var))
-    lines.append(f"return {env.box_return(outs)}")
-    return "\n".join(lines), "target-tracking (PD-style) controller, clipped"
+        return f"{expr} + {sig(env.action_centre(dim))}"
+
+    return env.clipped_box(action), "target-tracking (PD-style) controller, clipped"
 
 
 def pd_discrete(env: EnvView, rng: random.Random, t: float) -> tuple[str, str]:
@@ -134,7 +120,7 @@ def oblique_test(env: EnvView, rng: random.Random, t: float) -> str:
 def _box_leaf(env: EnvView, rng: random.Random, t: float) -> list[str]:
     out = []
     for dim, var in enumerate(env.layout.action_vars):
-        half, centre = _half_and_centre(env, dim)
+        half, centre = env.action_scale(dim), env.action_centre(dim)
         r = rng.random()
         if r < 0.35:
             out.append(f"{var} = {sig(env.action_const(dim, rng))}")

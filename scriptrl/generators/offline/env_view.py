@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import random
+from collections.abc import Callable
 
 from scriptrl.generators import astutil as au
 from scriptrl.generators.layout import EnvLayout
@@ -121,6 +122,17 @@ class EnvView:
         lay = self.layout
         return lay.box_low[dim], lay.box_high[dim]
 
+    def action_scale(self, dim: int) -> float:
+        """Half the range of action ``dim``: the size a gain or a step on it is measured in (1.0
+        when a side is unbounded)."""
+        lo, hi = self.action_bounds(dim)
+        return (hi - lo) / 2.0 if lo is not None and hi is not None else 1.0
+
+    def action_centre(self, dim: int) -> float:
+        """The middle of action ``dim``'s range, a neutral bias (0.0 when a side is unbounded)."""
+        lo, hi = self.action_bounds(dim)
+        return (hi + lo) / 2.0 if lo is not None and hi is not None else 0.0
+
     def action_const(self, dim: int, rng: random.Random) -> float:
         lo, hi = self.action_bounds(dim)
         if lo is None or hi is None:
@@ -136,6 +148,16 @@ class EnvView:
         if hi is not None:
             return f"min({expr}, {sig(hi, 6)})"
         return expr
+
+    def clipped_box(self, expr_of: Callable[[int], str]) -> str:
+        """A box program's body: each action variable set to ``expr_of(dim)`` (called in action
+        order, so its random draws come in a fixed order), clipped to its bounds, all returned."""
+        lines, outs = [], []
+        for dim, var in enumerate(self.layout.action_vars):
+            lines.append(f"{var} = {expr_of(dim)}")
+            outs.append(self.clip(dim, var))
+        lines.append(f"return {self.box_return(outs)}")
+        return "\n".join(lines)
 
     def box_return(self, exprs: list[str]) -> str:
         shape = self.layout.box_shape

@@ -40,8 +40,7 @@ def op_add_feature(env: EnvView, an: au.Analysis, t: float, rng: random.Random):
     half = 1.0
     lay = env.layout
     if lay.action_kind == "box" and name in lay.action_vars:
-        lo, hi = env.action_bounds(lay.action_vars.index(name))
-        half = (hi - lo) / 2 if lo is not None and hi is not None else 1.0
+        half = env.action_scale(lay.action_vars.index(name))
     text, size = feature(env, rng)
     w = rng.gauss(0.0, 0.3 + 0.5 * t) * half / max(size, 1e-6)
     term = ast.parse(f"{sig(w)} * ({text})", mode="eval").body

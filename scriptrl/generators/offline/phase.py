@@ -27,8 +27,7 @@ def _phase_action(env: EnvView, rng: random.Random, t: float) -> list[str]:
     out = []
     n = len(lay.components)
     for dim, var in enumerate(lay.action_vars):
-        lo, hi = env.action_bounds(dim)
-        half = (hi - lo) / 2.0 if lo is not None and hi is not None else 1.0
+        half = env.action_scale(dim)
         base = sig(env.action_const(dim, rng))
         if n and rng.random() < 0.6:
             pos = rng.randrange(n)

@@ -121,8 +121,7 @@ def op_add_condition(env: EnvView, an: au.Analysis, t: float, rng: random.Random
     block, i = where
     var = rng.choice(names)
     dim = lay.action_vars.index(var) if var in lay.action_vars else 0
-    lo, hi = env.action_bounds(dim)
-    half = (hi - lo) / 2 if lo is not None and hi is not None else 1.0
+    half = env.action_scale(dim)
     if rng.random() < 0.5:
         value: ast.expr = au.num_node(env.action_const(dim, rng), digits=3)
     else:
@@ -273,8 +272,7 @@ def op_add_term(env: EnvView, an: au.Analysis, t: float, rng: random.Random):
     name = node.targets[0].id  # type: ignore[attr-defined]
     half = 1.0
     if lay.action_kind == "box" and name in lay.action_vars:
-        lo, hi = env.action_bounds(lay.action_vars.index(name))
-        half = (hi - lo) / 2 if lo is not None and hi is not None else 1.0
+        half = env.action_scale(lay.action_vars.index(name))
     w = rng.gauss(0.0, 0.3 + 0.5 * t) * half / lay.components[pos].scale
     term = ast.BinOp(left=au.num_node(w, digits=3), op=ast.Mult(), right=comp_ref(env, an, pos))
     terms: list[tuple[int, ast.expr]] = []

@@ -73,17 +73,12 @@ def table(env: EnvView, rng: random.Random, t: float) -> tuple[str, str]:
 
 
 def linear_box(env: EnvView, rng: random.Random, t: float) -> tuple[str, str]:
-    lay = env.layout
-    lines, outs = [], []
-    for dim, var in enumerate(lay.action_vars):
-        lo, hi = env.action_bounds(dim)
-        gain = (0.5 + t) * ((hi - lo) / 2 if lo is not None and hi is not None else 1.0)
-        centre = (lo + hi) / 2 if lo is not None and hi is not None else 0.0
-        bias = centre + rng.gauss(0.0, 0.2) * gain
-        lines.append(f"{var} = {env.linear(env.pick(rng, t), gain, rng, bias)[0]}")
-        outs.append(env.clip(dim, var))
-    lines.append(f"return {env.box_return(outs)}")
-    return "\n".join(lines), "clipped linear map"
+    def action(dim: int) -> str:
+        gain = (0.5 + t) * env.action_scale(dim)
+        bias = env.action_centre(dim) + rng.gauss(0.0, 0.2) * gain
+        return env.linear(env.pick(rng, t), gain, rng, bias)[0]
+
+    return env.clipped_box(action), "clipped linear map"
 
 
 def rules_box(env: EnvView, rng: random.Random, t: float) -> tuple[str, str]:

@@ -148,7 +148,10 @@ _FUNCTION_PARTS = {"inner": "None", "reset": "return None", "propose": "unshield
 _CLASS_PARTS = {
     "inner": "UnshieldedPolicy()",
     # The inner class's reset may or may not take the episode seed.
-    "reset": "try:\n            return self.inner.reset(seed)\n        except TypeError:\n            return self.inner.reset()",
+    "reset": (
+        "try:\n            return self.inner.reset(seed)\n"
+        "        except TypeError:\n            return self.inner.reset()"
+    ),
     "propose": "self.inner.act(obs)",
 }
 

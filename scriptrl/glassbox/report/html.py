@@ -35,7 +35,7 @@ from scriptrl.errors import UserError
 from scriptrl.glassbox.export import champion_id, lineage_ids
 from scriptrl.glassbox.report.curves import SEARCH_STAGES, Curve, _num, learning_curve
 from scriptrl.glassbox.report.plots import svg_plot
-from scriptrl.store import RunStore, config_value, run_status, write_atomic
+from scriptrl.store import RunStore, config_value, run_status, write_output
 from scriptrl.success_rate import SuccessRate
 
 __all__ = ["SEARCH_STAGES", "Curve", "build_report", "learning_curve", "write_report"]
@@ -412,9 +412,4 @@ def write_report(
     out = Path(output).expanduser() if output else Path(run_dir).expanduser() / "report.html"
     if re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html):  # pragma: no cover - a template bug
         raise RuntimeError("the report refers to a network resource; it must be self-contained")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(out, html)
-    except OSError as e:
-        raise UserError(f"cannot write {out}: {e.strerror} (choose another -o path)") from None
-    return out
+    return write_output(out, html)

@@ -83,7 +83,7 @@ def print_train_result(result, console: Console | None = None) -> None:
         ("best holdout", result.best_holdout),
         ("audit", result.best_audit),
     ]
-    success = format_success(getattr(result, "best_success", None), getattr(result, "best_success_ci95", None))
+    success = format_success(result.best_success, result.best_success_ci95)
     for k, v in rows:
         text = "-" if v is None else f"{v:.2f}"
         if k == "best holdout" and success:

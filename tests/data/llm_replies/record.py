@@ -33,12 +33,14 @@ from scriptrl.store import RunStore
 HERE = Path(__file__).resolve().parent
 PARENTS = {
     "CartPole-v1": [
-        'def policy(obs):\n    """Push toward the side the pole leans."""\n    return 1 if obs[2] > 0 else 0\n',
+        'def policy(obs):\n    """Push toward the side the pole leans."""\n'
+        "    return 1 if obs[2] > 0 else 0\n",
         'def policy(obs):\n    """Lean plus spin."""\n    ANGLE, SPIN = 1.0, 0.3\n'
         "    return 1 if ANGLE * obs[2] + SPIN * obs[3] > 0 else 0\n",
     ],
     "LunarLander-v3": [
-        'def policy(obs):\n    """Fire the main engine when falling fast."""\n    return 2 if obs[3] < -0.3 else 0\n',
+        'def policy(obs):\n    """Fire the main engine when falling fast."""\n'
+        "    return 2 if obs[3] < -0.3 else 0\n",
         'def policy(obs):\n    """Hover and correct the tilt."""\n    if obs[3] < -0.2:\n        return 2\n'
         "    if obs[4] > 0.1:\n        return 3\n    if obs[4] < -0.1:\n        return 1\n    return 0\n",
     ],
@@ -118,8 +120,8 @@ def main(model: str, envs: list[str], seeds: tuple[int, ...] = (1, 2)) -> None:
                     out.write_text(json.dumps(record, indent=1) + "\n")
                     n += 1
                     print(
-                        f"{out.name}: {'ok' if parsed.ok else parsed.problem} ({reply.completion_tokens} tokens, "
-                        f"{reply.latency_s:.1f} s)",
+                        f"{out.name}: {'ok' if parsed.ok else parsed.problem} "
+                        f"({reply.completion_tokens} tokens, {reply.latency_s:.1f} s)",
                         flush=True,
                     )
     finally:
