@@ -112,6 +112,16 @@ class Generator(Protocol):
         generator may compute it."""
         ...
 
+    @property
+    def seconds_per_call(self) -> float | None:
+        """Measured seconds per model request, for the live view; None for a generator without calls."""
+        ...
+
+    @property
+    def calls_in_flight(self) -> int:
+        """Requests sent and not yet answered."""
+        ...
+
     def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]: ...
 
     def initial_stream(
@@ -150,6 +160,14 @@ class GeneratorBase:
 
     @property
     def local_threads(self) -> int:
+        return 0
+
+    @property
+    def seconds_per_call(self) -> float | None:
+        return None
+
+    @property
+    def calls_in_flight(self) -> int:
         return 0
 
     def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]:
