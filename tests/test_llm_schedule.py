@@ -81,6 +81,7 @@ class SlowModel(GeneratorBase):
         self.inner = OfflineMutator()
         self.calls = 0
         self.threads: set[str] = set()
+        self.facts: list = []  # what each mutation's parent came with
 
     def _as_model(self, c):
         self.threads.add(threading.current_thread().name)
@@ -99,6 +100,7 @@ class SlowModel(GeneratorBase):
             yield self._as_model(c)
 
     def mutate(self, ctx, parent, temperature, rng):
+        self.facts.append(parent.facts)
         return self._as_model(self.inner.mutate(ctx, parent, temperature, rng))
 
     def crossover(self, ctx, a, b, temperature, rng):
@@ -152,5 +154,12 @@ def test_a_slow_model_writes_what_fits_its_round_and_the_offline_mutator_the_res
     last = live[-1]
     assert last["model_programs"] == 2 and 1 <= last["fast_programs"] <= 4  # islands with members
     assert live[-1]["seconds_per_program"] == pytest.approx(1.0, abs=0.5)
+    # the model's parents came with their traced worst episodes and lineage (search/parent_context.py)
+    assert gen.facts and all(f is not None for f in gen.facts)
+    traced = [t for f in gen.facts for t in f.traced]
+    assert traced and all(
+        st.line is not None and st.code.startswith("return") for t in traced for st in t.steps
+    )
+    assert any(f.lineage or f.inspirations for f in gen.facts)
     # the whole run: at most a round's allowance of model writing per round, plus evaluation
     assert wall < 4 * 2.5 + 4 * 1.0 + 60

@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 import gymnasium
 
 from scriptrl.envs import ResolvedEnv
+from scriptrl.generators.parent_facts import ParentFacts
 
 #: Values of ``Candidate.change``.
 CHANGES = ("init", "structural", "scalar")
@@ -69,6 +70,7 @@ class ParentInfo:
     source: str
     score: float
     digest: dict | None = None  # EvalResult.to_dict() summary, when available
+    facts: ParentFacts | None = None  # traced worst episodes, lineage, inspirations (for a model)
 
 
 @dataclass

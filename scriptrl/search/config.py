@@ -54,6 +54,7 @@ class TrainConfig:
     llm_concurrency: int | None = None
     llm_max_tokens: int | None = None
     llm_round_seconds: float | None = None  # most seconds a slow model writes per round (default 60)
+    llm_feedback: bool = True  # traced worst episodes, lineage and inspirations in a model's prompt
 
     def check(self) -> TrainConfig:
         if self.generator not in ("offline", "llm", "auto"):

@@ -28,6 +28,7 @@ candidates and calls in ``search/recording.py``, the saved state in ``search/che
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections import Counter
@@ -45,6 +46,7 @@ from scriptrl.search.config import TrainConfig
 from scriptrl.search.episodes import EpisodeBank, SeedStream
 from scriptrl.search.leadership import CONFIRM_CHUNK, finish, lead
 from scriptrl.search.pacing import ProgramClock, RoundPlan
+from scriptrl.search.parent_context import with_facts
 from scriptrl.search.population import Member, Population, structure_signature
 from scriptrl.search.portfolio import EffortSplit, Portfolio
 from scriptrl.search.racing import Entrant, Outcome, Played, Race, RaceRule, paired
@@ -105,6 +107,7 @@ class Search:
         self.clock = ProgramClock()  # a slow generator's measured seconds per program
         self.round_plan: RoundPlan | None = None  # its share of the current round
         self.activity = "starting"  # what the evaluators do, for the live view
+        self.traces: dict[int, tuple] = {}  # program id -> its traced worst episodes (for prompts)
 
     # --- the loop -------------------------------------------------------------------
     def run(self) -> None:
@@ -204,8 +207,11 @@ class Search:
         return slow_children(self, self._plan_children(rng, temp), temp)
 
     def with_feedback(self, plans: list[ChildPlan]) -> list[ChildPlan]:
-        """The plans a model writes, with what its prompt shows beside the parents."""
-        return plans
+        """The plans a model writes, their parents with what the prompt shows beside them:
+        traced worst episodes, lineage, inspirations (``search/parent_context.py``)."""
+        if not self.cfg.llm_feedback:
+            return plans
+        return [dataclasses.replace(p, a=with_facts(self, p.a)) if p.op == "mutate" else p for p in plans]
 
     # --- racing candidates ------------------------------------------------------------
     def _consider(self, candidates: list[Candidate], opponents: dict[int, int], seeds: list[int]) -> int:

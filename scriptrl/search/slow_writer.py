@@ -73,7 +73,7 @@ def write_initial(
     if s.cfg.init:
         emit((s._user_init(s.cfg.init), None))
     plan = this_round(s, s.cfg.initial_programs)
-    valid = 0
+    valid, out_of_time = 0, False
     stream = s.portfolio.initial_stream(s.ctx, s.cfg.initial_programs, s.temperature.value, rng)
     t0 = time.monotonic()
     try:
@@ -84,12 +84,13 @@ def write_initial(
             if by_model:
                 s.clock.add(time.monotonic() - t0)
             t0 = time.monotonic()
-            if stopped() or (by_model and not plan.fits(s.clock.seconds_per_program)):
+            out_of_time = by_model and not plan.fits(s.clock.seconds_per_program)
+            if stopped() or out_of_time:
                 break
     finally:
         stream.close()  # type: ignore[attr-defined]  # a generator: no further model call starts
     short = MIN_FIRST_PROGRAMS - valid
-    if short > 0 and not stopped() and all(g.slow for g in s.portfolio.generators.values()):
+    if out_of_time and short > 0 and not stopped() and all(g.slow for g in s.portfolio.generators.values()):
         for c in s.portfolio.filler.initial(s.ctx, short, s.temperature.value, rng):
             emit((c, None))
 

@@ -120,7 +120,15 @@ class LLMGenerator(GeneratorBase):
     ) -> Candidate | None:
         if self.degraded:
             return self.fallback.mutate(ctx, parent, temperature, rng)
-        messages, _ = prompts.mutate_prompt(ctx, parent, temperature, self.settings.task, self.settings.edits)
+        messages, _ = prompts.mutate_prompt(
+            ctx,
+            parent,
+            temperature,
+            self.settings.task,
+            self.settings.edits,
+            self.settings.feedback_tokens,
+            self.settings.n_ctx - self.settings.max_tokens,
+        )
         return self._produce(
             "mutate",
             messages,
