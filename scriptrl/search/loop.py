@@ -45,7 +45,7 @@ from scriptrl.search.checkpoint import restore_state, save_state
 from scriptrl.search.config import TrainConfig
 from scriptrl.search.episodes import EpisodeBank, SeedStream
 from scriptrl.search.leadership import CONFIRM_CHUNK, finish, lead
-from scriptrl.search.pacing import ProgramClock, RoundPlan
+from scriptrl.search.pacing import ProgramClock, RoundPlan, predicted_seconds
 from scriptrl.search.parent_context import with_facts
 from scriptrl.search.population import Member, Population, structure_signature
 from scriptrl.search.portfolio import EffortSplit, Portfolio
@@ -327,6 +327,14 @@ class Search:
             "fast_programs": plan.fast_programs if plan else None,
             "round_seconds": plan.allowance_s if plan else None,
             "activity": self.activity,
+            "predicted_model_seconds": predicted_seconds(
+                max(0, self.cfg.max_iterations - self.iteration),
+                plan.allowance_s if plan else self.cfg.llm_round_seconds,
+                self.clock.seconds_per_program,
+                self.cfg.children_per_iteration,
+            )
+            if self.cfg.max_iterations is not None
+            else None,
         }
 
     def _save(self) -> None:

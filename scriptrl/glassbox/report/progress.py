@@ -89,4 +89,6 @@ def model_line(snap: dict) -> str:
             f" (up to {snap['round_seconds']:.0f} s)"
         )
     parts.append(f"evaluators: {snap.get('activity') or '-'}")
+    if snap.get("predicted_model_seconds") is not None:
+        parts.append(f"model writing left: about {snap['predicted_model_seconds']:.0f} s")
     return " · ".join(parts)
