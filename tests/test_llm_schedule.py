@@ -163,3 +163,22 @@ def test_a_slow_model_writes_what_fits_its_round_and_the_offline_mutator_the_res
     assert any(f.lineage or f.inspirations for f in gen.facts)
     # the whole run: at most a round's allowance of model writing per round, plus evaluation
     assert wall < 4 * 2.5 + 4 * 1.0 + 60
+
+
+def test_the_live_view_shows_the_model_speed_calls_in_flight_and_the_round_split():
+    from scriptrl.glassbox.report.progress import model_line
+
+    snap = {
+        "seconds_per_call": 24.04,
+        "calls_in_flight": 1,
+        "model_programs": 2,
+        "fast_programs": 6,
+        "round_seconds": 60.0,
+        "activity": "tuning constants while the model writes",
+        "predicted_model_seconds": 288.0,
+    }
+    line = model_line(snap)
+    assert "model: 24.0 s per call · 1 in flight" in line
+    assert "this round 2 by the model, 6 offline (up to 60 s)" in line
+    assert "evaluators: tuning constants while the model writes" in line and "about 288 s" in line
+    assert model_line({"iteration": 1}) == ""  # no model, no line
