@@ -21,6 +21,7 @@ from scriptrl.generators.llm.prompts import Messages
 from scriptrl.generators.offline import OfflineMutator
 from scriptrl.search.pacing import (
     DEFAULT_ROUND_SECONDS,
+    ModelTime,
     ProgramClock,
     model_share,
     plan_round,
@@ -32,11 +33,27 @@ from scriptrl.search.pacing import (
 def test_a_24_second_model_writes_two_of_eight_children_in_a_minute():
     assert model_share(8, 60.0, 24.0) == 2
     assert model_share(8, 60.0, 5.0) == 8  # a quick model writes them all
-    assert model_share(8, 60.0, 90.0) == 1  # a very slow one is still heard once per round
+    assert model_share(8, 60.0, 90.0) == 0  # slower than a round: not this round
     assert model_share(8, 60.0, None) == 8  # not measured yet: as before
-    plan = plan_round(8, 60.0, 24.0, now=100.0)
-    assert (plan.model_programs, plan.fast_programs, plan.deadline) == (2, 6, 160.0)
-    assert plan.fits(24.0, now=130.0) and not plan.fits(24.0, now=140.0)
+    plan = plan_round(8, 60.0, 60.0, 24.0)
+    assert (plan.model_programs, plan.fast_programs) == (2, 6)
+    assert plan.fits(24.0, 24.0) and not plan.fits(40.0, 24.0)
+
+
+def test_a_model_slower_than_a_round_writes_every_few_rounds_and_keeps_the_run_on_time():
+    account = ModelTime()
+    first = account.open(60.0, None)
+    account.pay(83.0)  # the first program measured the model: 83 s
+    calls, spent = 1, 83.0
+    for _ in range(6):
+        budget = account.open(60.0, 190.0)  # then it slowed to 190 s per program
+        n = model_share(8, budget, 190.0)
+        for _ in range(n):
+            account.pay(190.0)
+        calls, spent = calls + n, spent + 190.0 * n
+    assert first == 60.0 and 1 < calls < 1 + 6
+    assert spent <= 7 * 60.0 + 190.0  # about the rounds' allowance, overdrawn by one call at most
+    assert account.balance <= 60.0 + 190.0
 
 
 def test_the_time_budget_is_spread_over_the_rounds_still_to_come():
@@ -47,7 +64,8 @@ def test_the_time_budget_is_spread_over_the_rounds_still_to_come():
     assert round_allowance(None, 100.0, 150.0, None, 4) == 0.0
     assert round_allowance(None, 100.0, 70.0, None, 4) == pytest.approx(30.0)
     # an iteration count predicts the model's writing time
-    assert predicted_seconds(6, None, 24.0, 8) == 6 * 2 * 24.0
+    assert predicted_seconds(6, None, 24.0, 8) == 6 * 60.0  # it writes about a round's allowance
+    assert predicted_seconds(6, None, 5.0, 8) == 6 * 8 * 5.0  # or all its children, if quicker
     assert predicted_seconds(6, None, None, 8) is None
 
 
@@ -179,6 +197,6 @@ def test_the_live_view_shows_the_model_speed_calls_in_flight_and_the_round_split
     }
     line = model_line(snap)
     assert "model: 24.0 s per call · 1 in flight" in line
-    assert "this round 2 by the model, 6 offline (up to 60 s)" in line
+    assert "this round 2 by the model, 6 offline (60 s of model time)" in line
     assert "evaluators: tuning constants while the model writes" in line and "about 288 s" in line
     assert model_line({"iteration": 1}) == ""  # no model, no line

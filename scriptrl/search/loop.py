@@ -45,7 +45,7 @@ from scriptrl.search.checkpoint import restore_state, save_state
 from scriptrl.search.config import TrainConfig
 from scriptrl.search.episodes import EpisodeBank, SeedStream
 from scriptrl.search.leadership import CONFIRM_CHUNK, finish, lead
-from scriptrl.search.pacing import ProgramClock, RoundPlan, predicted_seconds
+from scriptrl.search.pacing import ModelTime, ProgramClock, RoundPlan, predicted_seconds
 from scriptrl.search.parent_context import with_facts
 from scriptrl.search.population import Member, Population, structure_signature
 from scriptrl.search.portfolio import EffortSplit, Portfolio
@@ -105,6 +105,7 @@ class Search:
         self.tuning = Tuning(self, tuner_factory)
         self.fruitless: Counter[int] = self.tuning.fruitless
         self.clock = ProgramClock()  # a slow generator's measured seconds per program
+        self.model_time = ModelTime()  # its writing time: each round's allowance in, what it took out
         self.round_plan: RoundPlan | None = None  # its share of the current round
         self.activity = "starting"  # what the evaluators do, for the live view
         self.traces: dict[int, tuple] = {}  # program id -> its traced worst episodes (for prompts)
@@ -325,7 +326,7 @@ class Search:
             "calls_in_flight": self.portfolio.calls_in_flight,
             "model_programs": plan.model_programs if plan else None,
             "fast_programs": plan.fast_programs if plan else None,
-            "round_seconds": plan.allowance_s if plan else None,
+            "round_seconds": plan.budget_s if plan else None,
             "activity": self.activity,
             "predicted_model_seconds": predicted_seconds(
                 max(0, self.cfg.max_iterations - self.iteration),

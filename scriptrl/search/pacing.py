@@ -1,13 +1,14 @@
 """How much a slow generator writes per round: as many programs as fit its measured speed.
 
-A model on this machine's CPU writes a program in 5 to 30 s; asking it for 16 first programs and 8
-children per round made a 6-iteration CartPole run take over 15 minutes. Instead each round (the
-first programs count as one) gives the model at most ``round_seconds`` of writing: it writes
-``floor(round_seconds / seconds_per_program)`` of the round's children (at least one, so it is
-always heard), the others are written by a fast generator (the offline mutator) at once and race
-while the model writes, and the evaluators tune constants in the gaps. A model call is also not
-started when its measured duration would carry it past the round's end. So a run with a slow
-model takes at most about ``(iterations + 1) * round_seconds`` plus the final evaluations.
+A model on this machine's CPU writes a program in 5 to 30 s (minutes on a loaded machine); asking
+it for 16 first programs and 8 children per round made a 6-iteration CartPole run take over 15
+minutes. Instead each round (the first programs count as one) gives the model ``round_seconds``
+of writing on average (``ModelTime``): it writes as many of the round's children as fit its
+measured seconds per program, the others are written by a fast generator (the offline mutator)
+at once and race while the model writes, and the evaluators tune constants in the gaps. A model
+call is not started when its measured duration would overdraw the round's budget, and a model
+slower than a round writes every few rounds. So a run with a slow model takes about
+``(iterations + 1) * round_seconds`` plus at most one call and the final evaluations.
 
 With ``--max-seconds`` a round never gets more than the time left; with ``--max-iterations`` as
 well, it gets the time left divided by the rounds still to come.
@@ -16,7 +17,6 @@ well, it gets the time left divided by the rounds still to come.
 from __future__ import annotations
 
 import statistics
-import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -26,18 +26,36 @@ DEFAULT_ROUND_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class RoundPlan:
-    """What the model writes this round and by when."""
+    """What the model writes this round: how many programs, within how many seconds."""
 
-    allowance_s: float  # seconds of model writing this round
+    allowance_s: float  # this round's share of the run's model time
+    budget_s: float  # seconds the model may write this round: the allowance plus what earlier rounds left
     model_programs: int  # children (or first programs) given to the model
     fast_programs: int  # children given to the fast generator instead
     seconds_per_program: float | None  # the measurement the plan was made from
-    deadline: float  # time.monotonic() after which no model call starts (but the round's first)
 
-    def fits(self, seconds_per_program: float | None, now: float | None = None) -> bool:
-        """Whether one more model program, at its measured duration, ends before the round does."""
-        now = time.monotonic() if now is None else now
-        return seconds_per_program is None or now + seconds_per_program <= self.deadline
+    def fits(self, spent_s: float, seconds_per_program: float | None) -> bool:
+        """Whether one more model program, at its measured duration, stays within the budget
+        after ``spent_s`` seconds of this round's writing (unmeasured: yes, to measure it)."""
+        return seconds_per_program is None or spent_s + seconds_per_program <= self.budget_s
+
+
+class ModelTime:
+    """The run's account of model writing time: each round deposits its allowance and pays what
+    the model actually took. A model slower than a round therefore writes every few rounds
+    instead of stretching every round to its call time, so an iteration count keeps predicting
+    the run time; the balance is capped at one round plus one program, so no burst builds up."""
+
+    def __init__(self) -> None:
+        self.balance = 0.0
+
+    def open(self, allowance_s: float, seconds_per_program: float | None) -> float:
+        cap = allowance_s + (seconds_per_program or 0.0)
+        self.balance = min(self.balance + allowance_s, cap)
+        return self.balance
+
+    def pay(self, seconds: float) -> None:
+        self.balance -= max(0.0, seconds)
 
 
 def round_allowance(
@@ -59,25 +77,21 @@ def round_allowance(
     return spread if round_seconds is None else min(round_seconds, spread)
 
 
-def model_share(wanted: int, allowance_s: float, seconds_per_program: float | None) -> int:
-    """How many of ``wanted`` programs the model writes in ``allowance_s``: all of them until its
-    speed is measured (the first program measures it), else as many as fit, at least one."""
+def model_share(wanted: int, budget_s: float, seconds_per_program: float | None) -> int:
+    """How many of ``wanted`` programs the model writes in ``budget_s``: all of them until its
+    speed is measured (the first program measures it), else as many as fit (maybe none)."""
     if wanted <= 0:
         return 0
     if seconds_per_program is None or seconds_per_program <= 0:
         return wanted
-    return max(1, min(wanted, int(allowance_s // seconds_per_program)))
+    return max(0, min(wanted, int(budget_s // seconds_per_program)))
 
 
 def plan_round(
-    wanted: int,
-    allowance_s: float,
-    seconds_per_program: float | None,
-    now: float | None = None,
+    wanted: int, allowance_s: float, budget_s: float, seconds_per_program: float | None
 ) -> RoundPlan:
-    n = model_share(wanted, allowance_s, seconds_per_program)
-    start = time.monotonic() if now is None else now
-    return RoundPlan(allowance_s, n, wanted - n, seconds_per_program, start + allowance_s)
+    n = model_share(wanted, budget_s, seconds_per_program)
+    return RoundPlan(allowance_s, budget_s, n, wanted - n, seconds_per_program)
 
 
 def predicted_seconds(
@@ -88,8 +102,7 @@ def predicted_seconds(
     if seconds_per_program is None:
         return None
     allowance = round_seconds if round_seconds is not None else DEFAULT_ROUND_SECONDS
-    per_round = model_share(wanted, allowance, seconds_per_program) * seconds_per_program
-    return iterations * per_round
+    return iterations * min(allowance, wanted * seconds_per_program)
 
 
 class ProgramClock:

@@ -59,9 +59,18 @@ def this_round(s: Search, wanted: int) -> RoundPlan:
     allowance = round_allowance(
         s.cfg.llm_round_seconds, s.cfg.max_seconds, s.seconds(), s.cfg.max_iterations, s.iteration
     )
-    plan = plan_round(wanted, allowance, s.clock.seconds_per_program)
+    spp = s.clock.seconds_per_program
+    plan = plan_round(wanted, allowance, s.model_time.open(allowance, spp), spp)
     s.round_plan = plan
     return plan
+
+
+def _timed(s: Search, t0: float) -> float:
+    """Account one model program that took since ``t0``; its seconds."""
+    took = time.monotonic() - t0
+    s.clock.add(took)
+    s.model_time.pay(took)
+    return took
 
 
 def write_initial(
@@ -73,7 +82,7 @@ def write_initial(
     if s.cfg.init:
         emit((s._user_init(s.cfg.init), None))
     plan = this_round(s, s.cfg.initial_programs)
-    valid, out_of_time = 0, False
+    valid, out_of_time, spent = 0, False, 0.0
     stream = s.portfolio.initial_stream(s.ctx, s.cfg.initial_programs, s.temperature.value, rng)
     t0 = time.monotonic()
     try:
@@ -82,9 +91,9 @@ def write_initial(
             by_model = c.call is not None and c.call.model is not None
             valid += c.call is None or c.call.ok
             if by_model:
-                s.clock.add(time.monotonic() - t0)
+                spent += _timed(s, t0)
             t0 = time.monotonic()
-            out_of_time = by_model and not plan.fits(s.clock.seconds_per_program)
+            out_of_time = by_model and not plan.fits(spent, s.clock.seconds_per_program)
             if stopped() or out_of_time:
                 break
     finally:
@@ -96,8 +105,8 @@ def write_initial(
 
 
 def slow_children(s: Search, plans: list[ChildPlan], temp: float) -> int:
-    """A round's children: the slow generator writes as many as fit its round (the first always),
-    the fast generator the others, first, so they race while the model writes."""
+    """A round's children: the slow generator writes as many as fit its round's budget (maybe
+    none), the fast generator the others, first, so they race while the model writes."""
     slow = [p for p in plans if p.generator.slow]
     plan = this_round(s, len(slow))
     filler = s.portfolio.filler
@@ -106,17 +115,16 @@ def slow_children(s: Search, plans: list[ChildPlan], temp: float) -> int:
     ordered += s.with_feedback(slow[: plan.model_programs])
 
     def write(emit, stopped) -> None:
-        model_calls = 0
+        spent = 0.0
         for p in ordered:
             if stopped():
                 return
-            if p.generator.slow and model_calls and not plan.fits(s.clock.seconds_per_program):
+            if p.generator.slow and not plan.fits(spent, s.clock.seconds_per_program):
                 p = dataclasses.replace(p, generator=filler)
             t0 = time.monotonic()
             s._write_children([p], temp, emit)
             if p.generator.slow:
-                model_calls += 1
-                s.clock.add(time.monotonic() - t0)
+                spent += _timed(s, t0)
 
     return overlapped_round(s, write)
 

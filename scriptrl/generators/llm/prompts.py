@@ -30,7 +30,7 @@ _SECTION = re.compile(r"\{\{#([a-z_]+)\}\}\n?(.*?)\{\{/\1\}\}\n?", re.S)
 EDIT_LINES = 40
 TAIL_STEPS = 3  # tokens a small local model must read before it writes
 #: Estimated tokens the parent's traced episodes, lineage and inspirations may add to a prompt.
-FEEDBACK_TOKENS = 900
+FEEDBACK_TOKENS = 700
 
 
 class PromptError(ValueError):

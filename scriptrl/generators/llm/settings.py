@@ -52,7 +52,7 @@ class LLMSettings:
     prices: str | None = None  # an extra price table (TOML), overriding the built-in one
     threads: int = 1  # embedded server threads
     n_ctx: int = 4096  # embedded server context window (tokens)
-    feedback_tokens: int = 900  # traced episodes, lineage and inspirations in a mutation prompt (0: none)
+    feedback_tokens: int = 700  # traced episodes, lineage and inspirations in a mutation prompt (0: none)
     # From the train options, not the config file:
     task: str | None = field(default=None, repr=False)
     seed: int = 0

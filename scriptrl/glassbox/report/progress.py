@@ -86,7 +86,7 @@ def model_line(snap: dict) -> str:
     if snap.get("model_programs") is not None:
         parts.append(
             f"this round {snap['model_programs']} by the model, {snap['fast_programs']} offline"
-            f" (up to {snap['round_seconds']:.0f} s)"
+            f" ({max(0.0, snap['round_seconds']):.0f} s of model time)"
         )
     parts.append(f"evaluators: {snap.get('activity') or '-'}")
     if snap.get("predicted_model_seconds") is not None:
