@@ -73,7 +73,7 @@ def trace_worst(
         tails.setdefault(step.episode, deque(maxlen=last)).append(
             TracedStep(
                 step.t + 1,
-                _plain(step.obs),
+                _obs(step.obs),
                 _plain(step.action),
                 line,
                 lines[line - 1].strip() if line else "(no return reached)",
@@ -144,7 +144,8 @@ def inspirations(population: Population, pid: int, k: int = 2) -> tuple[Inspirat
 
 
 def _changed(before: str, after: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    removed, added = [], []
+    removed: list[str] = []
+    added: list[str] = []
     for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0):
         if line.startswith(("---", "+++", "@@")):
             continue
@@ -163,6 +164,12 @@ def _ret(e: dict) -> float:
 def _plain(x: object) -> object:
     tolist = getattr(x, "tolist", None)
     return tolist() if callable(tolist) else x
+
+
+def _obs(x: object) -> list | str:
+    """An observation as the prompt shows it: a list of numbers where it is one, else its text."""
+    plain = _plain(x)
+    return plain if isinstance(plain, list) else str(plain)
 
 
 def with_facts(s: Search, parent: ParentInfo) -> ParentInfo:
