@@ -7,6 +7,8 @@ actions is whatever the tracer reports.
 
 from __future__ import annotations
 
+import pytest
+
 from scriptrl.envs import resolve_env
 from scriptrl.evaluate import evaluate
 from scriptrl.generators.base import GenContext, ParentInfo
@@ -143,3 +145,36 @@ def test_inspirations_are_the_best_distinct_programs_of_other_islands():
     assert [(i.id, i.island) for i in shown] == [(5, 2), (4, 1), (6, 2)]
     assert all(i.island != 0 for i in shown)
     assert inspirations(pop, 1, k=1)[0].id == 5
+
+
+@pytest.mark.slow
+def test_the_real_tokenizer_counts_no_more_than_the_estimate(tmp_path):
+    """One real call to the embedded 0.5B model with a traced parent: the server's own prompt
+    token count (stored with every call) stays within the estimate the budget is kept by."""
+    pytest.importorskip("xllamacpp", reason="the embedded model needs the llm extra")
+    import random
+
+    from scriptrl.generators.llm import build_generator
+    from scriptrl.generators.llm.settings import LLMSettings, check, decide
+    from scriptrl.generators.llm.weights import SMALL_MODEL, pull
+
+    pull(SMALL_MODEL)
+    renv = resolve_env("CartPole-v1")
+    mean, digest = _digest(BAD, renv)
+    facts = ParentFacts(trace_worst(BAD, renv, digest["digest"]), inspirations=_big_facts().inspirations[:1])
+    parent = ParentInfo(1, BAD, mean, digest, facts)
+    ctx = GenContext.for_env(renv)
+    s = check(decide(LLMSettings(model=SMALL_MODEL, n_ctx=4096, max_tokens=8, seed=1, repair=False)))
+    gen = build_generator(s, say=lambda m: None)
+    try:
+        cand = gen.mutate(ctx, parent, 0.7, random.Random(0))
+    finally:
+        gen.close()
+    calls = [cand.call] if cand is not None else [c for _, c in gen.drain_calls()]
+    messages, _ = prompts.mutate_prompt(
+        ctx, parent, 0.7, None, "auto", s.feedback_tokens, s.n_ctx - s.max_tokens
+    )
+    estimate = estimate_tokens(messages.system + messages.turns[0][1])
+    real = calls[0].prompt_tokens
+    assert "by line 5 `return 0`" in messages.turns[0][1]
+    assert 0.5 * estimate < real <= estimate + 32  # 32: the chat template's own tokens
