@@ -121,6 +121,13 @@ def add_train(sub: Subcommands) -> None:
     p.add_argument(
         "--llm-max-tokens", type=_positive_int, metavar="N", help="most tokens a model reply may have"
     )
+    p.add_argument(
+        "--llm-round-seconds",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="most seconds a slow model writes per round (default 60); the offline mutator writes "
+        "the children it has no time for",
+    )
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE")
     _env_option_arguments(p)
     _allow_module_state_argument(p)

@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 import gymnasium
 
 from scriptrl.envs import ResolvedEnv
+from scriptrl.generators.parent_facts import ParentFacts
 
 #: Values of ``Candidate.change``.
 CHANGES = ("init", "structural", "scalar")
@@ -69,6 +70,7 @@ class ParentInfo:
     source: str
     score: float
     digest: dict | None = None  # EvalResult.to_dict() summary, when available
+    facts: ParentFacts | None = None  # traced worst episodes, lineage, inspirations (for a model)
 
 
 @dataclass
@@ -112,6 +114,16 @@ class Generator(Protocol):
         generator may compute it."""
         ...
 
+    @property
+    def seconds_per_call(self) -> float | None:
+        """Measured seconds per model request, for the live view; None for a generator without calls."""
+        ...
+
+    @property
+    def calls_in_flight(self) -> int:
+        """Requests sent and not yet answered."""
+        ...
+
     def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]: ...
 
     def initial_stream(
@@ -150,6 +162,14 @@ class GeneratorBase:
 
     @property
     def local_threads(self) -> int:
+        return 0
+
+    @property
+    def seconds_per_call(self) -> float | None:
+        return None
+
+    @property
+    def calls_in_flight(self) -> int:
         return 0
 
     def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]:

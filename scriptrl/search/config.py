@@ -57,6 +57,8 @@ class TrainConfig:
     llm_timeout: float | None = None
     llm_concurrency: int | None = None
     llm_max_tokens: int | None = None
+    llm_round_seconds: float | None = None  # most seconds a slow model writes per round (default 60)
+    llm_feedback: bool = True  # traced worst episodes, lineage and inspirations in a model's prompt
 
     def check(self) -> TrainConfig:
         if self.generator not in ("offline", "llm", "auto"):
@@ -82,7 +84,7 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {v})")
-        for name in ("max_seconds", "max_cost"):
+        for name in ("max_seconds", "max_cost", "llm_round_seconds"):
             v = getattr(self, name)
             if v is not None and v <= 0:
                 raise UserError(f"--{name.replace('_', '-')} must be positive (got {v})")

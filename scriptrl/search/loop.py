@@ -28,6 +28,7 @@ candidates and calls in ``search/recording.py``, the saved state in ``search/che
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections import Counter
@@ -45,11 +46,13 @@ from scriptrl.search.checkpoint import restore_state, save_state
 from scriptrl.search.config import TrainConfig
 from scriptrl.search.episodes import EpisodeBank, SeedStream
 from scriptrl.search.leadership import CONFIRM_CHUNK, finish, lead
+from scriptrl.search.pacing import ModelTime, ProgramClock, RoundPlan, predicted_seconds
+from scriptrl.search.parent_context import with_facts
 from scriptrl.search.population import Member, Population, structure_signature
 from scriptrl.search.portfolio import EffortSplit, Portfolio
 from scriptrl.search.racing import Entrant, Outcome, Played, Race, RaceRule, paired
 from scriptrl.search.recording import drain_generators, record_candidate
-from scriptrl.search.slow_writer import overlapped_round, width_beside_model, write_initial
+from scriptrl.search.slow_writer import overlapped_round, slow_children, width_beside_model, write_initial
 from scriptrl.search.temperature import Temperature
 from scriptrl.search.tuning_rounds import Tuning
 from scriptrl.store import RunStore
@@ -104,6 +107,11 @@ class Search:
         self.effort = EffortSplit()
         self.tuning = Tuning(self, tuner_factory)
         self.fruitless: Counter[int] = self.tuning.fruitless
+        self.clock = ProgramClock()  # a slow generator's measured seconds per program
+        self.model_time = ModelTime()  # its writing time: each round's allowance in, what it took out
+        self.round_plan: RoundPlan | None = None  # its share of the current round
+        self.activity = "starting"  # what the evaluators do, for the live view
+        self.traces: dict[int, tuple] = {}  # program id -> its traced worst episodes (for prompts)
 
     # --- the loop -------------------------------------------------------------------
     def run(self) -> None:
@@ -201,9 +209,16 @@ class Search:
         )
 
     def _slow_children(self, rng: random.Random, temp: float) -> int:
-        """A slow generator writes the round's children in a thread while the evaluators tune."""
-        plans = self._plan_children(rng, temp)
-        return overlapped_round(self, lambda emit, stopped: self._write_children(plans, temp, emit, stopped))
+        """A slow generator writes its share of the round's children in a thread while the
+        evaluators race the others and tune (``search/pacing.py``)."""
+        return slow_children(self, self._plan_children(rng, temp), temp)
+
+    def with_feedback(self, plans: list[ChildPlan]) -> list[ChildPlan]:
+        """The plans a model writes, their parents with what the prompt shows beside them:
+        traced worst episodes, lineage, inspirations (``search/parent_context.py``)."""
+        if not self.cfg.llm_feedback:
+            return plans
+        return [dataclasses.replace(p, a=with_facts(self, p.a)) if p.op == "mutate" else p for p in plans]
 
     # --- racing candidates ------------------------------------------------------------
     def _consider(self, candidates: list[Candidate], opponents: dict[int, int], seeds: list[int]) -> int:
@@ -303,6 +318,31 @@ class Search:
             "cost_usd": totals.get("cost_usd", 0.0),
             "temperature": self.temperature.value,
             "improvements": dict(self.portfolio.wins),
+            **self._model_snapshot(),
+        }
+
+    def _model_snapshot(self) -> dict:
+        """What the live view shows of a slow generator: its speed, its share of the round, and
+        what the evaluators do meanwhile."""
+        if not self.portfolio.slow:
+            return {}
+        plan = self.round_plan
+        return {
+            "seconds_per_call": self.portfolio.seconds_per_call,
+            "seconds_per_program": self.clock.seconds_per_program,
+            "calls_in_flight": self.portfolio.calls_in_flight,
+            "model_programs": plan.model_programs if plan else None,
+            "fast_programs": plan.fast_programs if plan else None,
+            "round_seconds": plan.budget_s if plan else None,
+            "activity": self.activity,
+            "predicted_model_seconds": predicted_seconds(
+                max(0, self.cfg.max_iterations - self.iteration),
+                plan.allowance_s if plan else self.cfg.llm_round_seconds,
+                self.clock.seconds_per_program,
+                self.cfg.children_per_iteration,
+            )
+            if self.cfg.max_iterations is not None
+            else None,
         }
 
     def _save(self) -> None:

@@ -36,6 +36,7 @@ class Portfolio:
         self.tries: Counter[str] = Counter()
         self.wins: Counter[str] = Counter()
         self.cost: Counter[str] = Counter()  # cost units spent per arm, failed calls included
+        self._filler: Generator | None = None
 
     def arms(self, can_cross: bool) -> list[tuple[str, str]]:
         ops = ("mutate", "crossover") if can_cross else ("mutate",)
@@ -72,6 +73,29 @@ class Portfolio:
     def local_threads(self) -> int:
         """CPU threads a model inside this process uses (the embedded llama.cpp server)."""
         return sum(g.local_threads for g in self.generators.values())
+
+    @property
+    def seconds_per_call(self) -> float | None:
+        """The slowest generator's measured seconds per request (None before any was measured)."""
+        measured = [v for g in self.generators.values() if (v := g.seconds_per_call) is not None]
+        return max(measured) if measured else None
+
+    @property
+    def calls_in_flight(self) -> int:
+        return sum(g.calls_in_flight for g in self.generators.values())
+
+    @property
+    def filler(self) -> Generator:
+        """The fast generator that writes what a slow one has no time for in a round: the
+        portfolio's own fast one (``auto``), else an offline mutator kept for the purpose."""
+        fast = next((g for g in self.generators.values() if not g.slow), None)
+        if fast is not None:
+            return fast
+        if self._filler is None:
+            from scriptrl.generators.offline import OfflineMutator
+
+            self._filler = OfflineMutator()
+        return self._filler
 
     def _shares(self, n: int) -> list[tuple[Generator, int]]:
         gens = list(self.generators.values())

@@ -48,8 +48,7 @@ def build_generator(s: LLMSettings, say=None) -> LLMGenerator:
             raise UserError(f"the anthropic backend needs a key in ${s.key_env}")
         backend = AnthropicBackend(s.model, s.base_url, key, s.timeout, redact)  # type: ignore[arg-type]
     else:
-        # decide() set the timeout (LLMSettings keeps None only until it is resolved)
-        backend = CommandBackend(s.command or [], s.timeout, redact, s.model)  # type: ignore[arg-type]
+        backend = CommandBackend(s.command or [], s.timeout, redact, s.model)  # None: the bounded default
     label = cast(str, s.model or getattr(backend, "model", s.backend))  # every backend names its model
     return LLMGenerator(backend, s, label, prices=prices, redact=redact, say=say)
 

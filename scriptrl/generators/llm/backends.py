@@ -33,6 +33,8 @@ from scriptrl.generators.llm.prompts import Messages
 
 #: Retry-After values beyond this are not waited for: the call fails and the run moves on.
 MAX_RETRY_AFTER = 120.0
+#: Seconds for one request when a backend is built without a timeout: no call waits forever.
+DEFAULT_TIMEOUT = 120.0
 _KEYLIKE = re.compile(r"\b(sk-(?:ant-|proj-|or-)?[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9_\-.=]{8,})")
 
 
@@ -138,6 +140,11 @@ def retry_after(headers) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def bounded(timeout: float | None) -> float:
+    """A request's timeout, never unbounded: None (or a non-positive value) is the default."""
+    return float(timeout) if timeout is not None and timeout > 0 else DEFAULT_TIMEOUT
+
+
 def _classify(e: Exception, sdk, redact: Redactor) -> CallError:
     """One SDK exception as a CallError. Both official SDKs share this exception layout."""
     if isinstance(e, CallError):
@@ -193,7 +200,7 @@ class OpenAIBackend:
         self.model = model
         self.redact = redact
         self.client = openai.OpenAI(
-            api_key=api_key or "not-needed", base_url=base_url, timeout=timeout, max_retries=0
+            api_key=api_key or "not-needed", base_url=base_url, timeout=bounded(timeout), max_retries=0
         )
         self.tokens_param = "max_tokens"
         self.send_temperature = True
@@ -271,7 +278,9 @@ class AnthropicBackend:
         self.sdk = anthropic
         self.model = model
         self.redact = redact
-        self.client = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
+        self.client = anthropic.Anthropic(
+            api_key=api_key, base_url=base_url, timeout=bounded(timeout), max_retries=0
+        )
         # anthropic 2.x dropped the sampling temperature from messages.create (newer models fix it);
         # the search's temperature then still shapes the prompt's wording (small or bold changes).
         self.send_temperature = "temperature" in inspect.signature(self.client.messages.create).parameters
@@ -311,14 +320,14 @@ class CommandBackend:
     used; otherwise the token counts are unknown and recorded as 0."""
 
     def __init__(
-        self, command: str | list[str], timeout: float, redact: Redactor, model: str | None = None
+        self, command: str | list[str], timeout: float | None, redact: Redactor, model: str | None = None
     ) -> None:
         self.argv = shlex.split(command) if isinstance(command, str) else list(command)
         if not self.argv:
             from scriptrl.errors import UserError
 
             raise UserError("the command backend needs `command = [...]` in the LLM config")
-        self.timeout = timeout
+        self.timeout = bounded(timeout)
         self.redact = redact
         self.model = model or Path(self.argv[0]).name
 

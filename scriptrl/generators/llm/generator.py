@@ -18,9 +18,11 @@ a long unattended run:
 from __future__ import annotations
 
 import random
+import statistics
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -68,6 +70,8 @@ class LLMGenerator(GeneratorBase):
         self._lock = threading.RLock()
         self._retry_rng = random.Random(f"{settings.seed}:llm-retry")
         self._deadline = time.monotonic() + settings.max_seconds if settings.max_seconds else None
+        self._latencies: deque[float] = deque(maxlen=8)  # the last requests' seconds, for the live view
+        self._in_flight = 0
 
     # ------------------------------------------------------------------ the protocol
 
@@ -116,7 +120,15 @@ class LLMGenerator(GeneratorBase):
     ) -> Candidate | None:
         if self.degraded:
             return self.fallback.mutate(ctx, parent, temperature, rng)
-        messages, _ = prompts.mutate_prompt(ctx, parent, temperature, self.settings.task, self.settings.edits)
+        messages, _ = prompts.mutate_prompt(
+            ctx,
+            parent,
+            temperature,
+            self.settings.task,
+            self.settings.edits,
+            self.settings.feedback_tokens,
+            self.settings.n_ctx - self.settings.max_tokens,
+        )
         return self._produce(
             "mutate",
             messages,
@@ -161,6 +173,16 @@ class LLMGenerator(GeneratorBase):
     def local_threads(self) -> int:
         """Cores the embedded model keeps busy while it writes (0 for a served model)."""
         return self.settings.threads if self.server is not None and self.server.running else 0
+
+    @property
+    def seconds_per_call(self) -> float | None:
+        """Median seconds of the last few requests (retries and failures included)."""
+        with self._lock:
+            return statistics.median(self._latencies) if self._latencies else None
+
+    @property
+    def calls_in_flight(self) -> int:
+        return self._in_flight
 
     def close(self) -> None:
         if self.server is not None:
@@ -254,6 +276,8 @@ class LLMGenerator(GeneratorBase):
                     )
                 )
 
+        with self._lock:
+            self._in_flight += 1
         try:
             reply = with_retries(
                 lambda: self.backend.complete(messages, s.model_temperature(temperature), s.max_tokens, seed),
@@ -278,6 +302,10 @@ class LLMGenerator(GeneratorBase):
                 error,
             )
             return None
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._latencies.append(time.monotonic() - t0)
         reply.latency_s = time.monotonic() - t0
         reply.cost_usd = self._cost(reply)
         with self._lock:

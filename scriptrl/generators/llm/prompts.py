@@ -29,6 +29,8 @@ _SECTION = re.compile(r"\{\{#([a-z_]+)\}\}\n?(.*?)\{\{/\1\}\}\n?", re.S)
 #: (in ``edits = "auto"`` mode): re-typing a long program wastes tokens and invites drift.
 EDIT_LINES = 40
 TAIL_STEPS = 3  # tokens a small local model must read before it writes
+#: Estimated tokens the parent's traced episodes, lineage and inspirations may add to a prompt.
+FEEDBACK_TOKENS = 700
 
 
 class PromptError(ValueError):
@@ -132,20 +134,36 @@ def initial_prompt(ctx: GenContext, index: int, task: str | None) -> Messages:
 
 
 def mutate_prompt(
-    ctx: GenContext, parent: ParentInfo, temperature: float, task: str | None, edits: str = "auto"
+    ctx: GenContext,
+    parent: ParentInfo,
+    temperature: float,
+    task: str | None,
+    edits: str = "auto",
+    budget_tokens: int = FEEDBACK_TOKENS,
+    context_tokens: int | None = None,
 ) -> tuple[Messages, bool]:
+    """The prompt for a child of ``parent``. Its traced episodes, lineage and inspirations
+    (``parent.facts``) take at most ``budget_tokens``, and no more than leaves the whole prompt
+    within ``context_tokens`` (the model's context less its reply), both estimated."""
+    from scriptrl.generators.llm.feedback import estimate_tokens, fitted, sections
+
     req, use_edits = request(parent.source, edits)
-    user = render(
-        "mutate",
+    traced = parent.facts is not None and bool(parent.facts.traced)
+    values = dict(
         env=ctx.env.description.to_prompt(),
         score=_score(parent.score),
         source=parent.source.strip("\n"),
-        feedback=feedback(ctx, parent),
+        feedback=feedback(ctx, parent, brief=traced),  # the traces replace the untraced last steps
         history=history(ctx),
         task=task,
         ambition=ambition(temperature),
         request=req,
     )
+    desc = ctx.env.description
+    if context_tokens is not None:
+        bare = render("mutate", **values, **sections(None, desc))
+        budget_tokens = min(budget_tokens, context_tokens - estimate_tokens(system() + bare))
+    user = render("mutate", **values, **fitted(parent.facts, desc, max(0, budget_tokens)))
     return Messages(system(), (("user", user),)), use_edits
 
 

@@ -52,6 +52,7 @@ class LLMSettings:
     prices: str | None = None  # an extra price table (TOML), overriding the built-in one
     threads: int = 1  # embedded server threads
     n_ctx: int = 4096  # embedded server context window (tokens)
+    feedback_tokens: int = 700  # traced episodes, lineage and inspirations in a mutation prompt (0: none)
     # From the train options, not the config file:
     task: str | None = field(default=None, repr=False)
     seed: int = 0
@@ -184,6 +185,8 @@ def check(s: LLMSettings) -> LLMSettings:
     ):
         if float(getattr(s, name)) <= 0:
             raise UserError(f"LLM setting {name} must be positive (got {getattr(s, name)})")
+    if s.feedback_tokens < 0:
+        raise UserError(f"LLM setting feedback_tokens cannot be negative (got {s.feedback_tokens})")
     if s.retries < 0 or s.backoff < 0 or s.backoff_max < 0:
         raise UserError("LLM settings retries, backoff and backoff_max cannot be negative")
     return s

@@ -67,4 +67,28 @@ class LiveProgress:
         grid = Table.grid()
         grid.add_row(t)
         grid.add_row(f"improvements by generator: {wins}")
+        model = model_line(snap)
+        if model:
+            grid.add_row(model)
         self.live.update(grid)
+
+
+def model_line(snap: dict) -> str:
+    """A slow model's speed, calls in flight, its share of the round and what the evaluators do
+    meanwhile; empty for a run without one."""
+    if "calls_in_flight" not in snap:
+        return ""
+    per_call = snap.get("seconds_per_call")
+    parts = [
+        f"model: {'-' if per_call is None else f'{per_call:.1f}'} s per call",
+        f"{snap['calls_in_flight']} in flight",
+    ]
+    if snap.get("model_programs") is not None:
+        parts.append(
+            f"this round {snap['model_programs']} by the model, {snap['fast_programs']} offline"
+            f" ({max(0.0, snap['round_seconds']):.0f} s of model time)"
+        )
+    parts.append(f"evaluators: {snap.get('activity') or '-'}")
+    if snap.get("predicted_model_seconds") is not None:
+        parts.append(f"model writing left: about {snap['predicted_model_seconds']:.0f} s")
+    return " · ".join(parts)

@@ -54,6 +54,7 @@ def test_a_run_with_the_embedded_model_stores_every_call_with_real_tokens(
         children_per_iteration=2,
         tune_every=0,
         target=10_000,
+        llm_round_seconds=900,  # the model writes every child however slow it is (search/pacing.py)
     )
     err = capfd.readouterr().err
     store = RunStore.open(tmp_path / "run")
