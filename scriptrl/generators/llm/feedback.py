@@ -124,7 +124,8 @@ def inspirations_text(shown: tuple[Inspiration, ...]) -> str:
         cut = len(lines) > INSPIRATION_LINES
         body = "\n".join(lines[:INSPIRATION_LINES]) + ("\n# ... (cut)" if cut else "")
         parts.append(
-            f"Program {insp.id} from another island (training score {insp.score:.2f}):\n```python\n{body}\n```"
+            f"Program {insp.id} from another island (training score {insp.score:.2f}):\n"
+            f"```python\n{body}\n```"
         )
     return "\n".join(parts)
 
