@@ -190,3 +190,28 @@ def test_distill_of_a_ppo_cartpole_baseline_beats_a_random_policy_in_the_sandbox
     assert rescored.mean > random_score + 50
     assert summary["teacher_holdout"]["seeds"] == "1000-1049"
     assert summary["teacher_holdout"]["mean"] == pytest.approx(run.best_holdout)
+
+
+@pytest.mark.slow
+def test_cma_tuning_of_a_tree_with_a_bad_threshold_wins_back_return_on_fresh_episodes():
+    import time
+
+    from scriptrl.distill.tune import tune_tree
+
+    off = Node(1, np.array([0.0, 0.0, 1.0, 0.25]), 0.3, Node(0), Node(1))  # pushes left far too long
+    pool = EnvPool(CARTPOLE)
+    try:
+        out = tune_tree(
+            off,
+            pool,
+            seed=0,
+            stream_start=0,
+            episodes_per_generation=4,
+            max_evaluations=60,
+            confirm_episodes=10,
+            deadline=time.monotonic() + 60,
+        )
+    finally:
+        pool.close()
+    assert out.evaluations == 60 and out.after >= out.before + 50
+    assert abs(out.tree.threshold) < 0.3  # the kept tree is a tuned one, not the start
