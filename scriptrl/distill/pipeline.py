@@ -113,6 +113,7 @@ def distill_run(
             max_evaluations=settings.tune_evaluations,
             confirm_episodes=settings.confirm_episodes,
             deadline=deadline,
+            progress=say,
         )
         say(
             f"tuning: {tuned.evaluations} candidates ({tuned.stopped}); confirmation mean "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +81,17 @@ def _round(v: float) -> float:
     return float(f"{float(v):.{DIGITS}g}")
 
 
+def _report(search, progress: Callable[[str], None] | None) -> bool:
+    """A progress line every 10 generations (returns False: it never stops the search)."""
+    if progress is not None and search.generations % 10 == 0 and search.history:
+        last = search.history[-1]
+        progress(
+            f"  tuning: {search.evaluations} candidates, generation best {last.best:.2f}, "
+            f"best so far {last.best_so_far:.2f} (on {search.settings.episodes_per_generation} fresh episodes)"
+        )
+    return False
+
+
 @dataclass
 class TuneOutcome:
     tree: Node
@@ -102,6 +114,7 @@ def tune_tree(
     max_evaluations: int,
     confirm_episodes: int,
     deadline: float,
+    progress: Callable[[str], None] | None = None,
 ) -> TuneOutcome:
     """CMA-ES on the tree's numbers; the untuned tree, the ES mean and the best told race on fresh
     confirmation episodes and the best of them is kept (so tuning never makes the tree worse there)."""
@@ -129,7 +142,7 @@ def tune_tree(
         settings=CmaSettings(episodes_per_generation=episodes_per_generation),
         max_evaluations=max_evaluations,
         seeds_for_generation=seeds_for,
-        on_generation=lambda _search: time.monotonic() > deadline,
+        on_generation=lambda search: _report(search, progress) or time.monotonic() > deadline,
     )
     used = stream_start + (outcome.generations + 1) * episodes_per_generation
     confirm = splits.train(used, confirm_episodes)
