@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from scriptrl.cli import baseline, envs, evaluate_cmd, glassbox, models, runs, train
+from scriptrl.cli import baseline, distill, envs, evaluate_cmd, glassbox, models, runs, train
 from scriptrl.cli.common import _Parser
 from scriptrl.errors import UserError
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_runs(sub)
     runs.add_show(sub)
     baseline.add_baseline(sub)
+    distill.add_distill(sub)
     runs.add_compare(sub)
     models.add_model(sub)
     envs.add_envs(sub)

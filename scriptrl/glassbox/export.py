@@ -163,7 +163,10 @@ def export_policy(
         env = card["environment"].split(" (")[0]
     body = prog["source"]
     if shield:
-        body, card["shield"] = _shielded(body, env, shield, fallback)
+        body, card["shield"], record = _shielded(
+            body, env, shield, fallback, pid, str(Path(output).expanduser())
+        )
+        _record_shield(run_dir, record)
     width = max(len(k) for k in card)
     lines = [
         "# " + "-" * 76,
@@ -184,11 +187,22 @@ def export_policy(
     return write_output(Path(output).expanduser(), text)
 
 
-def _shielded(source: str, env_id: str, shield: str, fallback: str | None) -> tuple[str, str]:
-    """The program wrapped in its runtime shield, and the card line saying how often it intervened on
-    holdout."""
+def _record_shield(run_dir: str | Path, record: dict) -> None:
+    """The holdout intervention count, kept in the run (the report shows it; the card travels alone)."""
+    from scriptrl.glassbox.report.shield import SHIELD_EVENT
+
+    with RunStore.open(run_dir) as store, store.transaction():
+        store.add_event(SHIELD_EVENT, record)
+
+
+def _shielded(
+    source: str, env_id: str, shield: str, fallback: str | None, pid: int, output: str
+) -> tuple[str, str, dict]:
+    """The program wrapped in its runtime shield, the card line saying how often it intervened on
+    holdout, and the measurement as the run records it."""
     from scriptrl.envs import resolve_env
     from scriptrl.glassbox.prove.shield import interventions, load_shield, shield_source
+    from scriptrl.glassbox.report.shield import shield_record
     from scriptrl.program import check_source
 
     spec = load_shield(shield, fallback)
@@ -205,4 +219,5 @@ def _shielded(source: str, env_id: str, shield: str, fallback: str | None) -> tu
         f" on holdout seeds {n['seeds'][0]}-{n['seeds'][1]};"
         " each intervention is recorded in the Policy instance's log"
     )
-    return body, _one_line(line)
+    record = shield_record(pid, [p.name for p in spec.properties], spec.fallback, n, output)
+    return body, _one_line(line), record

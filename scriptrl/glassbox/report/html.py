@@ -35,6 +35,7 @@ from scriptrl.errors import UserError
 from scriptrl.glassbox.export import champion_id, lineage_ids
 from scriptrl.glassbox.report.curves import SEARCH_STAGES, Curve, _num, learning_curve
 from scriptrl.glassbox.report.plots import svg_plot
+from scriptrl.glassbox.report.shield import shield_rows
 from scriptrl.store import RunStore, config_value, run_status, write_output
 from scriptrl.success_rate import SuccessRate
 
@@ -304,6 +305,7 @@ def build_report(run_dir: str | Path, baselines: Sequence[str | Path] = ()) -> s
         costs = _costs(store)
         protocol = _protocol(store, champ)
         best_html = _champion_html(store.program(champ)) if champ is not None else None
+        shields = shield_rows(store)
     baseline_rows = []
     for b in baselines:
         c, row = _baseline(b)
@@ -323,6 +325,7 @@ def build_report(run_dir: str | Path, baselines: Sequence[str | Path] = ()) -> s
         costs=costs,
         protocol=protocol,
         best_html=best_html,
+        shields=shields,
         baselines=baseline_rows,
         pygments_css=_pygments_css(),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
