@@ -175,8 +175,8 @@ class _ForkedProcess:
         self.ended = False
 
     def _ended(self, timeout: float) -> bool:
-        if not self.ended:
-            self.ended = bool(select.select([self.pidfd], [], [], max(0.0, timeout))[0])
+        if not self.ended:  # a released process has no pidfd left: nothing more to wait for
+            self.ended = self.pidfd < 0 or bool(select.select([self.pidfd], [], [], max(0.0, timeout))[0])
         return self.ended
 
     def poll(self) -> int | None:
@@ -199,8 +199,12 @@ class _ForkedProcess:
         self._ended(5.0)
 
     def release(self) -> None:
-        os.close(self.pidfd)
-        self.server.forget(self.pid)
+        """Idempotent: a second call (a kill after a failed one) must not close an fd number that
+        may by then belong to another file."""
+        fd, self.pidfd = self.pidfd, -1
+        if fd >= 0:
+            os.close(fd)
+            self.server.forget(self.pid)
 
 
 class ForkedWorker(SandboxWorker):

@@ -172,3 +172,25 @@ def test_doctor_names_the_start_method() -> None:
     assert probe_isolation(fork_server=True).start_method == "fork-server"
     spawned = probe_isolation(fork_server=False)
     assert spawned.start_method == "spawn" and spawned.isolation["process"] == lockdown.SPAWNED
+
+
+def test_releasing_a_forked_worker_twice_leaves_other_files_alone(tmp_path):
+    """A kill after a failed kill releases again: the pidfd number may by then belong to another
+    file, which a second close would break."""
+    import os
+
+    from scriptrl.sandbox.forkserver import ForkedWorker
+
+    worker = ForkedWorker()
+    worker.spawn()
+    proc = worker.proc
+    assert proc is not None
+    proc.kill()
+    proc.release()
+    reused = os.open(tmp_path / "other", os.O_CREAT | os.O_WRONLY)
+    try:
+        proc.release()
+        worker.kill()
+        assert os.write(reused, b"still open") == 10
+    finally:
+        os.close(reused)
