@@ -27,6 +27,7 @@ from gymnasium.wrappers import TimeLimit
 from scriptrl.envs import options as env_options
 from scriptrl.envs.description import EnvDescription, curated
 from scriptrl.envs.generated import describe_spaces
+from scriptrl.envs.probe import with_measured_ranges
 from scriptrl.errors import UserError
 
 _LIST_HINT = "run `scriptrl envs` to list known ones, or pass module:Class"
@@ -196,7 +197,9 @@ def _resolve_registered(
         finally:
             _close(env)
         if desc is None or len(generated.observation) != len(desc.observation):
-            desc = generated
+            desc = with_measured_ranges(
+                generated, lambda: gymnasium.make(target.id, disable_env_checker=True, **dict(kwargs))
+            )
     return ResolvedEnv(
         requested=requested,
         id=target.id,
@@ -224,6 +227,7 @@ def _resolve_class(
         if threshold is None:
             threshold = getattr(cls, "reward_threshold", None)
         desc = describe_spaces(name, env.observation_space, env.action_space, limit, threshold)
+        desc = with_measured_ranges(desc, lambda: cls(**(options or {})))
         doc = (getattr(cls, "__doc__", None) or "").strip()
         if doc:
             # The author's own one-line docstring beats "described from its spaces only".

@@ -290,8 +290,14 @@ def test_uncurated_id_gets_generated_description() -> None:
     assert desc.generated
     assert desc.id == "CartPole-v0"
     assert [c.name for c in desc.observation] == ["obs[0]", "obs[1]", "obs[2]", "obs[3]"]
-    assert desc.observation[1].low is None and desc.observation[1].high is None  # inf -> None
-    assert desc.observation[0].high == pytest.approx(4.8)
+    # the velocity's space bound is +-inf: its typical range is measured by random-action episodes,
+    # and no measured range is wider than the space (the cart position's 4.8)
+    velocity = desc.observation[1]
+    assert (
+        velocity.low is not None and velocity.high is not None and -5 < velocity.low < 0 < velocity.high < 5
+    )
+    assert -4.8 <= desc.observation[0].low < 0 < desc.observation[0].high <= 4.8
+    assert "measured from 5 episodes with random actions" in desc.summary
     assert [a.name for a in desc.actions] == ["action_0", "action_1"]
     assert desc.time_limit == 200 and desc.solved_threshold == 195.0
     assert "documentation" in desc.reward and "documentation" in desc.termination
@@ -328,7 +334,8 @@ def test_module_class_environment() -> None:
     assert resolved.id == "custom_env_fixture:Corridor"
     desc = resolved.description
     assert desc.generated and desc.observation_kind == "vector" and len(desc.observation) == 2
-    assert desc.observation[1].high is None
+    # obs[1] is declared [-1, inf) and always 0: measured, a unit range around it, within the space
+    assert (desc.observation[1].low, desc.observation[1].high) == (-0.5, 0.5)
     assert desc.time_limit == 25 and desc.solved_threshold == 0.5
     assert desc.title == "Walk right along a short corridor to the exit."  # from the class docstring
 
@@ -464,3 +471,31 @@ def test_public_dataclasses_are_frozen() -> None:
     )
     assert desc.generated is False
     assert desc.to_dict()["observation"][0]["high"] == 1.0
+
+
+class _WideBounds(gymnasium.Env):
+    """Declares +-20 for numbers that stay within about +-1: the probe must say so."""
+
+    observation_space = gymnasium.spaces.Box(-20.0, 20.0, shape=(2,))
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = 0.0
+        return np.array([self.x, 0.5], dtype=np.float32), {}
+
+    def step(self, action):
+        self.x = float(np.clip(self.x + (0.1 if action else -0.1), -1.0, 1.0))
+        return np.array([self.x, 0.5], dtype=np.float32), 0.0, False, False, {}
+
+
+def test_probe_measures_typical_ranges_narrower_than_declared_bounds() -> None:
+    from scriptrl.envs.probe import measured_ranges
+
+    ranges = measured_ranges(_WideBounds)
+    assert ranges is not None
+    (x_low, x_high), (c_low, c_high) = ranges
+    assert -1.6 <= x_low < 0 < x_high <= 1.6  # within +-1, widened by a quarter of the span
+    assert x_low == -x_high  # a signed number keeps 0 as its centre, whichever way the walk drifted
+    assert c_low == pytest.approx(0.0) and c_high == pytest.approx(1.0)  # a constant: a unit range
+    assert measured_ranges(_WideBounds).tolist() == ranges.tolist()  # fixed seeds: the same everywhere
