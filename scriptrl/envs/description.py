@@ -40,6 +40,9 @@ _REQUIRED_KEYS = {
 # make: default gymnasium.make options; imports: modules that register the id (a third-party package)
 _OPTIONAL_KEYS = {"source": str, "decode": dict, "make": dict, "imports": list}
 _NULLABLE_KEYS = ("time_limit", "solved_threshold")
+# Episode success (issue 17) is parsed on the `success` branch; until it merges these keys are
+# accepted and ignored here so descriptions can already state it. The integrator reconciles.
+_PENDING_KEYS = {"success": str, "success_text": str}
 
 
 @dataclass(frozen=True)
@@ -298,7 +301,7 @@ def _bound(value: Any, file: str, where: str) -> float | None:
 
 def parse_description(data: dict[str, Any], file: str = "<memory>") -> EnvDescription:
     """Validate strictly so a typo in a data file fails the test suite instead of misleading a prompt."""
-    known = set(_REQUIRED_KEYS) | set(_OPTIONAL_KEYS) | set(_NULLABLE_KEYS)
+    known = set(_REQUIRED_KEYS) | set(_OPTIONAL_KEYS) | set(_NULLABLE_KEYS) | set(_PENDING_KEYS)
     unknown = sorted(set(data) - known)
     if unknown:
         raise _bad(file, f"unknown keys {unknown}")
