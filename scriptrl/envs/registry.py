@@ -114,20 +114,27 @@ class ResolvedEnv:
             del extra["render_mode"]
         for module in self.imports:
             _import_module(module, f"imported for {self.requested!r}")
-        kwargs = {**dict(self.kwargs), **extra}
+        wrappers, kwargs = env_options.split_wrappers({**dict(self.kwargs), **extra})
         try:
             with _quiet():
                 if not self._is_custom_class:
-                    return gymnasium.make(self.id, disable_env_checker=True, **kwargs)
-                cls = _load_class(self.id)
-                env = cls(**kwargs)
-                if self.description.time_limit:
-                    env = TimeLimit(env, max_episode_steps=self.description.time_limit)
-                return env
+                    env = gymnasium.make(self.id, disable_env_checker=True, **kwargs)
+                else:
+                    env = _load_class(self.id)(**kwargs)
+                    if self.description.time_limit:
+                        env = TimeLimit(env, max_episode_steps=self.description.time_limit)
+                return _wrap(env, wrappers)
         except EnvError:
             raise
         except Exception as exc:
             raise EnvError(f"cannot create environment {self.label()!r}: {_one_line(exc)}") from exc
+
+
+def _wrap(env: gymnasium.Env, wrappers: tuple[str, ...]) -> gymnasium.Env:
+    """Apply the trusted observation adapters named by ``[make] wrapper``, innermost first."""
+    for name in wrappers:
+        env = _load_class(name)(env)
+    return env
 
 
 def resolve_env(
@@ -183,8 +190,10 @@ def _resolve_registered(
         # A generated description reads the spaces; options may change them (an observation
         # type), so a curated one is checked against the spaces the options give.
         spec = registry[target.id]
+        wrappers, plain = env_options.split_wrappers(dict(kwargs))
         env = _construct(
-            target.id, lambda: gymnasium.make(target.id, disable_env_checker=True, **dict(kwargs))
+            target.id,
+            lambda: _wrap(gymnasium.make(target.id, disable_env_checker=True, **plain), wrappers),
         )
         try:
             generated = describe_spaces(
@@ -215,7 +224,8 @@ def _resolve_class(
     requested: str, name: str, imports: tuple[str, ...], options: dict[str, Any] | None = None
 ) -> ResolvedEnv:
     cls = _load_class(name)
-    env = _construct(name, lambda: cls(**(options or {})))
+    wrappers, plain = env_options.split_wrappers(options or {})
+    env = _construct(name, lambda: _wrap(cls(**plain), wrappers))
     try:
         for attr in ("observation_space", "action_space"):
             if not hasattr(env, attr):
