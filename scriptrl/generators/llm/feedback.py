@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from scriptrl.generators.llm.values_text import action_text, obs_text
 from scriptrl.generators.parent_facts import Inspiration, LineageStep, ParentFacts, TracedEnd, TracedStep
 
 #: Longest inspiration program shown, in lines (a longer one is cut with a note).
@@ -83,10 +84,10 @@ def traces_text(traced: tuple[TracedEnd, ...], desc, steps: int) -> str:
 
 
 def step_text(st: TracedStep, names: list[str], desc) -> str:
-    obs = _obs(st.obs, names)
+    obs = obs_text(st.obs, 200)
     if st.error is not None:
         return f"step {st.step}: {obs} -> {st.error[:120]}"
-    text = f"step {st.step}: {obs} -> {_action(st.action, desc)} by line {st.line} `{st.code[:100]}`"
+    text = f"step {st.step}: {obs} -> {action_text(st.action, desc)} by line {st.line} `{st.code[:100]}`"
     if st.conditions:
         text += "; " + ", ".join(f"`{c[:60]}` was {v}" for c, v in st.conditions[:4])
     return text
@@ -128,23 +129,3 @@ def inspirations_text(shown: tuple[Inspiration, ...]) -> str:
             f"```python\n{body}\n```"
         )
     return "\n".join(parts)
-
-
-def _num(x: object) -> str:
-    return f"{x:.3g}" if isinstance(x, float) else str(x)
-
-
-def _obs(obs: object, names: list[str]) -> str:
-    if isinstance(obs, list) and obs and all(isinstance(v, int | float) for v in obs):
-        text = "[" + ", ".join(_num(v) for v in obs) + "]"
-    else:
-        text = str(obs)
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _action(action: object, desc) -> str:
-    if desc.action_kind == "discrete" and isinstance(action, int) and 0 <= action < len(desc.actions):
-        return f"{action} ({desc.actions[action].name})"
-    if isinstance(action, list):
-        return "[" + ", ".join(_num(v) for v in action) + "]"
-    return str(action)

@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 
 from scriptrl.generators.base import GenContext, ParentInfo
+from scriptrl.generators.llm.values_text import action_text, obs_text
 from scriptrl.program import ALLOWED_IMPORTS
 
 PROMPT_DIR = Path(__file__).resolve().parent.parent / "prompts"
@@ -269,7 +270,7 @@ def feedback(ctx: GenContext, parent: ParentInfo, brief: bool = False) -> str:
         )
         for k, t in enumerate(tail):
             step = length - len(tail) + k + 1
-            lines.append(f"  step {step}: {_obs_text(t.get('obs'))} -> {_action_text(t.get('action'), desc)}")
+            lines.append(f"  step {step}: {obs_text(t.get('obs'))} -> {action_text(t.get('action'), desc)}")
     return "\n".join(lines)
 
 
@@ -292,17 +293,3 @@ def _action_use(episodes: list[dict], desc) -> str:
         f"{i}{' ' + names[i] if i < len(names) else ''} {100 * c / total:.0f}%" for i, c in enumerate(hist)
     ]
     return "Actions taken: " + ", ".join(used) + "."
-
-
-def _obs_text(obs: object) -> str:
-    if isinstance(obs, list) and obs and all(isinstance(v, int | float) for v in obs):
-        text = "[" + ", ".join(_num(v) for v in obs) + "]"
-    else:
-        text = str(obs)
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-def _action_text(action: object, desc) -> str:
-    if desc.action_kind == "discrete" and isinstance(action, int) and 0 <= action < len(desc.actions):
-        return f"{action} ({desc.actions[action].name})"
-    return str(action)
