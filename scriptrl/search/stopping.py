@@ -5,7 +5,8 @@ success rate reaches that too; a success target alone when no return target is g
 environment's solved threshold is only a default target: when the user gives a budget and no
 ``--target``, the search goes on until the budget ends, as a PPO run uses its timesteps, since
 "solved" (LunarLander's 200) is far from the best a program can do; it stops early only at the
-description's ``max_return``, a return no episode can beat (CartPole's 500). With ``--init`` and a
+description's ``max_return``, a return no episode can beat (CartPole's 500), unless the user
+gave a ``--target`` of their own. With ``--init`` and a
 budget the search also goes on, since the user's program may already meet the target. Then a budget
 (iterations, env steps, seconds, cost), a stall (``stall_rounds`` rounds without a race win;
 off unless asked for), or no valid program at all. Short of the target, the stop event also
@@ -74,7 +75,9 @@ def check(
     mid_iteration: bool = False,
     max_return: float | None = None,
 ) -> Stop | None:
-    if champion is not None and max_return is not None and champion.holdout >= max_return:
+    at_best = champion is not None and max_return is not None and champion.holdout >= max_return
+    if at_best and cfg.target is None:  # an explicit --target is the user's word, even past the best
+        assert champion is not None
         return Stop("target", f"best possible return reached: holdout {champion.holdout:.2f}")
     target_stops = cfg.target is not None or cfg.target_success is not None or not has_budget(cfg)
     if reached(champion, target, cfg.target_success) and target_stops and not (cfg.init and has_budget(cfg)):

@@ -48,6 +48,12 @@ def test_best_possible_return_ends_a_budgeted_search_even_with_init():
     assert _check(cfg, holdout=499.0, max_return=500.0) is None
 
 
+def test_an_explicit_target_past_the_best_possible_return_is_the_users_word():
+    """Tests and users write --target 10000 to mean "run until a budget ends"."""
+    cfg = TrainConfig(env="CartPole-v1", max_iterations=5, target=10_000.0)
+    assert _check(cfg, holdout=500.0, max_return=500.0) is None
+
+
 def test_descriptions_carry_the_best_possible_return():
     assert resolve_env("CartPole-v1").max_return == 500.0
     assert resolve_env("LunarLander-v3").max_return is None
