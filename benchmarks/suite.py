@@ -86,6 +86,11 @@ def _cli() -> list[str]:
     return [sys.executable, "-m", "scriptrl"]
 
 
+def _shared(run: Path, secs: str, goal: str, seed: int) -> list[str]:
+    """What every learner is given alike: its run folder, the budget, the goal and the seed."""
+    return ["--run-dir", str(run), "--max-seconds", secs, "--target", goal, "--seed", str(seed), "--json"]
+
+
 def _llm_available() -> bool:
     """The model generator counts as there only if the search itself could build it."""
     if importlib.util.find_spec("scriptrl.generators.llm") is None:
@@ -132,38 +137,15 @@ def learner_jobs(
                 env,
                 "--generator",
                 gen,
-                "--run-dir",
-                str(run),
-                "--max-seconds",
-                secs,
-                "--target",
-                goal,
-                "--seed",
-                str(seed),
+                *_shared(run, secs, goal, seed),
                 "--workers",
                 "1",
-                "--json",
             ]
             jobs.append({"env": env, "method": f"scriptrl {gen}", "seed": seed, "run_dir": run, "cmd": cmd})
         algos = ["ppo"] + (["dqn"] if env in DISCRETE_ACTIONS else [])
         for algo, seed in ((a, sd) for a in algos for sd in seeds):
             run = runs_root / f"{env}-{algo}-s{seed}"
-            cmd = [
-                *_cli(),
-                "baseline",
-                env,
-                "--algo",
-                algo,
-                "--run-dir",
-                str(run),
-                "--max-seconds",
-                secs,
-                "--target",
-                goal,
-                "--seed",
-                str(seed),
-                "--json",
-            ]
+            cmd = [*_cli(), "baseline", env, "--algo", algo, *_shared(run, secs, goal, seed)]
             if quick:
                 cmd += ["--max-env-steps", str(budget["baseline_steps"])]
             jobs.append({"env": env, "method": algo.upper(), "seed": seed, "run_dir": run, "cmd": cmd})
