@@ -75,12 +75,17 @@ def check(
     mid_iteration: bool = False,
     max_return: float | None = None,
 ) -> Stop | None:
-    at_best = champion is not None and max_return is not None and champion.holdout >= max_return
-    if at_best and cfg.target is None:  # an explicit --target is the user's word, even past the best
-        assert champion is not None
+    # an explicit --target is the user's word, even past the best possible return
+    if (
+        cfg.target is None
+        and champion is not None
+        and max_return is not None
+        and champion.holdout >= max_return
+    ):
         return Stop("target", f"best possible return reached: holdout {champion.holdout:.2f}")
-    target_stops = cfg.target is not None or cfg.target_success is not None or not has_budget(cfg)
-    if reached(champion, target, cfg.target_success) and target_stops and not (cfg.init and has_budget(cfg)):
+    budget = has_budget(cfg)
+    target_stops = cfg.target is not None or cfg.target_success is not None or not budget
+    if reached(champion, target, cfg.target_success) and target_stops and not (cfg.init and budget):
         assert champion is not None
         return Stop("target", _reached_reason(champion, target, cfg.target_success))
     if not mid_iteration and cfg.max_iterations is not None and iteration >= cfg.max_iterations:
