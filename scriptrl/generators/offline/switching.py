@@ -56,9 +56,9 @@ def hold_term(env: EnvView, pair: tuple[int, int], rng: random.Random, half: flo
     """``kp * (target - x) - kd * v`` (negated when ``sign`` < 0) with large gains."""
     comps = env.layout.components
     x, v = comps[pair[0]], comps[pair[1]]
-    target = (x.lo + x.hi) / 2.0 + rng.gauss(0.0, 0.05) * x.scale
+    target = (x.lo + x.hi) / 2.0  # the middle of the typical range (tuning moves it)
     kp = sign * _log_uniform(rng, 3.0, 12.0) * half / x.scale
-    kd = sign * _log_uniform(rng, 2.0, 16.0) * half / v.scale
+    kd = sign * _log_uniform(rng, 4.0, 16.0) * half / v.scale
     return f"{sig(kp)} * ({sig(target)} - {env.layout.ref(x)}) - {sig(kd)} * {env.layout.ref(v)}"
 
 
@@ -67,7 +67,7 @@ def pump_term(env: EnvView, pair: tuple[int, int], rng: random.Random, half: flo
     v = env.layout.ref(env.layout.components[pair[1]])
     scale = env.layout.components[pair[1]].scale
     cap = rng.uniform(0.6, 1.2) * scale
-    k = sign * _log_uniform(rng, 1.0, 4.0) * half / (cap / 2.0) ** 2
+    k = sign * _log_uniform(rng, 0.5, 3.0) * half / (cap / 2.0) ** 2
     return f"{sig(k)} * {v} * ({sig(cap)} - abs({v}))"
 
 
