@@ -29,6 +29,7 @@ from scriptrl.generators.offline.controllers import (
 from scriptrl.generators.offline.decoded import place_rules, seeded_table
 from scriptrl.generators.offline.guided import blame, op_table_guided
 from scriptrl.generators.offline.phase import phase_machine
+from scriptrl.generators.offline.switching import SWITCHING_VARIANTS
 from scriptrl.generators.offline.templates import table
 from scriptrl.program import check_source
 from scriptrl.seeds import SeedSplits
@@ -37,7 +38,7 @@ GEN = OfflineMutator()
 BOX_ENVS = ["Pendulum-v1", "MountainCarContinuous-v0", "LunarLanderContinuous-v3", "BipedalWalker-v3"]
 DISCRETE_ACTION_ENVS = ["CartPole-v1", "Acrobot-v1", "LunarLander-v3"]
 FAMILIES = {
-    "box": [nonlinear_box, pd_box, oblique_tree, phase_machine],
+    "box": [nonlinear_box, pd_box, oblique_tree, phase_machine, SWITCHING_VARIANTS[0], SWITCHING_VARIANTS[3]],
     "discrete": [nonlinear_discrete, pd_discrete, oblique_tree, phase_machine],
 }
 

@@ -1,4 +1,5 @@
-"""Mutations that belong to the program families: add a nonlinear feature, grow a tree leaf.
+"""Mutations that belong to the program families: add a nonlinear feature, grow a tree leaf,
+flip or rescale one law of a switching controller.
 
 Each takes (env, analysis, temperature, rng) and returns (child source, note) or None.
 """
@@ -6,12 +7,14 @@ Each takes (env, analysis, temperature, rng) and returns (child source, note) or
 from __future__ import annotations
 
 import ast
+import math
 import random
 
 from scriptrl.generators import astutil as au
 from scriptrl.generators.offline.controllers import feature, oblique_test
 from scriptrl.generators.offline.env_view import EnvView, sig
-from scriptrl.generators.offline.tree_edit import block_of, entry_nodes, flatten, rebuild
+from scriptrl.generators.offline.switching import find_switch, lead_constant, pair_of_term
+from scriptrl.generators.offline.tree_edit import block_of, entry_nodes, flatten, rebuild, replace_child
 
 
 def _signal_assigns(env: EnvView, an: au.Analysis) -> list[ast.Assign]:
@@ -82,3 +85,72 @@ def op_grow_tree(env: EnvView, an: au.Analysis, t: float, rng: random.Random):
         new.body, new.orelse = new.orelse, new.body
     block[i] = new
     return env.render(an), f"line {leaf.lineno}: split the leaf into `if {ast.unparse(test)}`"
+
+
+def _law_assigns(env: EnvView, an: au.Analysis, rng: random.Random) -> tuple[str, ast.Assign] | None:
+    """A random assignment in one branch of the program's switch, with the branch's name."""
+    switch = find_switch(env, an)
+    if switch is None:
+        return None
+    branch, block = rng.choice((("hold", switch.body), ("pump", switch.orelse)))
+    return branch, rng.choice(block)  # type: ignore[return-value]
+
+
+def op_flip_law(env: EnvView, an: au.Analysis, t: float, rng: random.Random):
+    """Flip which side of the threshold holds, or the sign of one rate pair's terms in one law
+    (the direction an actuator moves that pair is a guess each start makes)."""
+    switch = find_switch(env, an)
+    if switch is None:
+        return None
+    test = switch.test
+    if (
+        rng.random() < 0.3
+        and isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and type(test.ops[0]) in _SIDE
+    ):
+        test.ops = [_SIDE[type(test.ops[0])]()]
+        return env.render(an), f"line {switch.lineno}: the other side of the threshold now holds"
+    found = _law_assigns(env, an, rng)
+    if found is None:
+        return None
+    branch, node = found
+    terms: list[tuple[int, ast.expr]] = []
+    flatten(node.value, 1, terms)
+    pairs = sorted({p for _, e in terms if (p := pair_of_term(env, an, e)) is not None})
+    if not pairs:
+        return None
+    k = rng.choice(pairs)
+    node.value = rebuild([(-s if pair_of_term(env, an, e) == k else s, e) for s, e in terms])
+    name = "/".join(env.layout.components[p].var for p in env.layout.rate_pairs[k])
+    return env.render(an), f"line {node.lineno}: flipped the sign of the {name} terms of the {branch} law"
+
+
+def op_scale_law(env: EnvView, an: au.Analysis, t: float, rng: random.Random):
+    """Multiply the gains of one law (all its terms, or one rate pair's) by one factor: a
+    stiffer or softer hold, a harder or gentler pump, keeping the law's shape."""
+    found = _law_assigns(env, an, rng)
+    if found is None:
+        return None
+    branch, node = found
+    terms: list[tuple[int, ast.expr]] = []
+    flatten(node.value, 1, terms)
+    pairs = sorted({p for _, e in terms if (p := pair_of_term(env, an, e)) is not None})
+    only = rng.choice(pairs) if pairs and rng.random() < 0.5 else None
+    factor = math.exp(rng.gauss(0.0, 0.3 + 0.4 * t))
+    changed = 0
+    for _, e in terms:
+        lead = lead_constant(e)
+        if lead is None or (only is not None and pair_of_term(env, an, e) != only):
+            continue
+        parent = an.parents.get(lead)
+        if parent is None:
+            continue
+        replace_child(parent, lead, au.num_node(au.signed_value(lead) * factor, False, 3))
+        changed += 1
+    if not changed:
+        return None
+    return env.render(an), f"line {node.lineno}: scaled the gains of the {branch} law by {factor:.2f}"
+
+
+_SIDE = {ast.Gt: ast.Lt, ast.Lt: ast.Gt, ast.GtE: ast.LtE, ast.LtE: ast.GtE}

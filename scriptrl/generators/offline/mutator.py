@@ -28,7 +28,7 @@ from scriptrl.generators.offline.controllers import (
 from scriptrl.generators.offline.crossover import mix_constants, transplant
 from scriptrl.generators.offline.decoded import can_seek, place_rules, seeded_table
 from scriptrl.generators.offline.env_view import EnvView
-from scriptrl.generators.offline.family_ops import op_add_feature, op_grow_tree
+from scriptrl.generators.offline.family_ops import op_add_feature, op_flip_law, op_grow_tree, op_scale_law
 from scriptrl.generators.offline.guided import op_table_guided
 from scriptrl.generators.offline.phase import graft_phase, join_under_split, phase_machine
 from scriptrl.generators.offline.scalar_ops import op_change_action, op_perturb, op_table_block, op_table_edit
@@ -42,6 +42,7 @@ from scriptrl.generators.offline.structural_ops import (
     op_replace_condition,
     op_swap_branches,
 )
+from scriptrl.generators.offline.switching import SWITCHING_VARIANTS, find_switch, switching_fits
 from scriptrl.generators.offline.templates import (
     docstring,
     linear_box,
@@ -137,6 +138,8 @@ class OfflineMutator(GeneratorBase):
                 ("tree", oblique_tree),
                 ("phases", phase_machine),
             ]
+        if switching_fits(lay):
+            return _switching_starts()
         # Linear maps stay the most frequent start: they are the cheapest to tune.
         return [
             ("linear", linear_box),
@@ -152,7 +155,7 @@ class OfflineMutator(GeneratorBase):
     def _finish(self, env: EnvView, body: str) -> str:
         """Wrap template text in ``def policy(obs)`` with a docstring, then render it."""
         lay = env.layout
-        if body.startswith("class "):  # a whole program (phase machines write their own class)
+        if body.startswith(("class ", "def ")):  # a whole program with its own docstring
             code = body
         elif body.startswith("TABLE"):
             table, _, rest = body.partition("\n")
@@ -223,6 +226,8 @@ class OfflineMutator(GeneratorBase):
         skip = set() if table_groups(env, an) else TABLE_OPS
         if not env.digest:
             skip = skip | {op_table_guided}
+        if not switching_fits(env.layout) or find_switch(env, an) is None:
+            skip = skip | LAW_OPS  # only a switching controller has laws to flip or scale
         for _ in range(ATTEMPTS):
             if an is None:
                 an = env.analyze(source)
@@ -306,6 +311,30 @@ class OfflineMutator(GeneratorBase):
         return None
 
 
+def _switching_starts() -> list[tuple[str, Callable]]:
+    """Sixteen starts where a switching controller fits: its four variants (actuator sign times
+    the side that holds), six linear maps (still the cheapest to tune) and one of each other family."""
+    sw = [("switching", build) for build in SWITCHING_VARIANTS]
+    return [
+        ("linear", linear_box),
+        sw[0],
+        ("tree", oblique_tree),
+        ("linear", linear_box),
+        sw[1],
+        ("rules", rules_box),
+        ("linear", linear_box),
+        sw[2],
+        ("pd", pd_box),
+        ("linear", linear_box),
+        sw[3],
+        ("nonlinear", nonlinear_box),
+        ("linear", linear_box),
+        ("phases", phase_machine),
+        ("linear", linear_box),
+        ("tree", oblique_tree),
+    ]
+
+
 OPS: list[tuple[float, Callable, bool]] = [
     (4.0, op_perturb, False),
     (1.0, op_change_action, False),
@@ -322,7 +351,10 @@ OPS: list[tuple[float, Callable, bool]] = [
     (5.0, op_table_guided, False),
     (1.0, op_add_feature, True),
     (1.0, op_grow_tree, True),
+    (1.5, op_flip_law, True),
+    (1.5, op_scale_law, False),
 ]
+LAW_OPS = {op_flip_law, op_scale_law}
 TABLE_OPS = {op_table_edit, op_table_block, op_table_guided}
 TREE_OPS = {
     op_add_feature,
