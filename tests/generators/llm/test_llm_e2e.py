@@ -55,6 +55,7 @@ def test_a_run_with_the_embedded_model_stores_every_call_with_real_tokens(
         tune_every=0,
         target=10_000,
         llm_round_seconds=900,  # the model writes every child however slow it is (search/pacing.py)
+        model_lane=False,  # rounds that wait for the model; the lane's own run is below
     )
     err = capfd.readouterr().err
     store = RunStore.open(tmp_path / "run")
