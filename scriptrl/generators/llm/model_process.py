@@ -7,7 +7,7 @@ base URL on stdout when the model is loaded, and ``LazyBackend`` holds the first
 in the model lane's thread, never the search's) until then. The child ends when its stdin closes,
 so it never outlives the run, even one killed with SIGKILL.
 
-Run as ``python -m scriptrl.generators.llm.model_process PATH ALIAS THREADS N_CTX SEED``.
+The child runs ``_serve(PATH ALIAS THREADS N_CTX SEED)``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,13 @@ from scriptrl.generators.llm.backends import CallError, Messages, OpenAIBackend,
 
 #: Seconds a request waits for the model to load before it fails (a call, not the run).
 LOAD_TIMEOUT_S = 600.0
+
+#: The child's program: this very package first on its path (``-m`` would put the working
+#: directory first, and a folder named scriptrl there would be imported instead).
+_CHILD = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "from scriptrl.generators.llm.model_process import _serve; sys.exit(_serve(sys.argv[1:]))"
+)
 
 
 class ModelProcess:
@@ -54,7 +61,7 @@ class ModelProcess:
         t0 = time.monotonic()
         args = [str(self.model_path), self.alias, str(self.threads), str(self.n_ctx), str(self.seed)]
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", __name__, *args],
+            [sys.executable, "-c", _CHILD, str(Path(__file__).parents[3]), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -78,7 +85,8 @@ class ModelProcess:
             )
         except (ValueError, KeyError, TypeError):
             self.error = f"the embedded model did not start: {self._tail()}"
-            self.say(f"scriptrl: {self.error}")
+            if self._proc is not None:  # not closed by the run before it had loaded
+                self.say(f"scriptrl: {self.error}")
         self._ready.set()
 
     def _tail(self) -> str:
@@ -146,7 +154,3 @@ def _serve(argv: list[str]) -> int:
     sys.stdin.read()  # until the parent closes it or exits
     server.close()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_serve(sys.argv[1:]))
