@@ -153,7 +153,7 @@ class ModelLane:
             self._unchanged(cand, job.parent.id)
             return 0
         opponent = job.opponent if s.population.member(job.opponent or -1) is not None else None
-        if opponent is None and job.parent is None and s.population.size():
+        if opponent is None:  # a first program, or its parent left the population meanwhile
             opponent = _weakest(s)
         s.activity = "racing a model program"
         wins = s._consider([cand], {} if opponent is None else {0: opponent}, s.stream.draw(s.rule.episodes))
