@@ -160,6 +160,7 @@ class Search:
         model_wins = self.lane.step() if self.lane is not None else 0  # what the model wrote meanwhile
         before, gain_before = self.search_env_steps(), self.gain
         wins = None
+        self.activity = "tuning constants" if kind == "tuning" else "racing the round's children"
         if kind == "tuning":
             wins = self.tuning.round(temp, self.cfg.tune_generations, "scheduled")
         if wins is None:  # structural round (or nothing left to tune)

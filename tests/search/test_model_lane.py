@@ -186,3 +186,19 @@ def test_calls_in_flight_follow_the_measured_seconds_per_call():
     assert width(5.0, 8, [2.0]) == 3  # a program about every round
     assert width(1.0, 8, [2.0]) == 1  # a quick model keeps up with one call
     assert width(30.0, 1, [1.0]) == 1  # the embedded server answers one request at a time
+
+
+def test_the_live_view_shows_the_lane_speed_calls_in_flight_and_what_joined():
+    from scriptrl.glassbox.report.progress import model_line
+
+    snap = {
+        "seconds_per_call": 31.2,
+        "calls_in_flight": 1,
+        "model_joined": 2,
+        "model_raced": 5,
+        "activity": "racing a model program",
+    }
+    line = model_line(snap)
+    assert "model: 31.2 s per call · 1 in flight" in line
+    assert "its programs: 5 raced, 2 joined" in line and "this round" not in line
+    assert line.endswith("evaluators: racing a model program")
