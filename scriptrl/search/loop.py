@@ -17,9 +17,11 @@ episodes (and CMA-ES generations) already stored instead of paying for them twic
 
 Rounds are structural (children of the generators) or tuning (a CMA-ES campaign on a leader's
 constants), split by ``EffortSplit`` following the race winners' gains per env step. A slow generator (a
-language model) writes in a background thread; each program is raced as it arrives and the
-evaluators tune constants meanwhile (``search/overlap.py``); such a run is reproducible only as
-far as the model and its timing are.
+language model) writes in its own lane beside the search (``search/model_lane.py``): the rounds
+run as the offline search's do and each model program is raced at the round after it arrives
+(``--llm-rounds``: the model writes each round's share in a background thread while the
+evaluators tune, ``search/overlap.py``); such a run is reproducible only as far as the model and
+its timing are, and exactly as the offline search's until the model's first program arrives.
 
 This module is the pipeline; its parts live beside it: the leader, champion, holdout and audit in
 ``search/leadership.py``, the slow generator's rounds in ``search/slow_writer.py``, storing
