@@ -112,6 +112,16 @@ def add_train(sub: Subcommands) -> None:
         help="name of the environment variable holding the API key "
         "(default OPENAI_API_KEY; the key itself is never stored)",
     )
+    _model_schedule_arguments(p)
+    p.add_argument("--import", dest="imports", action="append", metavar="MODULE")
+    _env_option_arguments(p)
+    _allow_module_state_argument(p)
+    p.add_argument("--json", action="store_true", help="last line of stdout: a JSON summary")
+    p.set_defaults(func=cmd_train)
+
+
+def _model_schedule_arguments(p) -> None:
+    """How model requests are made and scheduled (llm generator)."""
     p.add_argument(
         "--llm-timeout", type=_positive_float, metavar="SECONDS", help="seconds for one model request"
     )
@@ -128,8 +138,11 @@ def add_train(sub: Subcommands) -> None:
         help="most seconds a slow model writes per round (default 60); the offline mutator writes "
         "the children it has no time for",
     )
-    p.add_argument("--import", dest="imports", action="append", metavar="MODULE")
-    _env_option_arguments(p)
-    _allow_module_state_argument(p)
-    p.add_argument("--json", action="store_true", help="last line of stdout: a JSON summary")
-    p.set_defaults(func=cmd_train)
+    p.add_argument(
+        "--llm-rounds",
+        dest="model_lane",
+        action="store_false",
+        default=None,
+        help="the model writes each round's children and the round waits for it (the schedule before "
+        "the model lane; default: the model writes beside the search and its programs join as they arrive)",
+    )

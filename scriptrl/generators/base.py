@@ -124,6 +124,11 @@ class Generator(Protocol):
         """Requests sent and not yet answered."""
         ...
 
+    @property
+    def max_in_flight(self) -> int:
+        """Requests it can usefully have in flight at once (the model lane's ceiling)."""
+        ...
+
     def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]: ...
 
     def initial_stream(
@@ -171,6 +176,10 @@ class GeneratorBase:
     @property
     def calls_in_flight(self) -> int:
         return 0
+
+    @property
+    def max_in_flight(self) -> int:
+        return 1
 
     def initial(self, ctx: GenContext, n: int, temperature: float, rng: random.Random) -> list[Candidate]:
         raise NotImplementedError

@@ -40,6 +40,11 @@ class TrainResult:
     # the champion's holdout success rate and Wilson 95 % interval (None: no success defined)
     best_success: float | None = None
     best_success_ci95: list[float] | None = None
+    # with a model lane (search/model_lane.py): model programs that joined the population, and
+    # whether the champion is one of them or descends from one (None: no model lane)
+    model_programs_joined: int | None = None
+    model_champion: bool | None = None
+    model_ancestor: bool | None = None
 
     @property
     def best_policy(self) -> Path:
@@ -195,4 +200,18 @@ def _result(search) -> TrainResult:
         prompt_tokens=int(totals.get("prompt_tokens", 0)),
         completion_tokens=int(totals.get("completion_tokens", 0)),
         cost_usd=float(totals.get("cost_usd", 0.0)),
+        **_model_share(store),
     )
+
+
+def _model_share(store) -> dict:
+    """What the model lane contributed, from its last summary event (none without a lane)."""
+    events = store.events("model_lane")
+    if not events:
+        return {}
+    data = events[-1]["data"]
+    return {
+        "model_programs_joined": data.get("programs_joined"),
+        "model_champion": data.get("champion_by_model"),
+        "model_ancestor": data.get("champion_descends_from_model"),
+    }

@@ -59,6 +59,8 @@ class TrainConfig:
     llm_max_tokens: int | None = None
     llm_round_seconds: float | None = None  # most seconds a slow model writes per round (default 60)
     llm_feedback: bool = True  # traced worst episodes, lineage and inspirations in a model's prompt
+    # a slow model writes beside the search (search/model_lane.py); False: in rounds (search/pacing.py)
+    model_lane: bool = True
 
     def check(self) -> TrainConfig:
         if self.generator not in ("offline", "llm", "auto"):

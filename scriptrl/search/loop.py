@@ -17,9 +17,11 @@ episodes (and CMA-ES generations) already stored instead of paying for them twic
 
 Rounds are structural (children of the generators) or tuning (a CMA-ES campaign on a leader's
 constants), split by ``EffortSplit`` following the race winners' gains per env step. A slow generator (a
-language model) writes in a background thread; each program is raced as it arrives and the
-evaluators tune constants meanwhile (``search/overlap.py``); such a run is reproducible only as
-far as the model and its timing are.
+language model) writes in its own lane beside the search (``search/model_lane.py``): the rounds
+run as the offline search's do and each model program is raced at the round after it arrives
+(``--llm-rounds``: the model writes each round's share in a background thread while the
+evaluators tune, ``search/overlap.py``); such a run is reproducible only as far as the model and
+its timing are, and exactly as the offline search's until the model's first program arrives.
 
 This module is the pipeline; its parts live beside it: the leader, champion, holdout and audit in
 ``search/leadership.py``, the slow generator's rounds in ``search/slow_writer.py``, storing
@@ -46,6 +48,7 @@ from scriptrl.search.checkpoint import restore_state, save_state
 from scriptrl.search.config import TrainConfig
 from scriptrl.search.episodes import EpisodeBank, SeedStream
 from scriptrl.search.leadership import CONFIRM_CHUNK, finish, lead
+from scriptrl.search.model_lane import ModelLane
 from scriptrl.search.pacing import ModelTime, ProgramClock, RoundPlan, predicted_seconds
 from scriptrl.search.parent_context import with_facts
 from scriptrl.search.population import Member, Population, structure_signature
@@ -112,6 +115,11 @@ class Search:
         self.round_plan: RoundPlan | None = None  # its share of the current round
         self.activity = "starting"  # what the evaluators do, for the live view
         self.traces: dict[int, tuple] = {}  # program id -> its traced worst episodes (for prompts)
+        self.lane: ModelLane | None = None
+        if portfolio.slow and cfg.model_lane:  # the model writes beside a search run as offline's
+            slow = [g for g in portfolio.generators.values() if g.slow]
+            self.portfolio = portfolio.without(slow)
+            self.lane = ModelLane(self, slow)
 
     # --- the loop -------------------------------------------------------------------
     def run(self) -> None:
@@ -123,6 +131,8 @@ class Search:
             if self.cfg.target_success is not None:
                 start["target_success"] = self.cfg.target_success
             self.store.add_event(kind, start)
+            if self.lane is not None:
+                self.lane.top_up()  # the model's first calls start before the first evaluation
             if self.portfolio.slow:
                 overlapped_round(self, lambda emit, stopped: write_initial(self, emit, stopped))
             else:
@@ -135,8 +145,12 @@ class Search:
             self.idle_rounds = 0 if improved else self.idle_rounds + 1
             self.temperature.update(improved, self.iteration, self.cfg.max_iterations)
             self._save()
+        if self.lane is not None:
+            self.lane.close()
         if stop.reason != self.stop_reason:  # not a resumed run that had already finished this way
             self._finish(stop)
+        if self.lane is not None:
+            self.store.add_event("model_lane", {"iteration": self.iteration, **self.lane.summary()})
 
     def _iteration(self) -> bool:
         rng = random.Random(f"{self.cfg.seed}:{self.iteration}")
@@ -145,14 +159,17 @@ class Search:
             self.ctx.history.append(self.best_dev)
         kinds = ("structure", "tuning") if self.cfg.tune_every and not self.portfolio.slow else ("structure",)
         kind = self.effort.choose(kinds)
+        model_wins = self.lane.step() if self.lane is not None else 0  # what the model wrote meanwhile
         before, gain_before = self.search_env_steps(), self.gain
         wins = None
+        self.activity = "tuning constants" if kind == "tuning" else "racing the round's children"
         if kind == "tuning":
             wins = self.tuning.round(temp, self.cfg.tune_generations, "scheduled")
         if wins is None:  # structural round (or nothing left to tune)
             kind = "structure"
             wins = self._slow_children(rng, temp) if self.portfolio.slow else self._fast_children(rng, temp)
         self.effort.credit(kind, self.gain - gain_before, self.search_env_steps() - before)
+        wins += model_wins
         lead(self)
         if self.cfg.migrate_every and self.iteration % self.cfg.migrate_every == 0:
             moves = self.population.migrate()
@@ -324,6 +341,8 @@ class Search:
     def _model_snapshot(self) -> dict:
         """What the live view shows of a slow generator: its speed, its share of the round, and
         what the evaluators do meanwhile."""
+        if self.lane is not None:
+            return self.lane.snapshot(self.activity)
         if not self.portfolio.slow:
             return {}
         plan = self.round_plan

@@ -38,6 +38,13 @@ class Portfolio:
         self.cost: Counter[str] = Counter()  # cost units spent per arm, failed calls included
         self._filler: Generator | None = None
 
+    def without(self, removed: list[Generator]) -> Portfolio:
+        """This portfolio less ``removed`` (the slow generators the model lane runs); the filler
+        offline mutator when nothing is left, so the search always has a fast generator."""
+        names = {g.name for g in removed}
+        kept = [g for g in self.generators.values() if g.name not in names] or [self.filler]
+        return Portfolio(kept, self.crossover_rate)
+
     def arms(self, can_cross: bool) -> list[tuple[str, str]]:
         ops = ("mutate", "crossover") if can_cross else ("mutate",)
         return [(name, op) for name in self.generators for op in ops]

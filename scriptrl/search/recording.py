@@ -52,7 +52,8 @@ def record_candidate(s: Search, c: Candidate) -> int | None:
 def drain_generators(s: Search) -> None:
     """Store what generators report besides candidates: calls that produced none (failed or
     unusable model replies, which still cost tokens) and notices such as a fallback."""
-    for gen in s.portfolio.generators.values():
+    lane = list(s.lane.generators) if s.lane is not None else []
+    for gen in [*s.portfolio.generators.values(), *lane]:
         for label, call in gen.drain_calls():
             s.portfolio.charge(label, call)
             s.store.add_call(call_record(label, call, None, None))

@@ -121,6 +121,7 @@ def test_a_run_with_a_slow_generator_tunes_while_it_writes(tmp_path):
         tune_every=0,
         target=10_000,
         workers=2,
+        model_lane=False,  # the round schedule; the model lane: tests/search/test_model_lane.py
     ).check()
     gen = SlowMutator(0.4)
     store = RunStore.create(cfg.run_dir, cfg.to_dict())

@@ -2,9 +2,10 @@
 
 ``build_llm_generators(cfg)`` is what ``scriptrl train --generator llm|auto`` calls. With
 no API configured it fetches (once, verified) a local model and starts llama.cpp's server
-inside this process; with ``--base-url`` it talks to any OpenAI-compatible server with the
-same client. See ``settings`` for the configuration, ``generator`` for what happens around
-each call, and ``scriptrl/generators/prompts/`` for the prompts themselves.
+in a child process (it loads while the search runs); with ``--base-url`` it talks to any
+OpenAI-compatible server with the same client. See ``settings`` for the configuration,
+``generator`` for what happens around each call, and ``scriptrl/generators/prompts/``
+for the prompts themselves.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def build_generator(s: LLMSettings, say=None) -> LLMGenerator:
 
 
 def _embedded(s: LLMSettings, say) -> LLMGenerator:
-    from scriptrl.generators.llm.embedded import EmbeddedServer
+    from scriptrl.generators.llm.model_process import LazyBackend, ModelProcess
     from scriptrl.generators.llm.weights import ModelError, pull, spec_for
 
     name = s.model or ""
@@ -75,11 +76,8 @@ def _embedded(s: LLMSettings, say) -> LLMGenerator:
                 f"model file not found: {path} (or name a local model: see `scriptrl model list`)"
             )
         alias = path.stem
-    server = EmbeddedServer(path, alias, threads=s.threads, n_ctx=s.n_ctx, seed=s.seed)
-    base_url = server.start()
-    say(
-        f"scriptrl: embedded model {alias} ready on {base_url} ({s.threads} thread"
-        f"{'s' if s.threads != 1 else ''}, {server.startup_s:.1f} s to load)"
-    )
-    backend = OpenAIBackend(alias, base_url, None, s.timeout, Redactor())
+    # The model loads in a child process while the search already evaluates; the first request
+    # waits for it in the model lane's thread (generators/llm/model_process.py).
+    server = ModelProcess(path, alias, threads=s.threads, n_ctx=s.n_ctx, seed=s.seed, say=say).start()
+    backend = LazyBackend(server, s.timeout)
     return LLMGenerator(backend, s, f"local:{alias}", free=True, server=server, say=say)

@@ -1,11 +1,12 @@
-"""The offline default: llama.cpp's HTTP server running inside this process.
+"""The offline default: llama.cpp's HTTP server, run in a child process by ``model_process``.
 
 ``xllamacpp`` embeds llama.cpp's own server, which speaks the OpenAI chat-completions API,
 so the embedded model is reached through exactly the same client as a served one: nothing
 in the generator knows which it talks to. It listens on 127.0.0.1 only, on a free port,
 and uses one thread by default so that a two-core machine keeps a core for evaluation (two
 threads under evaluation load ran 10-25 times slower when measured). Generated programs
-never run here; the server only produces text.
+never run here; the server only produces text. A run starts it through ``ModelProcess``, so the
+model loads beside the search instead of before it.
 """
 
 from __future__ import annotations

@@ -184,6 +184,11 @@ class LLMGenerator(GeneratorBase):
     def calls_in_flight(self) -> int:
         return self._in_flight
 
+    @property
+    def max_in_flight(self) -> int:
+        """The embedded server answers one request at a time; a served model ``concurrency``."""
+        return 1 if self.server is not None else max(1, int(self.settings.concurrency))
+
     def close(self) -> None:
         if self.server is not None:
             self.server.close()

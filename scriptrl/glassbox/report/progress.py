@@ -88,6 +88,8 @@ def model_line(snap: dict) -> str:
             f"this round {snap['model_programs']} by the model, {snap['fast_programs']} offline"
             f" ({max(0.0, snap['round_seconds']):.0f} s of model time)"
         )
+    if snap.get("model_joined") is not None:
+        parts.append(f"its programs: {snap['model_raced']} raced, {snap['model_joined']} joined")
     parts.append(f"evaluators: {snap.get('activity') or '-'}")
     if snap.get("predicted_model_seconds") is not None:
         parts.append(f"model writing left: about {snap['predicted_model_seconds']:.0f} s")

@@ -101,5 +101,15 @@ def print_train_result(result, console: Console | None = None) -> None:
         f" ({result.prompt_tokens + result.completion_tokens:,} tokens, ${result.cost_usd:.4f})",
         highlight=False,
     )
+    if result.model_programs_joined is not None:
+        champ = (
+            "the champion is one"
+            if result.model_champion
+            else ("the champion descends from one" if result.model_ancestor else "none became champion")
+        )
+        console.print(
+            f"{'model programs':>14}: {result.model_programs_joined} joined the population ({champ})",
+            highlight=False,
+        )
     console.print(f"{'run folder':>14}: {result.run_dir}", highlight=False)
     console.print(f"{'best policy':>14}: {result.best_policy}", highlight=False)

@@ -55,6 +55,7 @@ def test_a_run_with_the_embedded_model_stores_every_call_with_real_tokens(
         tune_every=0,
         target=10_000,
         llm_round_seconds=900,  # the model writes every child however slow it is (search/pacing.py)
+        model_lane=False,  # rounds that wait for the model; the lane's own run is below
     )
     err = capfd.readouterr().err
     store = RunStore.open(tmp_path / "run")
@@ -149,6 +150,7 @@ def test_the_cli_pointed_at_a_served_openai_compatible_url(tmp_path, small_model
                 "300",
                 "--llm-timeout",
                 "600",
+                "--llm-rounds",  # rounds wait for the model: answered calls however loaded the machine
                 "--max-seconds",
                 "40",
                 "--workers",
@@ -177,3 +179,75 @@ def test_the_cli_pointed_at_a_served_openai_compatible_url(tmp_path, small_model
     assert config["api_key_env"] == "MY_GATEWAY_KEY" and config["llm_max_tokens"] == 300
     assert key.encode() not in (tmp_path / "run" / "run.sqlite").read_bytes()
     assert key not in out.stdout + out.stderr
+
+
+def test_the_model_loads_in_a_child_process_beside_the_caller(small_model, tmp_path):
+    """``ModelProcess.start`` returns at once; the first request waits for the load and gets the
+    server's real token counts; a file that is no model fails that request with the child's
+    message instead of hanging."""
+    import time
+
+    from scriptrl.generators.llm.backends import CallError
+    from scriptrl.generators.llm.model_process import LazyBackend, ModelProcess
+    from scriptrl.generators.llm.prompts import Messages
+
+    t0 = time.monotonic()
+    proc = ModelProcess(small_model, "lane-coder", n_ctx=2048).start()
+    try:
+        assert time.monotonic() - t0 < 1.0 and proc.running and not proc.ready
+        reply = LazyBackend(proc, 600).complete(
+            Messages("You write Python.", (("user", "Say 1."),)), 0.2, 8, 0
+        )
+        assert proc.ready and proc.startup_s is not None and reply.prompt_tokens > 5
+        assert reply.completion_tokens > 0
+    finally:
+        proc.close()
+    assert not proc.running
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a model" * 100)
+    bad = ModelProcess(junk, "junk").start()
+    try:
+        with pytest.raises(CallError, match="did not start"):
+            bad.wait(120)
+    finally:
+        bad.close()
+
+
+def test_a_lane_run_with_the_embedded_model_stores_its_calls_and_programs(tmp_path, small_model, llm_config):
+    """The default schedule: the search evaluates before the model has loaded, the model's replies
+    join as they arrive, and every call is stored (answered ones with real token counts)."""
+    from scriptrl.search import train
+    from scriptrl.store import RunStore
+
+    res = train(
+        "CartPole-v1",
+        generator="llm",
+        model=llm_config,
+        run_dir=tmp_path / "run",
+        seed=0,
+        workers=1,
+        max_seconds=90,
+        target=10_000,
+    )
+    store = RunStore.open(tmp_path / "run")
+    calls, programs, events = store.calls(), store.programs(), store.events()
+    evaluations = store.evaluations()
+    store.close()
+    start = next(e for e in events if e["kind"] == "start")["created"]
+    model_calls = [c for c in calls if c["model"] == f"local:{SMALL_MODEL}"]
+    assert model_calls, "the model lane made no call"
+    # the first evaluation came before the model's first answer (it loaded beside the search)
+    assert min(e["created"] for e in evaluations) < min(c["created"] for c in model_calls)
+    assert min(e["created"] for e in evaluations) - start < 10
+    # answered calls carry the server's real counts; the others (on a loaded machine the first
+    # answer can take minutes) are stored with the reason they have none
+    answered = [c for c in model_calls if c["completion_tokens"] > 0]
+    assert all(c["prompt_tokens"] > 300 for c in answered)
+    assert all(c["error"] for c in model_calls if c not in answered)
+    assert sum(c["prompt_tokens"] for c in calls) == res.prompt_tokens
+    assert res.model_calls == len(model_calls)
+    assert all(c["error"] for c in model_calls if not c["ok"])
+    summary = [e["data"] for e in events if e["kind"] == "model_lane"][-1]
+    by_model = [p for p in programs if p["generator"].startswith("llm.")]
+    assert summary["programs_joined"] == res.model_programs_joined <= len(by_model)
+    assert res.iterations > summary["calls_started"]  # rounds did not wait for calls

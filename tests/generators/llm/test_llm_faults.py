@@ -449,6 +449,7 @@ def test_a_run_against_a_served_model_records_every_call(tmp_path, key):
             workers=1,
             tune_every=0,
             target=10_000,
+            model_lane=False,  # rounds that wait for each call: the served script is replayed in order
         )
         served = [r for r in srv.requests]
     store = RunStore.open(tmp_path / "run")
@@ -493,6 +494,7 @@ def test_max_cost_stops_the_run_cleanly(tmp_path, key, monkeypatch):
             workers=1,
             tune_every=0,
             target=10_000,
+            model_lane=False,  # rounds that wait for each call: the served script is replayed in order
         )
     assert res.stop_reason.startswith("cost budget reached")
     assert 0.35 <= res.cost_usd <= 0.35 + 0.1 + 1e-9  # the generator itself stops at the cap

@@ -143,6 +143,7 @@ def test_a_slow_model_writes_what_fits_its_round_and_the_offline_mutator_the_res
         target=10_000,
         workers=1,
         llm_round_seconds=2.5,
+        model_lane=False,  # the round schedule (search/pacing.py); the lane: tests/search/test_model_lane.py
     ).check()
     gen = SlowModel(1.0)
     store = RunStore.create(cfg.run_dir, cfg.to_dict())
