@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 
 def save_state(s: Search) -> None:
+    s.steps_mark = s.search_env_steps()
     s.store.save_state(
         {
             "iteration": s.iteration,
@@ -34,6 +35,7 @@ def save_state(s: Search) -> None:
             "idle_rounds": s.idle_rounds,
             "tuning": s.tuning.to_state(),
             "gain": s.gain,
+            "env_steps": s.steps_mark,
         }
     )
 
@@ -56,6 +58,8 @@ def restore_state(s: Search) -> bool:
     s.effort.restore(state.get("effort") or {})
     s.idle_rounds = int(state.get("idle_rounds") or 0)
     s.gain = float(state.get("gain") or 0.0)
+    # the mark the next round counts its steps from (a state saved before it was kept: now)
+    s.steps_mark = int(state["env_steps"]) if state.get("env_steps") is not None else None
     s.tuning.restore(state.get("tuning") or {})
     s.store.add_event("resume", {"iteration": s.iteration})
     return True

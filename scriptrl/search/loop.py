@@ -106,6 +106,7 @@ class Search:
         self.started = time.monotonic()
         self.stop_reason: str | None = None
         self.idle_rounds = 0  # rounds since the last race win
+        self.steps_mark: int | None = None  # search env steps when the state was last saved
         self.gain = 0.0  # summed mean paired gains of race winners over the programs they beat
         self.effort = EffortSplit()
         self.tuning = Tuning(self, tuner_factory)
@@ -159,8 +160,13 @@ class Search:
             self.ctx.history.append(self.best_dev)
         kinds = ("structure", "tuning") if self.cfg.tune_every and not self.portfolio.slow else ("structure",)
         kind = self.effort.choose(kinds)
+        mark = self.search_env_steps()
         model_wins = self.lane.step() if self.lane is not None else 0  # what the model wrote meanwhile
-        before, gain_before = self.search_env_steps(), self.gain
+        # Steps from the saved mark, not from now: a round replayed after a crash finds its episodes
+        # stored and adds none, yet it cost (and must be credited) what it cost the first time. The
+        # lane's races just now are not this round's cost.
+        saved = self.steps_mark if self.steps_mark is not None else mark
+        before, gain_before = saved + (self.search_env_steps() - mark), self.gain
         wins = None
         self.activity = "tuning constants" if kind == "tuning" else "racing the round's children"
         if kind == "tuning":
