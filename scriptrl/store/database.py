@@ -331,9 +331,13 @@ class RunStore:
         )
 
     def evaluations(
-        self, program_id: int | None = None, split: str | None = None, stage: str | None = None
+        self,
+        program_id: int | None = None,
+        split: str | None = None,
+        stage: str | None = None,
+        after: int = 0,
     ) -> list[dict]:
-        where, params = [], []
+        where, params = ["id > ?"], [int(after)]  # after: only rows newer than that id
         for col, val in (("program_id", program_id), ("split", split), ("stage", stage)):
             if val is not None:
                 where.append(f"{col} = ?")
