@@ -55,7 +55,7 @@ class EpisodeBank:
         every race chunk it plays in, and decoding all of them each time cost 60 ms a call after
         300 s of LunarLander, growing with the run. Rows only ever get added, with growing ids."""
         last, have = self._seen.get(pid, (0, {}))
-        for row in self.store.evaluations(program_id=pid, split=TRAIN_SPLIT, after=last):
+        for row in self.store.evaluations_after(pid, TRAIN_SPLIT, last):
             for entry in row["digest"] or []:
                 have[int(entry["seed"])] = played_from_digest(entry)
             last = max(last, int(row["id"]))
