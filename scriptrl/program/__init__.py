@@ -9,7 +9,9 @@ not the security boundary; the sandbox is (see ``scriptrl.sandbox``).
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,7 +234,21 @@ def check_source(source: str, name: str = "policy.py", allow_module_state: bool 
     """Every static problem found, each a one-line message with its line number, in line order.
 
     Module-level state kept between calls is a problem unless ``allow_module_state``: episodes
-    run interleaved in one worker, so it would make a score depend on episode order."""
+    run interleaved in one worker, so it would make a score depend on episode order.
+
+    The verdict is a pure function of its arguments and costs milliseconds (the module-state
+    analysis walks the tree several times), while a search checks one program many times: the
+    generator, the recorder, and every evaluation of it (each race chunk, each confirmation). So
+    it is remembered per process; the caller gets its own list."""
+    return list(_checked(source, name, allow_module_state))
+
+
+@functools.lru_cache(maxsize=2048)
+def _checked(source: str, name: str, allow_module_state: bool) -> tuple[str, ...]:
+    return tuple(_check_source(source, name, allow_module_state))
+
+
+def _check_source(source: str, name: str, allow_module_state: bool) -> list[str]:
     try:
         tree = ast.parse(source, filename=name)
     except SyntaxError as e:
@@ -246,12 +262,34 @@ def check_source(source: str, name: str = "policy.py", allow_module_state: bool 
         found.extend((getattr(node, "lineno", 0), p) for p in _node_problems(node, name, modules))
     problems = [p for _, p in sorted(found, key=lambda lp: lp[0])]
     if not allow_module_state:
-        problems.extend(module_state_problems(tree, name))
+        problems.extend(_module_state(tree, source, name))
     try:
         entry_point(tree, name)
     except ProgramError as e:
         problems.append(str(e))
     return list(dict.fromkeys(problems))
+
+
+# A number literal that is not part of a name (x1) or an attribute (a.b): what constant tuning changes.
+_NUMBER = re.compile(r"(?<![\w.])\d[\d_]*(?:\.[\d_]*)?(?:[eE][+-]?\d+)?[jJ]?")
+_STATELESS: set[tuple[str, str]] = set()  # programs, numbers blanked, found free of module state
+
+
+def _module_state(tree: ast.Module, source: str, name: str) -> list[str]:
+    """The module-state problems of the program. Where a program keeps state does not depend on
+    the values of its number literals, and a tuning campaign evaluates hundreds of programs that
+    differ only in those: a layout (source with numbers blanked, lines kept) once found free of
+    state is not analysed again. A layout with problems is analysed every time, as its messages
+    quote the program."""
+    key = (_NUMBER.sub("0", source), name)
+    if key in _STATELESS:
+        return []
+    found = module_state_problems(tree, name)
+    if not found:
+        if len(_STATELESS) >= 4096:
+            _STATELESS.clear()
+        _STATELESS.add(key)
+    return found
 
 
 def entry_point(tree: ast.Module, name: str = "policy.py") -> str:

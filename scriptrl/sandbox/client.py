@@ -18,6 +18,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -322,6 +323,7 @@ class TraceWorker(SandboxWorker):
 #: Why the last request for a forked worker was spawned instead (``scriptrl doctor`` says it).
 fallback_reason: str | None = None
 _spares: dict[SandboxLimits, SandboxWorker] = {}
+_spares_lock = threading.Lock()
 
 
 def new_worker(
@@ -356,13 +358,14 @@ def new_worker(
         worker = TraceWorker(limits) if traced else SandboxWorker(limits)
         worker.spawn()
         return worker
-    spare = _spares.pop(limits, None)
-    if spare is None or spare.proc is None or spare.proc.poll() is not None:
-        spare = SandboxWorker(limits)
-        spare.spawn()
-    successor = SandboxWorker(limits)
-    successor.spawn()
-    _spares[limits] = successor
+    with _spares_lock:  # evaluator threads share the spare; each takes one, none is left behind
+        spare = _spares.pop(limits, None)
+        if spare is None or spare.proc is None or spare.proc.poll() is not None:
+            spare = SandboxWorker(limits)
+            spare.spawn()
+        successor = SandboxWorker(limits)
+        successor.spawn()
+        _spares[limits] = successor
     return spare
 
 

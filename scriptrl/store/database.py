@@ -338,10 +338,13 @@ class RunStore:
             if val is not None:
                 where.append(f"{col} = ?")
                 params.append(val)
-        sql = (
-            "SELECT * FROM evaluations" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
-        )
-        return self._rows("evaluations", sql, params)
+        sql = "SELECT * FROM evaluations" + (" WHERE " + " AND ".join(where) if where else "")
+        return self._rows("evaluations", sql + " ORDER BY id", params)
+
+    def evaluations_after(self, program_id: int, split: str, after: int) -> list[dict]:
+        """The rows newer than id ``after`` (ids only grow): what a reader that saw ``after`` lacks."""
+        sql = "SELECT * FROM evaluations WHERE program_id = ? AND split = ? AND id > ? ORDER BY id"
+        return self._rows("evaluations", sql, (int(program_id), split, int(after)))
 
     def best_evaluation(self, program_id: int, split: str) -> dict | None:
         """The most trustworthy score on a split: the one over most episodes, the latest if tied."""

@@ -61,3 +61,33 @@ def test_missing_file_is_a_user_error(tmp_path):
 
     with pytest.raises(UserError, match="not found"):
         Program.from_file(tmp_path / "nope.py")
+
+
+def test_check_source_verdict_is_remembered_per_arguments_and_never_shared():
+    """The verdict is cached per process; the cache must key on every argument and hand out copies."""
+    stateful = "counter = []\n\ndef policy(obs):\n    counter.append(1)\n    return 0\n"
+    allowed = check_source(stateful, allow_module_state=True)
+    strict = check_source(stateful)
+    assert allowed == [] and strict and "counter" in strict[0]
+    assert check_source(stateful, allow_module_state=True) == []  # the strict verdict did not leak
+    strict.append("caller's own edit")
+    assert check_source(stateful) == strict[:-1]
+    renamed = check_source(stateful, name="other.py")
+    assert renamed and all(p.startswith("other.py") for p in renamed)
+    broken = "def policy(obs):\n    return (\n"
+    assert check_source(broken) == check_source(broken) and "syntax error" in check_source(broken)[0]
+
+
+def test_module_state_verdict_shared_across_number_changes_stays_exact():
+    """Tuned siblings (numbers changed) share a stateless verdict; stateful ones keep their own messages."""
+    clean = "def policy(obs):\n    return 1 if obs[2] + {k} * obs[3] > 0 else 0\n"
+    for k in ("0.5", "0.75", "-1e-3"):
+        assert check_source(clean.format(k=k)) == []
+    stateful = "memory = [0, 0]\n\ndef policy(obs):\n    memory[{k}] = obs[0]\n    return 0\n"
+    first, second = check_source(stateful.format(k=0)), check_source(stateful.format(k=1))
+    assert first and second
+    assert "memory[0]" in first[0] and "memory[1]" in second[0]
+    # a layout once found clean does not excuse a program whose names differ
+    assert check_source(
+        "hist = []\n\ndef policy(obs):\n    hist.append(0.5)\n    return 1 if obs[2] > 0 else 0\n"
+    )
