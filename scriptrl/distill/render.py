@@ -18,6 +18,7 @@ import numpy as np
 
 from scriptrl.distill.tree import Node
 from scriptrl.distill.tune import DIGITS
+from scriptrl.program.parsing import parse_python
 
 
 def observation_names(description, n: int) -> list[str]:
@@ -88,7 +89,7 @@ def code_lines(source: str) -> int:
     """Lines that are neither blank, comments nor the docstring: the size a reviewer reads."""
     import ast
 
-    tree = ast.parse(source)
+    tree = parse_python(source)
     doc = tree.body[0] if tree.body and isinstance(tree.body[0], ast.Expr) else None
     skip = set(range(doc.lineno, (doc.end_lineno or doc.lineno) + 1)) if doc else set()
     return sum(

@@ -19,6 +19,7 @@ import numpy as np
 
 from scriptrl.baselines.export import Layer, NetSpec
 from scriptrl.errors import UserError
+from scriptrl.program.parsing import parse_python
 
 _NOT_EXPORTED = "is not a network exported by `scriptrl baseline`"
 
@@ -75,7 +76,7 @@ class Teacher:
 def load_teacher(source: str, label: str) -> Teacher:
     """The teacher from an exported program's source; a clear error for anything else."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError:
         raise UserError(f"{label} {_NOT_EXPORTED} (it does not parse)") from None
     funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}

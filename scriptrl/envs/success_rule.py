@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from scriptrl.errors import UserError
+from scriptrl.program.parsing import parse_python
 
 if TYPE_CHECKING:
     from scriptrl.envs.registry import ResolvedEnv
@@ -173,7 +174,7 @@ def parse_success(expression: Any, text: Any = None, where: str = "--success") -
 
 @functools.lru_cache(maxsize=64)
 def _tree(expression: str) -> ast.Expression:
-    return ast.parse(expression, mode="eval")
+    return parse_python(expression, mode="eval")
 
 
 def _check(node: ast.AST, expression: str, where: str, final: list[str], mean: list[str]) -> None:

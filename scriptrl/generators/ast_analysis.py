@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from scriptrl.generators.ast_numbers import Site, is_number, is_signed_number, numeric_sites
 from scriptrl.generators.ast_render import is_docstring
 from scriptrl.generators.ast_tree import entry_function, parent_map, walk_function
+from scriptrl.program.parsing import parse_python
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Analysis:
     def of(
         cls, source: str, discrete_obs: bool = False, index_to_pos: dict[int, int] | None = None
     ) -> Analysis:
-        tree = ast.parse(source)
+        tree = parse_python(source)
         parents = parent_map(tree)
         entry, obs = entry_function(tree)
         comp_vars: dict[str, int] = {}

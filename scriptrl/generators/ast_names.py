@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from scriptrl.generators.ast_tree import entry_function, walk_function
 from scriptrl.program import check_source
+from scriptrl.program.parsing import parse_python
 
 BUILTINS = frozenset(dir(builtins))
 
@@ -336,7 +337,7 @@ def problem(source: str, allowed_undefined: set[str] | frozenset[str] = frozense
         compile(source, "policy.py", "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as e:
         return f"does not compile: {e}"
-    tree = ast.parse(source)
+    tree = parse_python(source)
     missing = undefined_names(tree) - set(allowed_undefined)
     if missing:
         return f"undefined names: {', '.join(sorted(missing))}"

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from scriptrl.generators.ast_render import fresh_statement, render, tidy_signs
 from scriptrl.generators.ast_text import Edit, SourceText, apply_edits
+from scriptrl.program.parsing import parse_python
 
 Comments = dict[str, tuple[str, str]]
 
@@ -65,7 +66,7 @@ class _Splicer:
         self.src = source
         self.comments = comments
         self.originals = {_key(n): n for n in ast.walk(original) if isinstance(n, ast.stmt)}
-        self.donors = [_Splicer(d, ast.parse(d), comments) for d in donors]
+        self.donors = [_Splicer(d, parse_python(d), comments) for d in donors]
         self.floors: dict[ast.AST, int] = {}  # how far up a statement's own comment lines may reach
         for owner in ast.walk(original):
             for field in ("body", "orelse", "finalbody"):
@@ -301,14 +302,14 @@ def render_edit(
     first rendering: signs tidied, component comments added); so is one the splice cannot
     reproduce exactly. ``comments`` are added to lines written afresh that read a component."""
     try:
-        original = ast.parse(source)
+        original = parse_python(source)
     except (SyntaxError, ValueError):
         return render(tree, comments)
     if ast.dump(original) == ast.dump(tree):
         return render(tree, comments)
     try:
         out = apply_edits(source, _Splicer(source, original, comments, donors).diff(original, tree, True))
-        if _normal(ast.parse(out)) == _normal(tree):
+        if _normal(parse_python(out)) == _normal(tree):
             return out
     except (_Whole, SyntaxError, ValueError, IndexError):
         pass  # (a donor that does not parse raises SyntaxError too: then nothing is spliced)

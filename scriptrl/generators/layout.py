@@ -22,6 +22,7 @@ from gymnasium import spaces
 
 from scriptrl.envs.decode import Decode
 from scriptrl.errors import UserError
+from scriptrl.program.parsing import parse_python
 
 #: Names generated programs use for their own variables; component names must not shadow them.
 RESERVED = frozenset(
@@ -302,7 +303,7 @@ def _decoded_components(decode: Decode, taken: set[str]) -> list[Component]:
     for part, expr in zip(decode.parts, decode.expressions("obs"), strict=True):
         var = identifier(part.name, taken)
         # Written the way ast.unparse renders it, so rendered programs match it again.
-        expr = ast.unparse(ast.parse(expr, mode="eval")).replace("obs", "{obs}")
+        expr = ast.unparse(parse_python(expr, mode="eval")).replace("obs", "{obs}")
         comps.append(Component(part.name, var, expr, None, 0.0, float(part.size - 1), "", True))
     return comps
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from scriptrl.errors import UserError
 from scriptrl.program.module_state import module_state_problems
+from scriptrl.program.parsing import parse_python
 
 #: Modules a program may import. ``random`` is seeded by the evaluator, so it stays deterministic.
 ALLOWED_IMPORTS: frozenset[str] = frozenset(
@@ -203,7 +204,7 @@ class Program:
         """Equal for programs that differ only in comments, docstrings or formatting,
         so the search never pays twice for the same behaviour."""
         try:
-            tree = ast.parse(self.source)
+            tree = parse_python(self.source)
         except SyntaxError:
             return self.sha256
         _strip_docstrings(tree)
@@ -212,7 +213,7 @@ class Program:
     @property
     def entry_kind(self) -> str:
         """``"function"`` or ``"class"``; raises ProgramError when neither exists."""
-        return entry_point(ast.parse(self.source), self.name)
+        return entry_point(parse_python(self.source), self.name)
 
     def validate(self, allow_module_state: bool = False) -> Program:
         """Raise ProgramError naming every problem (one line each); return self when the program may run."""
@@ -225,7 +226,7 @@ class Program:
         """Where the program keeps state between calls outside ``class Policy`` (warnings
         under ``--allow-module-state``); empty when it cannot be parsed."""
         try:
-            return module_state_problems(ast.parse(self.source), self.name)
+            return module_state_problems(parse_python(self.source), self.name)
         except (SyntaxError, ValueError):
             return []
 
@@ -250,7 +251,7 @@ def _checked(source: str, name: str, allow_module_state: bool) -> tuple[str, ...
 
 def _check_source(source: str, name: str, allow_module_state: bool) -> list[str]:
     try:
-        tree = ast.parse(source, filename=name)
+        tree = parse_python(source, filename=name)
     except SyntaxError as e:
         where = f"line {e.lineno}" + (f", column {e.offset}" if e.offset else "")
         return [f"{name}: syntax error at {where}: {e.msg} (fix the Python syntax)"]

@@ -15,11 +15,13 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from scriptrl.program.parsing import parse_python
+
 
 def structure_signature(source: str) -> str:
     """Hash of the program with numeric literals replaced, i.e. its niche."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError:
         return hashlib.sha256(source.encode()).hexdigest()[:16]
     for node in ast.walk(tree):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from scriptrl.generators.ast_names import BUILTINS, free_names, module_bindings
 from scriptrl.program import ALLOWED_IMPORTS, check_source
+from scriptrl.program.parsing import parse_python
 
 _FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
 _OPEN_FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+.-]*)[^\n]*\n", re.M)
@@ -134,7 +135,7 @@ def tidy(source: str) -> tuple[str, tuple[str, ...]]:
     and one whose policy itself uses such a module still fails its check with that reason.
     A source that does not parse is returned as is."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except (SyntaxError, ValueError):
         return source, ()
     banned: set[str] = set()

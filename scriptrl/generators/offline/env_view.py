@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from scriptrl.generators import astutil as au
 from scriptrl.generators.layout import EnvLayout
+from scriptrl.program.parsing import parse_python
 
 
 def sig(v: float, digits: int = 3) -> str:
@@ -35,7 +36,7 @@ class EnvView:
     def _find_decoded_reads(self, an: au.Analysis) -> None:
         """``row = obs // 8`` binds the part ``row``, as ``x = obs[0]`` binds a component."""
         reads = {
-            ast.dump(ast.parse(c.read(an.obs or "obs"), mode="eval").body): i
+            ast.dump(parse_python(c.read(an.obs or "obs"), mode="eval").body): i
             for i, c in enumerate(self.layout.components)
         }
         for node in au.walk_function(an.entry):

@@ -15,6 +15,7 @@ from scriptrl.generators.offline.controllers import feature, oblique_test
 from scriptrl.generators.offline.env_view import EnvView, sig
 from scriptrl.generators.offline.switching import find_switch, lead_constant, pair_of_term
 from scriptrl.generators.offline.tree_edit import block_of, entry_nodes, flatten, rebuild, replace_child
+from scriptrl.program.parsing import parse_python
 
 
 def _signal_assigns(env: EnvView, an: au.Analysis) -> list[ast.Assign]:
@@ -46,7 +47,7 @@ def op_add_feature(env: EnvView, an: au.Analysis, t: float, rng: random.Random):
         half = env.action_scale(lay.action_vars.index(name))
     text, size = feature(env, rng)
     w = rng.gauss(0.0, 0.3 + 0.5 * t) * half / max(size, 1e-6)
-    term = ast.parse(f"{sig(w)} * ({text})", mode="eval").body
+    term = parse_python(f"{sig(w)} * ({text})", mode="eval").body
     terms: list[tuple[int, ast.expr]] = []
     flatten(node.value, 1, terms)
     node.value = rebuild([*terms, (1, term)])
@@ -79,7 +80,7 @@ def op_grow_tree(env: EnvView, an: au.Analysis, t: float, rng: random.Random):
         return None
     block, i = where
     other = rng.choice([a for a in lay.actions if a != leaf.value.value])  # type: ignore[union-attr]
-    test = ast.parse(oblique_test(env, rng, t), mode="eval").body
+    test = parse_python(oblique_test(env, rng, t), mode="eval").body
     new = ast.If(test=test, body=[leaf], orelse=[ast.Return(value=ast.Constant(value=other))])
     if rng.random() < 0.5:
         new.body, new.orelse = new.orelse, new.body

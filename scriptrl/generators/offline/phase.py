@@ -18,6 +18,7 @@ from scriptrl.generators import astutil as au
 from scriptrl.generators.base import ParentInfo
 from scriptrl.generators.offline.env_view import EnvView, sig
 from scriptrl.generators.offline.templates import docstring
+from scriptrl.program.parsing import parse_python
 
 
 def _phase_action(env: EnvView, rng: random.Random, t: float) -> list[str]:
@@ -143,6 +144,6 @@ def join_under_split(env: EnvView, base: ParentInfo, other: ParentInfo, rng: ran
         s for s in body if au._is_docstring(s) or (isinstance(s, ast.Assign) and s.value in an.comp_reads)
     ]
     tail = [body[-1]] if box and isinstance(body[-1], ast.Return) else []
-    test = ast.parse(oblique_test(env, rng, 1.0), mode="eval").body
+    test = parse_python(oblique_test(env, rng, 1.0), mode="eval").body
     an.entry.body = [*keep, ast.If(test=test, body=mine, orelse=theirs), *tail]
     return env.render(an), f"acts as #{base.id} when {ast.unparse(test)}, else as #{other.id}"

@@ -6,6 +6,7 @@ import ast
 
 from scriptrl.generators import astutil as au
 from scriptrl.generators.offline.env_view import EnvView
+from scriptrl.program.parsing import parse_python
 
 
 def entry_nodes(an: au.Analysis) -> list[ast.AST]:
@@ -19,7 +20,7 @@ def comp_ref(env: EnvView, an: au.Analysis, pos: int) -> ast.expr:
         return ast.Name(id=comp.var, ctx=ast.Load())
     if names:
         return ast.Name(id=names[0], ctx=ast.Load())
-    return ast.parse(comp.read(an.obs or "obs"), mode="eval").body
+    return parse_python(comp.read(an.obs or "obs"), mode="eval").body
 
 
 def block_of(an: au.Analysis, node: ast.stmt) -> tuple[list[ast.stmt], int] | None:

@@ -18,6 +18,7 @@ import z3
 
 from scriptrl.glassbox.prove.translate import Obligation, State, Translator, bind_import
 from scriptrl.glassbox.prove.values import Func, Opaque, Unsupported
+from scriptrl.program.parsing import parse_python
 
 MAX_SOURCE = 200_000
 
@@ -36,7 +37,7 @@ def parse(source: str, what: str = "the program") -> ast.Module:
     if len(source) > MAX_SOURCE:
         raise Unsupported(f"{what} is longer than {MAX_SOURCE:,} characters")
     try:
-        return ast.parse(source)
+        return parse_python(source)
     except SyntaxError as e:
         raise Unsupported(f"{what} has a syntax error: {e.msg}", e.lineno) from None
     except (ValueError, RecursionError, MemoryError):

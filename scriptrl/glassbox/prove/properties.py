@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from scriptrl.errors import UserError
+from scriptrl.program.parsing import parse_python
 
 PROPERTY_NAMES = frozenset(
     {
@@ -74,7 +75,7 @@ class PropertySet:
 def check_expression(expr: str, what: str) -> None:
     """A one-line error for a property that is not an expression over obs and action."""
     try:
-        tree = ast.parse(expr, mode="eval")
+        tree = parse_python(expr, mode="eval")
     except SyntaxError as e:
         raise UserError(
             f'{what} {expr!r} is not a Python expression: {e.msg} (write e.g. "action != 2")'

@@ -9,7 +9,6 @@ sandbox client is one edit here.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 from scriptrl.glassbox.prove.translate import Translator
 from scriptrl.glassbox.prove.values import Module, Unsupported, Vec, truth
 from scriptrl.program import Program
+from scriptrl.program.parsing import parse_python
 from scriptrl.sandbox.actions import make_checker, observation_codec, plain_data
 
 
@@ -39,7 +39,7 @@ def property_holds(expr: str, obs: Any, action: Any) -> bool:
         act = action
     tr = Translator()
     env = {"obs": o, "action": act, "np": Module("numpy"), "numpy": Module("numpy"), "math": Module("math")}
-    value = truth(tr.expr(ast.parse(expr, mode="eval").body, env))
+    value = truth(tr.expr(parse_python(expr, mode="eval").body, env))
     if not isinstance(value, bool):
         raise Unsupported("the property did not reduce to True or False on concrete values")
     return value

@@ -18,6 +18,7 @@ from typing import Any
 
 from scriptrl.errors import UserError
 from scriptrl.glassbox.prove.properties import Property, check_expression
+from scriptrl.program.parsing import parse_python
 
 LOG_LIMIT = 10_000
 
@@ -63,7 +64,7 @@ def load_shield(path: str, fallback: str | None) -> ShieldSpec:
 
 def shield_source(source: str, spec: ShieldSpec) -> str:
     """``source`` with its entry point renamed and a monitoring ``policy`` / ``Policy`` in its place."""
-    tree = ast.parse(source)
+    tree = parse_python(source)
     entry = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "policy"), None)
     cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Policy"), None)
     target = entry or cls
@@ -83,7 +84,7 @@ def shield_source(source: str, spec: ShieldSpec) -> str:
     for k, p in enumerate(spec.properties):
         check_expression(p.expr, f"shield property {p.name!r}")
         body = ast.unparse(
-            ast.parse(p.expr, mode="eval").body
+            parse_python(p.expr, mode="eval").body
         )  # one expression, re-printed: no statements ride along
         checks.append(f"def shield_check_{k}(obs, action):\n    return bool({body})\n")
     names = json.dumps([p.name for p in spec.properties])
