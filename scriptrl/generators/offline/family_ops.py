@@ -97,6 +97,19 @@ def _law_assigns(env: EnvView, an: au.Analysis, rng: random.Random) -> tuple[str
     return branch, rng.choice(block)  # type: ignore[return-value]
 
 
+def _law_terms(env: EnvView, an: au.Analysis, rng: random.Random):
+    """One law's assignment (chosen as ``_law_assigns`` does), its signed terms, and the rate
+    pairs those terms read: what both law operators edit. None when there is no law."""
+    found = _law_assigns(env, an, rng)
+    if found is None:
+        return None
+    branch, node = found
+    terms: list[tuple[int, ast.expr]] = []
+    flatten(node.value, 1, terms)
+    pairs = sorted({p for _, e in terms if (p := pair_of_term(env, an, e)) is not None})
+    return branch, node, terms, pairs
+
+
 def op_flip_law(env: EnvView, an: au.Analysis, t: float, rng: random.Random):
     """Flip which side of the threshold holds, or the sign of one rate pair's terms in one law
     (the direction an actuator moves that pair is a guess each start makes)."""
@@ -112,15 +125,10 @@ def op_flip_law(env: EnvView, an: au.Analysis, t: float, rng: random.Random):
     ):
         test.ops = [_SIDE[type(test.ops[0])]()]
         return env.render(an), f"line {switch.lineno}: the other side of the threshold now holds"
-    found = _law_assigns(env, an, rng)
-    if found is None:
+    found = _law_terms(env, an, rng)
+    if found is None or not found[3]:
         return None
-    branch, node = found
-    terms: list[tuple[int, ast.expr]] = []
-    flatten(node.value, 1, terms)
-    pairs = sorted({p for _, e in terms if (p := pair_of_term(env, an, e)) is not None})
-    if not pairs:
-        return None
+    branch, node, terms, pairs = found
     k = rng.choice(pairs)
     node.value = rebuild([(-s if pair_of_term(env, an, e) == k else s, e) for s, e in terms])
     name = "/".join(env.layout.components[p].var for p in env.layout.rate_pairs[k])
@@ -130,13 +138,10 @@ def op_flip_law(env: EnvView, an: au.Analysis, t: float, rng: random.Random):
 def op_scale_law(env: EnvView, an: au.Analysis, t: float, rng: random.Random):
     """Multiply the gains of one law (all its terms, or one rate pair's) by one factor: a
     stiffer or softer hold, a harder or gentler pump, keeping the law's shape."""
-    found = _law_assigns(env, an, rng)
+    found = _law_terms(env, an, rng)
     if found is None:
         return None
-    branch, node = found
-    terms: list[tuple[int, ast.expr]] = []
-    flatten(node.value, 1, terms)
-    pairs = sorted({p for _, e in terms if (p := pair_of_term(env, an, e)) is not None})
+    branch, node, terms, pairs = found
     only = rng.choice(pairs) if pairs and rng.random() < 0.5 else None
     factor = math.exp(rng.gauss(0.0, 0.3 + 0.4 * t))
     changed = 0
