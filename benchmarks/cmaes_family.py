@@ -77,12 +77,7 @@ def main() -> None:
     print(
         f"{'gen':>4} {'restart':>7} {'steps':>10} {'seconds':>8} {'gen best':>9} {'best25':>8} {'mean25':>8}"
     )
-    try:
-        run.loop()
-        (h_best, h_mean), _ = run.score([search.best[0], search.best_mean], run.splits.seeds("holdout"))
-    finally:
-        run.executor.close()
-    out = run.summary(h_best, h_mean)
+    out, h_best, h_mean = run.finish()
     out["meta"].update(env=args.env, family=args.family, start=args.start, scales=args.scales)
     out["source"] = source
     print(

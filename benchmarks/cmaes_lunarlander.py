@@ -126,6 +126,17 @@ class Run:
             if self.search.generations % self.args.report_every == 0 or last:
                 self.monitor()
 
+    def finish(self) -> tuple[dict, float, float]:
+        """Run the search to its end, score the best candidate and the ES mean on holdout, close."""
+        try:
+            self.loop()
+            (h_best, h_mean), _ = self.score(
+                [self.search.best[0], self.search.best_mean], self.splits.seeds("holdout")
+            )
+        finally:
+            self.executor.close()
+        return self.summary(h_best, h_mean), h_best, h_mean
+
     def summary(self, h_best: float, h_mean: float) -> dict:
         a = self.args
         meta = {
@@ -170,12 +181,7 @@ def main() -> None:
     print(
         f"{'gen':>4} {'restart':>7} {'steps':>10} {'seconds':>8} {'gen best':>9} {'best25':>8} {'mean25':>8}"
     )
-    try:
-        run.loop()
-        (h_best, h_mean), _ = run.score([search.best[0], search.best_mean], run.splits.seeds("holdout"))
-    finally:
-        run.executor.close()
-    out = run.summary(h_best, h_mean)
+    out, h_best, h_mean = run.finish()
     print(
         f"holdout {run.splits.label('holdout')}: ES mean {h_mean:.1f}, best candidate {h_best:.1f}; "
         f"{run.steps} search steps (+{run.monitor_steps} monitoring), {out['seconds']:.0f} s, "
