@@ -74,17 +74,10 @@ def main() -> None:
     run = Run(args, source, search, LocalExecutor(args.workers), resolved)
     print(source)
     print(f"{args.env} {note}: {len(x0)} constants, popsize {search.popsize}, load {os.getloadavg()}")
-    print(
-        f"{'gen':>4} {'restart':>7} {'steps':>10} {'seconds':>8} {'gen best':>9} {'best25':>8} {'mean25':>8}"
-    )
     out, h_best, h_mean = run.finish()
     out["meta"].update(env=args.env, family=args.family, start=args.start, scales=args.scales)
     out["source"] = source
-    print(
-        f"holdout {run.splits.label('holdout')}: ES mean {h_mean:.1f}, best candidate {h_best:.1f}; "
-        f"{run.steps} search steps (+{run.monitor_steps} monitoring), {out['seconds']:.0f} s; "
-        f"load {os.getloadavg()}"
-    )
+    print(run.holdout_line(h_best, h_mean))
     Path(args.out).write_text(json.dumps(out, indent=2))
 
 

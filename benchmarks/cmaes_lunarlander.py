@@ -128,6 +128,8 @@ class Run:
 
     def finish(self) -> tuple[dict, float, float]:
         """Run the search to its end, score the best candidate and the ES mean on holdout, close."""
+        heads = ("gen", "restart", "steps", "seconds", "gen best", "best25", "mean25")
+        print(" ".join(f"{h:>{w}}" for h, w in zip(heads, (4, 7, 10, 8, 9, 8, 8), strict=True)))
         try:
             self.loop()
             (h_best, h_mean), _ = self.score(
@@ -136,6 +138,14 @@ class Run:
         finally:
             self.executor.close()
         return self.summary(h_best, h_mean), h_best, h_mean
+
+    def holdout_line(self, h_best: float, h_mean: float, extra: str = "") -> str:
+        """The closing line both CMA-ES benchmarks print."""
+        return (
+            f"holdout {self.splits.label('holdout')}: ES mean {h_mean:.1f}, best candidate {h_best:.1f}; "
+            f"{self.steps} search steps (+{self.monitor_steps} monitoring), "
+            f"{time.perf_counter() - self.t0:.0f} s, {extra + '; ' if extra else ''}load {os.getloadavg()}"
+        )
 
     def summary(self, h_best: float, h_mean: float) -> dict:
         a = self.args
@@ -178,15 +188,8 @@ def main() -> None:
         f"{len(x0)} constants, popsize {args.popsize}, {args.episodes} fresh episodes per generation, "
         f"load {os.getloadavg()}"
     )
-    print(
-        f"{'gen':>4} {'restart':>7} {'steps':>10} {'seconds':>8} {'gen best':>9} {'best25':>8} {'mean25':>8}"
-    )
     out, h_best, h_mean = run.finish()
-    print(
-        f"holdout {run.splits.label('holdout')}: ES mean {h_mean:.1f}, best candidate {h_best:.1f}; "
-        f"{run.steps} search steps (+{run.monitor_steps} monitoring), {out['seconds']:.0f} s, "
-        f"best-so-far >= 200 on 25 episodes at {run.reached_200} steps; load {os.getloadavg()}"
-    )
+    print(run.holdout_line(h_best, h_mean, f"best-so-far >= 200 on 25 episodes at {run.reached_200} steps"))
     Path(args.out).write_text(json.dumps(out, indent=2))
 
 
