@@ -62,14 +62,9 @@ def _law(
     env: EnvView, rng: random.Random, dim: int, positions: list[int], extra: list[str], zero: bool, t: float
 ) -> str:
     """``w . readings + extra terms + bias`` for action ``dim``."""
-    lay = env.layout
     half = env.action_scale(dim)
     gain = (0.3 + 0.5 * t) * half
-    terms = [
-        f"{sig(_weight(rng, gain, lay.components[p].scale, zero))} * {lay.ref(lay.components[p])}"
-        for p in positions
-    ]
-    terms += extra
+    terms = _terms(env, rng, positions, gain, zero) + extra
     bias = env.action_centre(dim) + (0.0 if zero else rng.gauss(0.0, 0.2) * half)
     return " + ".join([*terms, sig(bias)])
 
@@ -121,9 +116,14 @@ def feedback_box(
 
 
 def _law_target(env: EnvView, rng: random.Random, signals: list[int], zero: bool, t: float) -> str:
-    lay = env.layout
-    terms = [
-        f"{sig(_weight(rng, 0.5 + t, lay.components[p].scale, zero))} * {lay.ref(lay.components[p])}"
-        for p in signals
-    ]
+    terms = _terms(env, rng, signals, 0.5 + t, zero)
     return " + ".join([*terms, sig(0.0 if zero else rng.gauss(0.0, 0.2))])
+
+
+def _terms(env: EnvView, rng: random.Random, positions: list[int], gain: float, zero: bool) -> list[str]:
+    """``w * reading`` for each position, weights drawn in position order (one draw each)."""
+    lay = env.layout
+    return [
+        f"{sig(_weight(rng, gain, lay.components[p].scale, zero))} * {lay.ref(lay.components[p])}"
+        for p in positions
+    ]
