@@ -36,6 +36,7 @@ def save_state(s: Search) -> None:
             "tuning": s.tuning.to_state(),
             "gain": s.gain,
             "env_steps": s.steps_mark,
+            "lane": s.lane.to_state() if s.lane is not None else None,
         }
     )
 
@@ -61,5 +62,7 @@ def restore_state(s: Search) -> bool:
     # the mark the next round counts its steps from (a state saved before it was kept: now)
     s.steps_mark = int(state["env_steps"]) if state.get("env_steps") is not None else None
     s.tuning.restore(state.get("tuning") or {})
+    if s.lane is not None:
+        s.lane.restore(state.get("lane") or {})
     s.store.add_event("resume", {"iteration": s.iteration})
     return True

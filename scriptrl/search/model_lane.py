@@ -79,6 +79,7 @@ class ModelLane:
         self._lock = threading.Lock()
         self._iteration_started = time.monotonic()
         self._iteration_seconds: list[float] = []
+        self._saved_per_call: float | None = None  # a resumed run's last measured speed
 
     # --- on the search's thread ---------------------------------------------------------
     def step(self) -> int:
@@ -231,11 +232,37 @@ class ModelLane:
             "activity": activity,
         }
 
+    def to_state(self) -> dict:
+        """What a resumed run needs to go on where this one stopped.
+
+        Without it a resumed lane numbers its calls from 0 again: it asks for its first programs
+        a second time, repeats the call seeds of the killed run, sizes its width from one call
+        as if the model were unmeasured, and its summary forgets what the model already
+        contributed. Calls in flight at the save are not replayed (their replies died with the
+        process); they stay counted as started.
+        """
+        return {
+            "started": self.started,
+            "raced": self.raced,
+            "joined": list(self.joined),
+            "unchanged": self.unchanged,
+            "seconds_per_call": self.seconds_per_call,
+        }
+
+    def restore(self, state: dict) -> None:
+        self.started = int(state.get("started") or 0)
+        self.raced = int(state.get("raced") or 0)
+        self.joined = [int(p) for p in state.get("joined") or ()]
+        self.unchanged = int(state.get("unchanged") or 0)
+        per_call = state.get("seconds_per_call")
+        self._saved_per_call = float(per_call) if per_call is not None else None
+
     # --- shared ---------------------------------------------------------------------------
     @property
     def seconds_per_call(self) -> float | None:
+        """The slowest generator's measured speed; before this process measured one, the saved one."""
         measured = [v for g in self.generators if (v := g.seconds_per_call) is not None]
-        return max(measured) if measured else None
+        return max(measured) if measured else self._saved_per_call
 
     @property
     def calls_in_flight(self) -> int:

@@ -202,3 +202,48 @@ def test_the_live_view_shows_the_lane_speed_calls_in_flight_and_what_joined():
     assert "model: 31.2 s per call · 1 in flight" in line
     assert "its programs: 5 raced, 2 joined" in line and "this round" not in line
     assert line.endswith("evaluators: racing a model program")
+
+
+class TimedModel(SlowModel):
+    """A slow model that reports its speed once it has answered, as the real generator does."""
+
+    @property
+    def seconds_per_call(self) -> float | None:
+        return self.delay if self.answered else None
+
+
+@pytest.mark.slow
+def test_a_resumed_run_continues_the_lane_instead_of_starting_it_again(tmp_path):
+    """Resumed, the lane numbers its calls on from the saved count: its first programs are not
+    asked for twice, no call seed repeats, and its summary keeps what the model contributed."""
+    from scriptrl.evaluate.executors import LocalExecutor
+    from scriptrl.search.config import TrainConfig
+    from scriptrl.search.loop import Search
+    from scriptrl.search.portfolio import Portfolio
+    from scriptrl.store import RunStore
+
+    first = _run(tmp_path, TimedModel(0.2), max_iterations=4)
+    before = _events(first, "model_lane")[-1]
+    assert before["calls_started"] >= 2
+    saved = first["search"].lane.to_state()
+    assert saved["started"] == before["calls_started"] and saved["seconds_per_call"] is not None
+
+    store = RunStore.open(tmp_path / "run")
+    cfg = TrainConfig.from_dict(store.config)
+    cfg.max_iterations = 7
+    executor = LocalExecutor(1)
+    gen = TimedModel(0.2)
+    try:
+        search = Search(cfg.check(), store, executor, Portfolio([gen]))
+        search._restore()
+        lane = search.lane
+        assert lane is not None
+        assert lane.started == saved["started"] and lane.joined == saved["joined"]
+        assert lane.seconds_per_call == saved["seconds_per_call"]  # sized before any new call
+        jobs = [lane._plan() for _ in range(3)]
+        assert all(j is not None and j.parent is not None for j in jobs)  # no first programs again
+        seeds = {j.seed for j in jobs if j is not None}
+        assert not seeds & {f"{cfg.seed}:lane:{n}" for n in range(saved["started"])}
+    finally:
+        executor.close()
+        store.close()
