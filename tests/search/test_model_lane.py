@@ -247,3 +247,45 @@ def test_a_resumed_run_continues_the_lane_instead_of_starting_it_again(tmp_path)
     finally:
         executor.close()
         store.close()
+
+
+class _LocalModel(_Measured):
+    """A model served on this machine with ``threads`` CPU threads."""
+
+    def __init__(self, threads: int) -> None:
+        super().__init__(10.0, 1)
+        self.threads = threads
+
+    @property
+    def local_threads(self) -> int:
+        return self.threads
+
+
+class _Executor:
+    def __init__(self, workers: int, here: bool = True) -> None:
+        self.workers, self.on_this_machine = workers, here
+
+
+class _Portfolio:
+    local_threads = 0  # the lane's model is not in the search's own portfolio
+
+
+def test_evaluators_leave_the_embedded_models_cores_while_a_lane_call_is_in_flight():
+    from types import SimpleNamespace
+
+    from scriptrl.search.model_lane import Job
+    from scriptrl.search.slow_writer import width_beside_model
+
+    def width(threads, workers, in_flight, here=True):
+        lane = ModelLane(_StubSearch(), [_LocalModel(threads)])  # type: ignore[arg-type]
+        if in_flight:
+            lane.in_flight[0] = Job(0, lane.generators[0], None, None, 1.0, "s", 0.0)
+        s = SimpleNamespace(portfolio=_Portfolio(), lane=lane, executor=_Executor(workers, here))
+        return width_beside_model(s)  # type: ignore[arg-type]
+
+    assert width(1, 2, True) == 1  # a 1-thread model on 2 cores: one evaluator beside it
+    assert width(2, 4, True) == 2
+    assert width(4, 2, True) == 1  # never fewer than one evaluator
+    assert width(1, 2, False) is None  # no call in flight: the model computes nothing
+    assert width(0, 2, True) is None  # a served model uses no core here
+    assert width(1, 2, True, here=False) is None  # evaluators on other machines
