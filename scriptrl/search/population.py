@@ -18,20 +18,56 @@ from dataclasses import dataclass, field
 from scriptrl.program.parsing import parse_python
 
 
-def structure_signature(source: str) -> str:
-    """Hash of the program with numeric literals replaced, i.e. its niche."""
+def structure_signature(source: str, signed: bool = True) -> str:
+    """Hash of the program with numeric literals replaced, i.e. its niche.
+
+    ``signed=False`` also forgets the sign of each literal: ``a - 0.3 * x`` and ``a + 0.3 * x``
+    are the same constant with another value, which is what CMA-ES writes when it moves a weight
+    through zero (a negative number is written as ``-`` applied to a positive literal, or as a
+    subtraction in a sum, so with signs such a move changes the niche).
+    """
     try:
         tree = parse_python(source)
     except SyntaxError:
         return hashlib.sha256(source.encode()).hexdigest()[:16]
+    if not signed:
+        tree = _Unsigned().visit(tree)
     for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, int | float)
-            and not isinstance(node.value, bool)
-        ):
+        if isinstance(node, ast.Constant) and _numeric(node.value):
             node.value = 0
     return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()[:16]
+
+
+def _numeric(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_number(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and _numeric(node.value)
+
+
+def _signed_by_number(node: ast.AST) -> bool:
+    """A number, or a product or quotient whose first factor is one (``0.3 * x``)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult | ast.Div):
+        return _signed_by_number(node.left)
+    return _is_number(node)
+
+
+class _Unsigned(ast.NodeTransformer):
+    """Replaces ``-<number>`` by the number and ``a - <number> * x`` by ``a + <number> * x``
+    (how a negative constant is written in a sum)."""
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Sub) and _signed_by_number(node.right):
+            node.op = ast.Add()
+        return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.USub) and _is_number(node.operand):
+            return node.operand
+        return node
 
 
 @dataclass

@@ -67,11 +67,7 @@ class Tuning:
             if target is None:
                 return None
             camp = self.campaign
-            if (
-                camp is not None
-                and camp.stopped is None
-                and (target.id == camp.state.incumbent or structure_signature(camp.source) == target.niche)
-            ):
+            if camp is not None and camp.stopped is None and self._continues(camp, target.id):
                 return camp
             self.count += 1
             state = CampaignState(self.count, target.id, target.id)
@@ -81,6 +77,17 @@ class Tuning:
                 return camp
             self.fruitless[target.id] += 1000  # nothing to tune in it
         return None
+
+    def _continues(self, camp: Campaign, target: int) -> bool:
+        """The campaign goes on for its incumbent and for any program of its structure, signs of
+        the constants apart: its own outputs move constants through zero (``-0.3`` is ``-``
+        applied to ``0.3``), and a new campaign on such an output would start over with fresh
+        step sizes and covariance, so the ES would never run long enough to adapt (measured on
+        the zero-start feedback law: 14 campaigns in 600 s, most on the previous one's outputs)."""
+        if target == camp.state.incumbent:
+            return True
+        source = self.search.store.program(target)["source"]
+        return structure_signature(camp.source, signed=False) == structure_signature(source, signed=False)
 
     def _build(self, state: CampaignState) -> Campaign:
         s = self.search

@@ -54,6 +54,22 @@ def feedback_fits(layout: EnvLayout) -> bool:
     return layout.action_kind == "box" and layout.named and 0 < len(layout.components) <= 12
 
 
+#: The start the offline generator offers: every reading, no optional part, every weight zero.
+#: Measured (RESULTS.md, stop 22): the fully linear law written out scores 285.6 on the
+#: continuous lander, and CMA-ES from all zeros with unit steps reached holdout 226 in 240 s;
+#: the optional parts add constants the start does not need.
+START_SHAPE = FeedbackShape(absolute=False, target=False, switch=False)
+
+
+def feedback_start(env: EnvView, rng: random.Random, t: float) -> tuple[str, str]:
+    """The start-list builder: a neutral (all-zero) linear law over every reading.
+
+    Zero, not random: a random dense law flies or spins off, and CMA-ES spends its first
+    generations undoing it; from zero each weight grows only as far as the returns ask.
+    """
+    return feedback_box(env, rng, t, START_SHAPE, zero=True)
+
+
 def _weight(rng: random.Random, gain: float, scale: float, zero: bool) -> float:
     return 0.0 if zero else rng.gauss(0.0, 1.0) * gain / scale
 

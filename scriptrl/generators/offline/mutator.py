@@ -29,6 +29,7 @@ from scriptrl.generators.offline.crossover import mix_constants, transplant
 from scriptrl.generators.offline.decoded import can_seek, place_rules, seeded_table
 from scriptrl.generators.offline.env_view import EnvView
 from scriptrl.generators.offline.family_ops import op_add_feature, op_flip_law, op_grow_tree, op_scale_law
+from scriptrl.generators.offline.feedback import feedback_fits, feedback_start
 from scriptrl.generators.offline.guided import op_table_guided
 from scriptrl.generators.offline.phase import graft_phase, join_under_split, phase_machine
 from scriptrl.generators.offline.scalar_ops import op_change_action, op_perturb, op_table_block, op_table_edit
@@ -140,9 +141,14 @@ class OfflineMutator(GeneratorBase):
             ]
         if switching_fits(lay):
             return _switching_starts()
-        # Linear maps stay the most frequent start: they are the cheapest to tune.
+        # Linear maps stay the most frequent start: they are the cheapest to tune. A sparse
+        # linear map cannot gain a reading it lacks (CMA-ES only moves constants), so where the
+        # observation is small enough a dense feedback law over every reading starts too; it
+        # comes second so that even a small population gets it (it is one program: all zeros).
+        feedback = [("feedback", feedback_start)] if feedback_fits(lay) else []
         return [
             ("linear", linear_box),
+            *feedback,
             ("tree", oblique_tree),
             ("linear", linear_box),
             ("rules", rules_box),
