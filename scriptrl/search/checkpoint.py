@@ -34,6 +34,7 @@ def save_state(s: Search) -> None:
             "effort": s.effort.to_state(),
             "idle_rounds": s.idle_rounds,
             "tuning": s.tuning.to_state(),
+            "dense": s.dense.to_state() if s.dense is not None else None,
             "gain": s.gain,
             "env_steps": s.steps_mark,
         }
@@ -61,5 +62,7 @@ def restore_state(s: Search) -> bool:
     # the mark the next round counts its steps from (a state saved before it was kept: now)
     s.steps_mark = int(state["env_steps"]) if state.get("env_steps") is not None else None
     s.tuning.restore(state.get("tuning") or {})
+    if s.dense is not None:
+        s.dense.restore(state.get("dense") or {})
     s.store.add_event("resume", {"iteration": s.iteration})
     return True

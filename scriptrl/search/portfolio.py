@@ -153,7 +153,7 @@ class EffortSplit:
     optimism so a kind that has not paid yet is not written off after one try.
     """
 
-    KINDS = ("structure", "tuning")
+    KINDS = ("structure", "tuning", "dense")  # dense: the dense lane of tuning (search/dense_rounds.py)
 
     def __init__(self, floor: float = 0.2) -> None:
         self.floor = floor
