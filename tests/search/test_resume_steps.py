@@ -33,4 +33,5 @@ def test_a_round_replayed_on_resume_credits_the_steps_it_cost(tmp_path):
     assert replayed is not None
     assert replayed["effort"] == after["effort"]  # the same kinds, gains and steps credited
     assert replayed["tuning"] == after["tuning"]
+    assert replayed["dense"] == after["dense"]  # the dense lane's campaign replays to the same state
     assert twice.env_steps == once.env_steps and math.isfinite(twice.best_dev)
