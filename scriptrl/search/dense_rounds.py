@@ -47,6 +47,10 @@ class DenseTuning(Tuning):
     lane = "dense"
     generator = "cma.dense"
     max_tuned = MAX_DENSE_CONSTANTS
+    # Steps per reading, not relative to each weight: a weight the dense form added is 0.0, and
+    # an argmax does not change when every score is scaled, so only the weights' ratios matter
+    # (the recipe searched from zeros with one unit step for every weight).
+    by_reading = True
 
     def __init__(self, search: Search, factory: Any = None) -> None:
         self._forms: dict[str, str | None] = {}  # source -> its dense form (parsing costs ms)

@@ -60,6 +60,7 @@ class Campaign:
         factory: Any = None,
         lane: str = "",
         max_tuned: int = MAX_TUNED,
+        by_reading: bool = False,
     ) -> None:
         self.state, self.source, self.settings = state, source, settings
         values = [float(v) for v in extract_constants(source)]
@@ -69,9 +70,12 @@ class Campaign:
         self.chosen = sorted(rng.sample(range(n), max_tuned)) if n > max_tuned else list(range(n))
         floors = _floors(ctx, source, n)
         x0 = [values[i] for i in self.chosen]
-        scales = [
-            max(abs(x0[k]), abs(floors[i]) if floors[i] else 0.1, 1e-3) for k, i in enumerate(self.chosen)
-        ]
+        if by_reading:  # one typical reading's worth of score per weight, whatever its value now
+            scales = [max(2 * abs(floors[i]), 1e-3) if floors[i] else 1.0 for i in self.chosen]
+        else:  # relative to each constant's size, its floor for small ones
+            scales = [
+                max(abs(x0[k]), abs(floors[i]) if floors[i] else 0.1, 1e-3) for k, i in enumerate(self.chosen)
+            ]
         self.es = None
         if self.chosen:
             es_class = factory or ConstantSearch

@@ -29,6 +29,7 @@ class Tuning:
     lane = "leader"
     generator = "cma.tune"
     max_tuned = MAX_TUNED
+    by_reading = False  # step sizes relative to each constant (see Campaign)
 
     def __init__(self, search: Search, factory: Any = None) -> None:
         self.search = search
@@ -105,7 +106,15 @@ class Tuning:
         s = self.search
         source = self.tuned_source(s.store.program(state.program)["source"])
         return Campaign(
-            state, source or "", s.ctx, s.cfg.seed, self.settings, self.factory, self.lane, self.max_tuned
+            state,
+            source or "",
+            s.ctx,
+            s.cfg.seed,
+            self.settings,
+            self.factory,
+            self.lane,
+            self.max_tuned,
+            self.by_reading,
         )
 
     def _score(self, camp: Campaign, sources: list[str], generation: int, why: str) -> list[float]:
