@@ -112,7 +112,7 @@ class Tuning:
             s.cfg.seed,
             self.settings,
             self.factory,
-            self.lane,
+            self._tag().get("lane", ""),  # the leader's lane draws as before lanes existed
             self.max_tuned,
             self.by_reading,
         )
