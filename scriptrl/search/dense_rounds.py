@@ -76,6 +76,18 @@ class DenseTuning(Tuning):
         cands = [m for m in self.ranked() if self.tuned_source(store.program(m.id)["source"]) is not None]
         return min(cands, key=lambda m: (self.fruitless.get(m.id, 0), -m.score, m.id), default=None)
 
+    def _campaign(self) -> Campaign | None:
+        """The running campaign while it lasts, even when no top program has a dense form any
+        more (a round the search gives the lane must run, or the lane's floor would take rounds
+        from tuning and give them back to structure); a new one only once it has ended."""
+        camp = self.campaign
+        if camp is not None and camp.stopped is None:
+            target = self._target()
+            if target is not None:
+                self._continues(camp, target)  # a better program of its shape becomes the bar
+            return camp
+        return super()._campaign()
+
     def available(self) -> bool:
         """Whether a dense round could run now (the search offers the kind only then)."""
         camp = self.campaign
