@@ -87,3 +87,30 @@ def test_a_search_runs_dense_campaigns_on_fresh_seeds_and_races_their_output(tmp
     assert gen["evaluations"] == dense_settings().initial_popsize(len(extract_constants(form)))
     assert gen["evaluations"] > max(t["evaluations"] for t in leader)
     assert {t["seeds"][0] for t in tunes} and len({t["seeds"][0] for t in tunes}) == len(tunes)  # fresh
+
+
+def test_a_running_campaign_keeps_its_rounds_when_no_top_program_has_a_dense_form():
+    """Seed 1 of LunarLander-v3 lost every dense round after iteration 116 this way: the lane
+    was offered (its campaign was alive), found no target, and the round fell back to structure."""
+    from types import SimpleNamespace
+
+    from scriptrl.search.config import TrainConfig
+    from scriptrl.search.dense_rounds import DenseTuning
+    from scriptrl.search.population import Member, Population
+
+    pop = Population.empty(1, 6)
+    pop.islands[0].offer(Member(1, 10.0, "rules"), 6)
+    rules = "def policy(obs):\n    if obs[0] > 0.5:\n        return 1\n    return 0\n"
+    search = SimpleNamespace(
+        cfg=TrainConfig(env="CartPole-v1"),
+        population=pop,
+        store=SimpleNamespace(program=lambda pid: {"source": rules}),
+        ctx=GenContext.for_env(resolve_env("CartPole-v1")),
+    )
+    lane = DenseTuning(search)
+    assert lane._target() is None and not lane.available()  # a rule chain has no dense form
+    running = SimpleNamespace(stopped=None, state=SimpleNamespace(incumbent=7), source="")
+    lane.campaign = running
+    assert lane.available() and lane._campaign() is running
+    running.stopped = "budget"
+    assert not lane.available() and lane._campaign() is None
