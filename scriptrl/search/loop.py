@@ -110,6 +110,7 @@ class Search:
         self.stop_reason: str | None = None
         self.idle_rounds = 0  # rounds since the last race win
         self.steps_mark: int | None = None  # search env steps when the state was last saved
+        self._round_steps: dict[int, int] | None = None  # iteration -> what it cost (``round`` events)
         self.gain = 0.0  # summed mean paired gains of race winners over the programs they beat
         self.effort = EffortSplit()
         self.tuning = Tuning(self, tuner_factory)
@@ -184,7 +185,7 @@ class Search:
         if wins is None:  # structural round (or nothing left to tune)
             kind = "structure"
             wins = self._slow_children(rng, temp) if self.portfolio.slow else self._fast_children(rng, temp)
-        self.effort.credit(kind, self.gain - gain_before, self.search_env_steps() - before)
+        self.effort.credit(kind, self.gain - gain_before, self._round_cost(kind, before))
         wins += model_wins
         lead(self)
         if self.cfg.migrate_every and self.iteration % self.cfg.migrate_every == 0:
@@ -192,6 +193,24 @@ class Search:
             if moves:
                 self.store.add_event("migration", {"iteration": self.iteration, "moves": moves})
         return wins > 0
+
+    def _round_cost(self, kind: str, before: int) -> int:
+        """The env steps this round cost, as stored in its ``round`` event the first time it ran.
+
+        A round replayed after a crash finds its episodes stored and plays none, and counting from
+        the saved mark would hand it the stored episodes of every later round that ran before the
+        crash too: right only while those rounds were of its own kind (with a dense lane, rounds
+        of three kinds follow each other). So each round's cost is stored once and reused."""
+        if self._round_steps is None:
+            self._round_steps = {
+                int(e["data"]["iteration"]): int(e["data"]["env_steps"]) for e in self.store.events("round")
+            }
+        if self.iteration in self._round_steps:
+            return self._round_steps[self.iteration]
+        steps = self.search_env_steps() - before
+        self._round_steps[self.iteration] = steps
+        self.store.add_event("round", {"iteration": self.iteration, "kind": kind, "env_steps": steps})
+        return steps
 
     def _plan_children(self, rng: random.Random, temp: float) -> list[ChildPlan]:
         """Each child's generator, operator and parents, chosen before any is written; each gets
