@@ -34,6 +34,7 @@ def save_state(s: Search) -> None:
             "effort": s.effort.to_state(),
             "idle_rounds": s.idle_rounds,
             "tuning": s.tuning.to_state(),
+            "dense": s.dense.to_state() if s.dense is not None else None,
             "gain": s.gain,
             "env_steps": s.steps_mark,
             "lane": s.lane.to_state() if s.lane is not None else None,
@@ -64,5 +65,7 @@ def restore_state(s: Search) -> bool:
     s.tuning.restore(state.get("tuning") or {})
     if s.lane is not None:
         s.lane.restore(state.get("lane") or {})
+    if s.dense is not None:
+        s.dense.restore(state.get("dense") or {})
     s.store.add_event("resume", {"iteration": s.iteration})
     return True

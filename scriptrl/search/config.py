@@ -44,6 +44,10 @@ class TrainConfig:
     tune_every: int = 1  # 0: no constant tuning; otherwise tuning rounds follow their wins per step
     tune_generations: int = 1  # CMA-ES generations per tuning round (its output races at once)
     tune_popsize_factor: float = 1.0  # CMA-ES population: pycma's default for the dimension times this
+    # the dense lane (search/dense_rounds.py): its population over pycma's default; 0: no dense
+    # lane. Off by default: with 4.0 LunarLander-v3 seed 0 scored -98.5 against -83.9 without it
+    # (300 s, benchmarks/RESULTS.md, 2026-12-03), while Acrobot-v1 seed 0 gained (-93.7 vs -114.2).
+    dense_popsize_factor: float = 0.0
     stall_rounds: int | None = None  # stop after this many rounds without a win (default: never)
     migrate_every: int = 5
     dev: tuple[int, int] = seeds.DEV
@@ -104,6 +108,8 @@ class TrainConfig:
             raise UserError("--cheap-episodes cannot exceed --race-episodes (the episodes a round draws)")
         if self.tune_every < 0 or self.tune_popsize_factor <= 0:
             raise UserError("--tune-every must be 0 or more and --tune-popsize-factor positive")
+        if self.dense_popsize_factor < 0:
+            raise UserError("dense_popsize_factor must be 0 (no dense lane) or positive, e.g. 4.0")
         return self
 
     def splits(self) -> seeds.SeedSplits:

@@ -15,8 +15,10 @@ from (seed, iteration) and its seeds from the stream position saved with the sta
 episode played is stored with its seed, so a resumed run replays the same rounds and finds their
 episodes (and CMA-ES generations) already stored instead of paying for them twice.
 
-Rounds are structural (children of the generators) or tuning (a CMA-ES campaign on a leader's
-constants), split by ``EffortSplit`` following the race winners' gains per env step. A slow generator (a
+Rounds are structural (children of the generators), tuning (a CMA-ES campaign on a leader's
+constants) or dense (a campaign on the dense linear form of a leading program, every reading in
+every score, with the larger population of the measured recipe: ``search/dense_rounds.py``),
+split by ``EffortSplit`` following the race winners' gains per env step. A slow generator (a
 language model) writes in its own lane beside the search (``search/model_lane.py``): the rounds
 run as the offline search's do and each model program is raced at the round after it arrives
 (``--llm-rounds``: the model writes each round's share in a background thread while the
@@ -46,6 +48,7 @@ from scriptrl.search import stopping
 from scriptrl.search.champion import Champion
 from scriptrl.search.checkpoint import restore_state, save_state
 from scriptrl.search.config import TrainConfig
+from scriptrl.search.dense_rounds import DenseTuning
 from scriptrl.search.episodes import EpisodeBank, SeedStream
 from scriptrl.search.leadership import CONFIRM_CHUNK, finish, lead
 from scriptrl.search.model_lane import ModelLane
@@ -107,9 +110,11 @@ class Search:
         self.stop_reason: str | None = None
         self.idle_rounds = 0  # rounds since the last race win
         self.steps_mark: int | None = None  # search env steps when the state was last saved
+        self._round_steps: dict[int, int] | None = None  # iteration -> what it cost (``round`` events)
         self.gain = 0.0  # summed mean paired gains of race winners over the programs they beat
         self.effort = EffortSplit()
         self.tuning = Tuning(self, tuner_factory)
+        self.dense = DenseTuning(self, tuner_factory) if cfg.dense_popsize_factor > 0 else None
         self.fruitless: Counter[int] = self.tuning.fruitless
         self.clock = ProgramClock()  # a slow generator's measured seconds per program
         self.model_time = ModelTime()  # its writing time: each round's allowance in, what it took out
@@ -159,7 +164,11 @@ class Search:
         temp = self.temperature.value
         if self.champion is not None:  # the reward history a language model is shown
             self.ctx.history.append(self.best_dev)
-        kinds = ("structure", "tuning") if self.cfg.tune_every and not self.portfolio.slow else ("structure",)
+        kinds: tuple[str, ...] = (
+            ("structure", "tuning") if self.cfg.tune_every and not self.portfolio.slow else ("structure",)
+        )
+        if "tuning" in kinds and self.dense is not None and self.dense.available():
+            kinds += ("dense",)
         kind = self.effort.choose(kinds)
         mark = self.search_env_steps()
         model_wins = 0
@@ -175,10 +184,12 @@ class Search:
         self.activity = "tuning constants" if kind == "tuning" else "racing the round's children"
         if kind == "tuning":
             wins = self.tuning.round(temp, self.cfg.tune_generations, "scheduled")
+        elif kind == "dense" and self.dense is not None:
+            wins = self.dense.round(temp, self.cfg.tune_generations, "scheduled")
         if wins is None:  # structural round (or nothing left to tune)
             kind = "structure"
             wins = self._slow_children(rng, temp) if self.portfolio.slow else self._fast_children(rng, temp)
-        self.effort.credit(kind, self.gain - gain_before, self.search_env_steps() - before)
+        self.effort.credit(kind, self.gain - gain_before, self._round_cost(kind, before))
         wins += model_wins
         lead(self)
         if self.cfg.migrate_every and self.iteration % self.cfg.migrate_every == 0:
@@ -186,6 +197,24 @@ class Search:
             if moves:
                 self.store.add_event("migration", {"iteration": self.iteration, "moves": moves})
         return wins > 0
+
+    def _round_cost(self, kind: str, before: int) -> int:
+        """The env steps this round cost, as stored in its ``round`` event the first time it ran.
+
+        A round replayed after a crash finds its episodes stored and plays none, and counting from
+        the saved mark would hand it the stored episodes of every later round that ran before the
+        crash too: right only while those rounds were of its own kind (with a dense lane, rounds
+        of three kinds follow each other). So each round's cost is stored once and reused."""
+        if self._round_steps is None:
+            self._round_steps = {
+                int(e["data"]["iteration"]): int(e["data"]["env_steps"]) for e in self.store.events("round")
+            }
+        if self.iteration in self._round_steps:
+            return self._round_steps[self.iteration]
+        steps = self.search_env_steps() - before
+        self._round_steps[self.iteration] = steps
+        self.store.add_event("round", {"iteration": self.iteration, "kind": kind, "env_steps": steps})
+        return steps
 
     def _plan_children(self, rng: random.Random, temp: float) -> list[ChildPlan]:
         """Each child's generator, operator and parents, chosen before any is written; each gets

@@ -144,16 +144,17 @@ class Portfolio:
 
 
 class EffortSplit:
-    """How a round is spent: structural changes (children of the generators) or constant tuning,
-    following where the improvements came from: the race winners' mean paired gains (in return
-    units, so both kinds are measured alike) per env step.
+    """How a round is spent: structural changes (children of the generators), constant tuning
+    or the dense lane of tuning (``search/dense_rounds.py``), following where the improvements
+    came from: the race winners' mean paired gains (in return units, so every kind is measured
+    alike) per env step.
 
     Each kind gets at least ``floor`` of the rounds (the other one may start paying later); the
     rest go to the kind with more gain per step, each with one average round's gain and steps of
     optimism so a kind that has not paid yet is not written off after one try.
     """
 
-    KINDS = ("structure", "tuning")
+    KINDS = ("structure", "tuning", "dense")  # dense: the dense lane of tuning (search/dense_rounds.py)
 
     def __init__(self, floor: float = 0.2) -> None:
         self.floor = floor

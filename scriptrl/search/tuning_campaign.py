@@ -41,6 +41,10 @@ class CampaignState:
         return asdict(self)
 
 
+#: Added to a campaign's number for the ES seed of a lane other than the leader's, so two lanes'
+#: campaigns with the same number draw different samples.
+LANE_SEED_OFFSET = 100_003
+
 #: ``score(sources, generation) -> scores``: the generation's sources on its fresh seeds.
 Scorer = Callable[[list[str], int], list[float]]
 
@@ -54,22 +58,29 @@ class Campaign:
         seed: int,
         settings: Any,
         factory: Any = None,
+        lane: str = "",
+        max_tuned: int = MAX_TUNED,
+        by_reading: bool = False,
     ) -> None:
-        self.state, self.source = state, source
+        self.state, self.source, self.settings = state, source, settings
         values = [float(v) for v in extract_constants(source)]
         self.values = values
-        rng = random.Random(f"{seed}:campaign:{state.number}")
+        rng = random.Random(f"{seed}:campaign:{lane}{state.number}")
         n = len(values)
-        self.chosen = sorted(rng.sample(range(n), MAX_TUNED)) if n > MAX_TUNED else list(range(n))
+        self.chosen = sorted(rng.sample(range(n), max_tuned)) if n > max_tuned else list(range(n))
         floors = _floors(ctx, source, n)
         x0 = [values[i] for i in self.chosen]
-        scales = [
-            max(abs(x0[k]), abs(floors[i]) if floors[i] else 0.1, 1e-3) for k, i in enumerate(self.chosen)
-        ]
+        if by_reading:  # one typical reading's worth of score per weight, whatever its value now
+            scales = [max(2 * abs(floors[i]), 1e-3) if floors[i] else 1.0 for i in self.chosen]
+        else:  # relative to each constant's size, its floor for small ones
+            scales = [
+                max(abs(x0[k]), abs(floors[i]) if floors[i] else 0.1, 1e-3) for k, i in enumerate(self.chosen)
+            ]
         self.es = None
         if self.chosen:
             es_class = factory or ConstantSearch
-            self.es = es_class(x0, scales, seed=hash_seed(seed, state.number), settings=settings)
+            number = state.number + (LANE_SEED_OFFSET if lane else 0)
+            self.es = es_class(x0, scales, seed=hash_seed(seed, number), settings=settings)
 
     @property
     def n_constants(self) -> int:

@@ -13,9 +13,10 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from scriptrl.generators.base import Candidate
+from scriptrl.generators.tuning import MAX_TUNED
 from scriptrl.program import Program
 from scriptrl.search.cmaes import CmaSettings
-from scriptrl.search.population import structure_signature
+from scriptrl.search.population import Member, structure_signature
 from scriptrl.search.tuning_campaign import Campaign, CampaignState
 
 if TYPE_CHECKING:
@@ -23,14 +24,24 @@ if TYPE_CHECKING:
 
 
 class Tuning:
+    """The leader's lane: campaigns on the best programs as they are."""
+
+    lane = "leader"
+    generator = "cma.tune"
+    max_tuned = MAX_TUNED
+    by_reading = False  # step sizes relative to each constant (see Campaign)
+
     def __init__(self, search: Search, factory: Any = None) -> None:
         self.search = search
         self.factory = factory  # a ConstantSearch class (tests inject one); default: search/cmaes.py
-        self.settings = CmaSettings(popsize_factor=search.cfg.tune_popsize_factor)
+        self.settings = self._settings()
         self.campaign: Campaign | None = None
         self.count = 0
         self.fruitless: Counter[int] = Counter()
         self.log: dict[tuple[int, int], list[float]] = {}  # (campaign, generation) -> stored scores
+
+    def _settings(self) -> CmaSettings:
+        return CmaSettings(popsize_factor=self.search.cfg.tune_popsize_factor)
 
     def round(self, temperature: float, generations: int, why: str) -> int | None:
         """A few generations of the current campaign, then its candidates race the incumbent;
@@ -53,6 +64,7 @@ class Tuning:
                     "why": camp.stopped,
                     "wins": camp.state.wins,
                     "generations": camp.state.told,
+                    **self._tag(),
                 },
             )
             if camp.state.wins == 0:
@@ -61,13 +73,12 @@ class Tuning:
         return wins
 
     def _campaign(self) -> Campaign | None:
-        pop = self.search.population
         for _ in range(4):
-            target = pop.next_to_tune(self.fruitless)
+            target = self._target()
             if target is None:
                 return None
             camp = self.campaign
-            if camp is not None and camp.stopped is None and self._continues(camp, target.id):
+            if camp is not None and camp.stopped is None and self._continues(camp, target):
                 return camp
             self.count += 1
             state = CampaignState(self.count, target.id, target.id)
@@ -78,27 +89,44 @@ class Tuning:
             self.fruitless[target.id] += 1000  # nothing to tune in it
         return None
 
-    def _continues(self, camp: Campaign, target: int) -> bool:
+    def _target(self) -> Member | None:
+        """The program the next campaign tunes."""
+        return self.search.population.next_to_tune(self.fruitless)
+
+    def _continues(self, camp: Campaign, target: Member) -> bool:
         """The campaign goes on for its incumbent and for any program of its structure, signs of
         the constants apart: its own outputs move constants through zero (``-0.3`` is ``-``
         applied to ``0.3``), and a new campaign on such an output would start over with fresh
         step sizes and covariance, so the ES would never run long enough to adapt (measured on
         the zero-start feedback law: 14 campaigns in 600 s, most on the previous one's outputs)."""
-        if target == camp.state.incumbent:
+        if target.id == camp.state.incumbent:
             return True
-        source = self.search.store.program(target)["source"]
+        source = self.search.store.program(target.id)["source"]
         return structure_signature(camp.source, signed=False) == structure_signature(source, signed=False)
+
+    def tuned_source(self, source: str) -> str | None:
+        """The program a campaign on ``source`` searches the constants of: the program itself."""
+        return source
 
     def _build(self, state: CampaignState) -> Campaign:
         s = self.search
+        source = self.tuned_source(s.store.program(state.program)["source"])
         return Campaign(
-            state, s.store.program(state.program)["source"], s.ctx, s.cfg.seed, self.settings, self.factory
+            state,
+            source or "",
+            s.ctx,
+            s.cfg.seed,
+            self.settings,
+            self.factory,
+            self._tag().get("lane", ""),  # the leader's lane draws as before lanes existed
+            self.max_tuned,
+            self.by_reading,
         )
 
     def _score(self, camp: Campaign, sources: list[str], generation: int, why: str) -> list[float]:
         """A generation on its own fresh seeds, shared by all of it; stored scores after a crash."""
         s = self.search
-        seeds = s.stream.draw(self.settings.episodes_per_generation)
+        seeds = s.stream.draw(camp.settings.episodes_per_generation)
         key = (camp.state.number, generation)
         if key in self.log:
             return self.log[key]
@@ -115,20 +143,26 @@ class Tuning:
                 "seeds": [seeds[0], len(seeds)],
                 "scores": scores,
                 "why": why,
+                **self._tag(),
             },
         )
         self.log[key] = scores
         return scores
 
+    def _tag(self) -> dict:
+        """What marks this lane's events (the leader's lane writes none: older runs read alike)."""
+        return {} if self.lane == Tuning.lane else {"lane": self.lane}
+
     def _race(self, camp: Campaign, temperature: float) -> int:
         s = self.search
         inc = camp.state.incumbent
         note = (
-            f"CMA-ES on {camp.n_constants} constants of program {camp.state.program}, "
+            f"CMA-ES on {camp.n_constants} constants of {self._what(camp.state.program)}, "
             f"generation {camp.state.told}"
         )
         cands = [
-            Candidate(src, (inc,), "cma.tune", "scalar", temperature, note=note) for src in camp.candidates()
+            Candidate(src, (inc,), self.generator, "scalar", temperature, note=note)
+            for src in camp.candidates()
         ]
         if not cands:
             return 0
@@ -145,6 +179,9 @@ class Tuning:
                 camp.state.incumbent = max(placed, key=lambda m: m.score).id
         return wins
 
+    def _what(self, program: int) -> str:
+        return f"program {program}"
+
     def to_state(self) -> dict:
         return {
             "count": self.count,
@@ -155,10 +192,11 @@ class Tuning:
     def restore(self, state: dict) -> None:
         self.count = int(state.get("count") or 0)
         self.fruitless = Counter({int(k): v for k, v in (state.get("fruitless") or {}).items()})
-        self.search.fruitless = self.fruitless
+        if self.lane == Tuning.lane:
+            self.search.fruitless = self.fruitless
         for e in self.search.store.events("tune"):
             d = e["data"]
-            if "campaign" in d:
+            if "campaign" in d and d.get("lane", Tuning.lane) == self.lane:
                 self.log[(d["campaign"], d["generation"])] = [
                     -math.inf if v is None else v for v in d["scores"]
                 ]

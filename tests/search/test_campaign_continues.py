@@ -43,4 +43,4 @@ def test_a_campaign_continues_for_its_incumbent_and_sign_flipped_programs(target
     tuning = Tuning.__new__(Tuning)
     tuning.search = SimpleNamespace(store=store)
     camp = SimpleNamespace(source=BASE, state=SimpleNamespace(incumbent=7))
-    assert tuning._continues(camp, target) is continues
+    assert tuning._continues(camp, SimpleNamespace(id=target)) is continues

@@ -13,7 +13,7 @@ from scriptrl.store import RunStore
 def test_a_round_replayed_on_resume_credits_the_steps_it_cost(tmp_path):
     """Kill after an iteration's work was stored but before its state was saved: the resumed run
     replays the round from the store (no new episodes), and must credit it the same steps."""
-    kw = dict(target=1e9, seed=3, workers=2, children_per_iteration=4)
+    kw = dict(target=1e9, seed=3, workers=2, children_per_iteration=4, dense_popsize_factor=4.0)
     run = tmp_path / "run"
     scriptrl.train("CartPole-v1", run_dir=str(run), max_iterations=2, **kw)
     store = RunStore.open(run)
@@ -33,4 +33,5 @@ def test_a_round_replayed_on_resume_credits_the_steps_it_cost(tmp_path):
     assert replayed is not None
     assert replayed["effort"] == after["effort"]  # the same kinds, gains and steps credited
     assert replayed["tuning"] == after["tuning"]
+    assert replayed["dense"] == after["dense"]  # the dense lane's campaign replays to the same state
     assert twice.env_steps == once.env_steps and math.isfinite(twice.best_dev)
