@@ -139,7 +139,6 @@ class Search:
             self.store.add_event(kind, start)
             if self.lane is not None:
                 self.lane.top_up()  # the model's first calls start before the first evaluation
-                self.bank.width = width_beside_model(self)
             if self.portfolio.slow:
                 overlapped_round(self, lambda emit, stopped: write_initial(self, emit, stopped))
             else:
@@ -171,10 +170,7 @@ class Search:
             kinds += ("dense",)
         kind = self.effort.choose(kinds)
         mark = self.search_env_steps()
-        model_wins = 0
-        if self.lane is not None:
-            model_wins = self.lane.step()  # what the model wrote meanwhile
-            self.bank.width = width_beside_model(self)  # its calls just started keep their cores
+        model_wins = self.lane.step() if self.lane is not None else 0  # what the model wrote meanwhile
         # Steps from the saved mark, not from now: a round replayed after a crash finds its episodes
         # stored and adds none, yet it cost (and must be credited) what it cost the first time. The
         # lane's races just now are not this round's cost.

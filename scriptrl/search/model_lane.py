@@ -269,14 +269,6 @@ class ModelLane:
         with self._lock:
             return len(self.in_flight)
 
-    @property
-    def local_threads(self) -> int:
-        """Cores the lane's model keeps busy on this machine right now: its threads while a call
-        is in flight (an embedded server computes only then), none for a served model."""
-        if not self.calls_in_flight:
-            return 0
-        return sum(g.local_threads for g in self.generators)
-
     # --- in a lane thread -------------------------------------------------------------------
     def _run(self, job: Job) -> None:
         rng = random.Random(job.seed)

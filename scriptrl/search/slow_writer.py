@@ -132,9 +132,8 @@ def slow_children(s: Search, plans: list[ChildPlan], temp: float) -> int:
 def width_beside_model(s: Search) -> int | None:
     """Evaluations in flight while a model on this machine writes: the model's threads keep
     their cores (on 2 cores one busy evaluator slowed a 1-thread model 1.55x, two 3.2x:
-    benchmarks/llm_contention.py). None: no limit (a served model, or evaluators on other machines).
-    The model lane's threads count while it has a call in flight, as a writing round's do."""
-    threads = s.portfolio.local_threads + (s.lane.local_threads if s.lane is not None else 0)
+    benchmarks/llm_contention.py). None: no limit (a served model, or evaluators on other machines)."""
+    threads = s.portfolio.local_threads
     if not threads or not s.executor.on_this_machine or not s.executor.workers:
         return None
     return max(1, s.executor.workers - threads)
