@@ -3,8 +3,9 @@
 What it is for: the structural search finds sparse programs (an argmax whose scores each read
 a few readings), and the leader's lane tunes them as they are, with the population pycma gives
 their few constants; CMA-ES can never add a missing reading. This lane tunes the program's
-dense form instead (``generators/offline/dense.py``: every reading in every linear score, the
-missing weights starting at 0.0, so it starts as good as the program) with the budget the
+dense form instead (``generators/offline/dense.py``: every reading in every linear score) from
+the recipe's start (every weight 0.0, a unit step for each; the program gives the shape and the
+incumbent to beat, see ``DenseTuning.zero_start``) with the budget the
 measured recipe used: a population ``DENSE_POPSIZE_FACTOR`` times pycma's ``4 + 3 ln n``
 (56 for 36 weights) and 5 fresh episode seeds per generation shared by the whole generation.
 
@@ -52,6 +53,12 @@ class DenseTuning(Tuning):
     # an argmax does not change when every score is scaled, so only the weights' ratios matter
     # (the recipe searched from zeros with one unit step for every weight).
     by_reading = True
+    # The ES mean starts from all-zero weights with a unit step for each (the recipe's start,
+    # ``benchmarks/cmaes_lunarlander.py``: x0 = 0, scales 1.0, sigma0 from CmaSettings), not from
+    # the leader's weights: started there (LunarLander-v3, 300 s, seeds 0-2: -98.5 / -103.7 /
+    # -80.0) its mean stayed at -150..-80 and never made a champion. The program still gives
+    # the campaign its dense shape, the incumbent its candidates must beat and its race.
+    zero_start = True
 
     def __init__(self, search: Search, factory: Any = None) -> None:
         self._forms: dict[str, str | None] = {}  # source -> its dense form (parsing costs ms)

@@ -61,6 +61,7 @@ class Campaign:
         lane: str = "",
         max_tuned: int = MAX_TUNED,
         by_reading: bool = False,
+        zero_start: bool = False,
     ) -> None:
         self.state, self.source, self.settings = state, source, settings
         values = [float(v) for v in extract_constants(source)]
@@ -70,7 +71,9 @@ class Campaign:
         self.chosen = sorted(rng.sample(range(n), max_tuned)) if n > max_tuned else list(range(n))
         floors = _floors(ctx, source, n)
         x0 = [values[i] for i in self.chosen]
-        if by_reading:  # one typical reading's worth of score per weight, whatever its value now
+        if zero_start:  # the recipe's start: every weight 0.0, one unit step each (see DenseTuning)
+            x0, scales = [0.0] * len(self.chosen), [1.0] * len(self.chosen)
+        elif by_reading:  # one typical reading's worth of score per weight, whatever its value now
             scales = [max(2 * abs(floors[i]), 1e-3) if floors[i] else 1.0 for i in self.chosen]
         else:  # relative to each constant's size, its floor for small ones
             scales = [

@@ -30,6 +30,7 @@ class Tuning:
     generator = "cma.tune"
     max_tuned = MAX_TUNED
     by_reading = False  # step sizes relative to each constant (see Campaign)
+    zero_start = False  # the ES starts from the program's own constants (see Campaign)
 
     def __init__(self, search: Search, factory: Any = None) -> None:
         self.search = search
@@ -121,6 +122,7 @@ class Tuning:
             self._tag().get("lane", ""),  # the leader's lane draws as before lanes existed
             self.max_tuned,
             self.by_reading,
+            self.zero_start,
         )
 
     def _score(self, camp: Campaign, sources: list[str], generation: int, why: str) -> list[float]:

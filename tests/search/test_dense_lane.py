@@ -115,3 +115,45 @@ def test_a_running_campaign_keeps_its_rounds_when_no_top_program_has_a_dense_for
     assert lane.available() and lane._campaign() is running
     running.stopped = "budget"
     assert not lane.available() and lane._campaign() is None
+
+
+def test_the_dense_campaign_starts_from_zero_weights_with_unit_steps():
+    """The recipe's start (x0 = 0, scales 1.0): started from the leader's weights the lane's ES
+    mean never left the leader's basin (LunarLander-v3 seeds 0-2, 300 s); the leader's lane
+    still starts from the program's own constants."""
+    from types import SimpleNamespace
+
+    from scriptrl.search.config import TrainConfig
+    from scriptrl.search.dense_rounds import DenseTuning
+    from scriptrl.search.tuning_campaign import CampaignState
+    from scriptrl.search.tuning_rounds import Tuning
+
+    started: list[tuple[list[float], list[float]]] = []
+
+    class Spy:
+        def __init__(self, x0, scales, seed, settings):
+            started.append((list(x0), list(scales)))
+            self.stopped = None
+
+    source = (
+        "def policy(obs):\n"
+        "    a = 1.5 * obs[0] - 2.0 * obs[3] + 0.25\n"
+        "    b = -0.75 * obs[1] + 3.0 * obs[5]\n"
+        "    return 0 if a > b else 1\n"
+    )
+    ctx = GenContext.for_env(resolve_env("LunarLander-v3"))
+    search = SimpleNamespace(
+        cfg=TrainConfig(env="LunarLander-v3", dense_popsize_factor=4.0),
+        store=SimpleNamespace(program=lambda pid: {"source": source}),
+        ctx=ctx,
+    )
+    form = dense_form(ctx, source)
+    assert form is not None
+    n = len(extract_constants(form))
+    assert n > len(extract_constants(source))  # the dense form adds the missing weights
+    camp = DenseTuning(search, Spy)._build(CampaignState(number=1, program=3, incumbent=3))
+    assert camp.source == form and started[-1] == ([0.0] * n, [1.0] * n)
+    assert all(v == 0.0 for v in extract_constants(camp.program_for(started[-1][0])))
+    Tuning(search, Spy)._build(CampaignState(number=1, program=3, incumbent=3))
+    x0, scales = started[-1]
+    assert x0 == [float(v) for v in extract_constants(source)] and any(v != 0.0 for v in x0)
