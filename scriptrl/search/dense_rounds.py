@@ -49,10 +49,6 @@ class DenseTuning(Tuning):
     lane = "dense"
     generator = "cma.dense"
     max_tuned = MAX_DENSE_CONSTANTS
-    # Steps per reading, not relative to each weight: a weight the dense form added is 0.0, and
-    # an argmax does not change when every score is scaled, so only the weights' ratios matter
-    # (the recipe searched from zeros with one unit step for every weight).
-    by_reading = True
     # The ES mean starts from all-zero weights with a unit step for each (the recipe's start,
     # ``benchmarks/cmaes_lunarlander.py``: x0 = 0, scales 1.0, sigma0 from CmaSettings), not from
     # the leader's weights: started there (LunarLander-v3, 300 s, seeds 0-2: -98.5 / -103.7 /

@@ -60,7 +60,6 @@ class Campaign:
         factory: Any = None,
         lane: str = "",
         max_tuned: int = MAX_TUNED,
-        by_reading: bool = False,
         zero_start: bool = False,
     ) -> None:
         self.state, self.source, self.settings = state, source, settings
@@ -73,8 +72,6 @@ class Campaign:
         x0 = [values[i] for i in self.chosen]
         if zero_start:  # the recipe's start: every weight 0.0, one unit step each (see DenseTuning)
             x0, scales = [0.0] * len(self.chosen), [1.0] * len(self.chosen)
-        elif by_reading:  # one typical reading's worth of score per weight, whatever its value now
-            scales = [max(2 * abs(floors[i]), 1e-3) if floors[i] else 1.0 for i in self.chosen]
         else:  # relative to each constant's size, its floor for small ones
             scales = [
                 max(abs(x0[k]), abs(floors[i]) if floors[i] else 0.1, 1e-3) for k, i in enumerate(self.chosen)

@@ -29,7 +29,6 @@ class Tuning:
     lane = "leader"
     generator = "cma.tune"
     max_tuned = MAX_TUNED
-    by_reading = False  # step sizes relative to each constant (see Campaign)
     zero_start = False  # the ES starts from the program's own constants (see Campaign)
 
     def __init__(self, search: Search, factory: Any = None) -> None:
@@ -121,7 +120,6 @@ class Tuning:
             self.factory,
             self._tag().get("lane", ""),  # the leader's lane draws as before lanes existed
             self.max_tuned,
-            self.by_reading,
             self.zero_start,
         )
 
