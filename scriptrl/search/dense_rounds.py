@@ -68,16 +68,12 @@ class DenseTuning(Tuning):
             self._forms[source] = dense_form(self.search.ctx, source)
         return self._forms[source]
 
-    def ranked(self, top: int = 8) -> list[Member]:
-        """The best ``top`` programs, best first."""
-        members = {m.id: m for island in self.search.population.islands for m in island.members}
-        return sorted(members.values(), key=lambda m: (-m.score, m.id))[:top]
-
     def _target(self) -> Member | None:
         """The best of the top programs that has a dense form, fewest fruitless campaigns first."""
         store = self.search.store
-        cands = [m for m in self.ranked() if self.tuned_source(store.program(m.id)["source"]) is not None]
-        return min(cands, key=lambda m: (self.fruitless.get(m.id, 0), -m.score, m.id), default=None)
+        return self.search.population.next_to_tune(
+            self.fruitless, accept=lambda m: self.tuned_source(store.program(m.id)["source"]) is not None
+        )
 
     def _campaign(self) -> Campaign | None:
         """The running campaign while it lasts, even when no top program has a dense form any

@@ -12,7 +12,7 @@ import ast
 import hashlib
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from scriptrl.program.parsing import parse_python
@@ -155,11 +155,16 @@ class Population:
     def best(self) -> Member | None:
         return max((b for i in self.islands if (b := i.best())), key=lambda m: (m.score, -m.id), default=None)
 
-    def next_to_tune(self, fruitless: Mapping[int, int], top: int = 8) -> Member | None:
+    def next_to_tune(
+        self, fruitless: Mapping[int, int], top: int = 8, accept: Callable[[Member], bool] | None = None
+    ) -> Member | None:
         """The best of the top programs whose tuning has found nothing fewest times: the leader
-        first, then the runners-up, and the leader again once each had its turn."""
+        first, then the runners-up, and the leader again once each had its turn. ``accept``
+        keeps only the top programs a lane can tune (the dense lane: those with a dense form)."""
         members = {m.id: m for island in self.islands for m in island.members}
         best = sorted(members.values(), key=lambda m: (-m.score, m.id))[:top]
+        if accept is not None:
+            best = [m for m in best if accept(m)]
         return min(best, key=lambda m: (fruitless.get(m.id, 0), -m.score, m.id), default=None)
 
     def migrate(self) -> list[tuple[int, int]]:
