@@ -59,8 +59,10 @@ class LastDecisions:
         self.tails: dict[int, deque] = {}
 
     def on_step(self, step: Step, env: Any) -> None:
-        tail = self.tails.setdefault(step.episode, deque(maxlen=self.last))
-        tail.append(self.decision(step))
+        tail = self.tails.get(step.episode)
+        if tail is None:
+            tail = self.tails[step.episode] = deque(maxlen=self.last)
+        tail.append(step)  # read into a decision only if the episode fails
 
     def decision(self, step: Step) -> dict:
         tr = step.trace or {"c": [], "v": [], "r": None}
@@ -109,7 +111,7 @@ class LastDecisions:
         out = []
         for i, e in enumerate(episodes):
             if is_failure(e["end"], e.get("success")):
-                out.append({**e, "decisions": list(self.tails.get(i, ()))})
+                out.append({**e, "decisions": [self.decision(s) for s in self.tails.get(i, ())]})
         return sorted(out, key=_severity)
 
 
