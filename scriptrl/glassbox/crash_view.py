@@ -54,7 +54,10 @@ def print_crashes(crashes: list[dict], console: Any, shown: int = DEFAULT_SHOWN)
         return
     console.print(Text(f"Failed episodes: {len(crashes)} (worst first)", style="bold"))
     for crash in crashes[:shown]:
-        title = f"seed {crash['seed']}: {ending_text(crash)}; its last {len(crash['decisions'])} decisions"
+        n = len(crash["decisions"])
+        title = f"seed {crash['seed']}: {ending_text(crash)}; " + (
+            f"its last {n} decisions" if n != 1 else "its last decision"
+        )
         table = Table(title=title, title_justify="left", title_style="red")
         for col, justify in (
             ("step", "right"),

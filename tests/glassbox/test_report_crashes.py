@@ -76,3 +76,19 @@ def test_the_failed_episodes_and_gifs_show_in_headless_chromium(run_dir, tmp_pat
     assert "crashes" in re.search(r'data-sections="([^"]*)"', body).group(1).split()
     # The three GIFs decoded as images with a size in a real browser (CSP allows data: images only).
     assert sorted(re.search(r'data-gifs="([^"]*)"', body).group(1).split()) == ["1014", "1017", "1018"]
+
+
+def test_a_champion_without_failed_holdout_episodes_says_so(tmp_path, cli):
+    from checkout import VERIFY_FAULTS
+
+    source = (VERIFY_FAULTS / "correct.py").read_text()
+    d = tmp_path / "run"
+    with RunStore.create(d, {"env": "CartPole-v1", "seed": 0}) as store:
+        pid = store.add_program(source, "correct", [], "hand", "init", 0.0, None, 0)
+        store.add_evaluation(pid, "holdout", "holdout", evaluate(source, "CartPole-v1", [1000, 1001]))
+        store.add_event("promotion", {"id": pid})
+    out = tmp_path / "report.html"
+    assert cli("report", str(d), "-o", str(out), "--crashes").returncode == 0
+    html = out.read_text()
+    assert "None of the best program's 2 held-out episodes failed." in unescape(html)
+    assert not _crash_blocks(html)
