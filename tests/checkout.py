@@ -14,5 +14,7 @@ VERIFY_FAULTS = DATA / "verify_faults"
 #: The extra attacks of this repository (contract: ../shared/hostile/README).
 HOSTILE_EXTRA = TESTS / "hostile_extra"
 EXAMPLES = ROOT / "examples"
+#: Planted policies that fail some episodes (explain's and the report's failed-episode sections).
+CRASHES = DATA / "crashes"
 #: The shared hostile corpus beside the checkout (``../shared/hostile``); absent in some clones.
 SHARED_HOSTILE = ROOT.parent / "shared" / "hostile"

@@ -13,26 +13,33 @@ from scriptrl.cli.common import (
     _policy_arguments,
     _positive_float,
     _positive_int,
+    _success_argument,
     print_json,
 )
+from scriptrl.glassbox.crash_view import DEFAULT_SHOWN
+from scriptrl.glassbox.crashes import DEFAULT_LAST, GIF_COUNT
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from scriptrl.glassbox.trace import explain, print_explanation
+    from scriptrl.envs.success_rule import with_success
+    from scriptrl.glassbox.explain_view import print_explanation
+    from scriptrl.glassbox.trace import explain
 
     program, env = _load_policy(args)
     ex = explain(
         program,
-        env,
+        with_success(env, args.success),
         seed=args.seed,
         episodes=args.episodes,
         log=args.log,
         unsafe_in_process=args.unsafe_in_process,
+        last=args.last,
+        gifs=args.gifs,
     )
     if args.json:
         print_json(ex.to_dict())
     else:
-        print_explanation(ex)
+        print_explanation(ex, crashes_shown=args.crashes)
         if args.log:
             sys.stdout.write(f"decision log: {args.log} ({ex.decisions:,} lines)\n")
     return 0
@@ -48,6 +55,26 @@ def add_explain(sub: Subcommands) -> None:
     p.add_argument(
         "--log", metavar="decisions.jsonl", help="write every step: observation, action, line, conditions"
     )
+    p.add_argument(
+        "--last",
+        type=_positive_int,
+        default=DEFAULT_LAST,
+        metavar="N",
+        help=f"decisions shown per failed episode, its last ones (default {DEFAULT_LAST})",
+    )
+    p.add_argument(
+        "--crashes",
+        type=_positive_int,
+        default=DEFAULT_SHOWN,
+        metavar="K",
+        help=f"failed episodes shown in the tables, worst first (default {DEFAULT_SHOWN}; --json has all)",
+    )
+    p.add_argument(
+        "--gifs",
+        metavar="DIR",
+        help=f"render the {GIF_COUNT} worst failed episodes as DIR/seed-<seed>.gif (as `render` does)",
+    )
+    _success_argument(p)
     p.set_defaults(func=cmd_explain)
 
 

@@ -69,7 +69,9 @@ def add_compare(sub: Subcommands) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from scriptrl.glassbox.report.html import write_report
 
-    out = write_report(args.run_dir, args.output, baselines=args.baselines or [])
+    out = write_report(
+        args.run_dir, args.output, baselines=args.baselines or [], crashes=args.crashes, last=args.last
+    )
     sys.stdout.write(f"{out}\n")
     return 0
 
@@ -86,6 +88,14 @@ def add_report(sub: Subcommands) -> None:
         action="append",
         metavar="RUN_DIR",
         help="draw this run's curves on the same axes (repeatable)",
+    )
+    p.add_argument(
+        "--crashes",
+        action="store_true",
+        help="replay the best program's failed held-out episodes: their last decisions, GIFs of the worst 3",
+    )
+    p.add_argument(
+        "--last", type=_positive_int, default=5, metavar="N", help="decisions shown per failed episode"
     )
     p.set_defaults(func=cmd_report)
 

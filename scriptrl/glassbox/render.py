@@ -41,8 +41,9 @@ def render_episode(
     if every < 1 or not (0.05 <= scale <= 4.0):
         raise UserError("--every must be at least 1 and --scale between 0.05 and 4")
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        # rgb_array needs no window; without this SDL complains on stderr about a missing display
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        # rgb_array needs no window; without this SDL complains on stderr about a missing display.
+        # "offscreen", not "dummy": highway-env turns its viewer off (black frames) under "dummy".
+        os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
     grabber = _FrameGrabber(renv.label(), every, scale)
     try:
         ends, isolation = run_episodes(

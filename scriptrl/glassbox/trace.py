@@ -27,6 +27,7 @@ import numpy as np
 from scriptrl.envs import ResolvedEnv, resolve_env
 from scriptrl.errors import UserError
 from scriptrl.evaluate.observer import Step, run_observed
+from scriptrl.glassbox.crashes import DEFAULT_LAST, LastDecisions, render_worst
 from scriptrl.program import ALLOWED_IMPORTS, Program
 from scriptrl.sandbox.client import (
     InProcessWorker,
@@ -84,7 +85,7 @@ def open_worker(
 
 def _clean_trace(t: Any, n_sites: int, n_lines: int) -> dict:
     """Keep only well-formed entries: the trace comes from the untrusted worker."""
-    out: dict[str, Any] = {"l": [], "s": [], "c": [], "r": None, "e": False}
+    out: dict[str, Any] = {"l": [], "s": [], "c": [], "v": [], "r": None, "e": False}
     if not isinstance(t, dict):
         return out
 
@@ -110,6 +111,17 @@ def _clean_trace(t: Any, n_sites: int, n_lines: int) -> dict:
             and item[1] in (0, 1)
         ):
             out["c"].append((item[0], bool(item[1])))
+    for item in (t.get("v") or [])[:400] if isinstance(t.get("v"), list) else []:
+        if (
+            isinstance(item, list)
+            and len(item) == 3
+            and type(item[0]) is int
+            and 0 <= item[0] < n_sites
+            and type(item[1]) is int
+            and 0 <= item[1] < 64
+            and ((type(item[2]) is float and math.isfinite(item[2])) or item[2] in ("inf", "-inf", "nan"))
+        ):
+            out["v"].append((item[0], item[1], item[2] if isinstance(item[2], str) else float(item[2])))
     out["r"] = t.get("r") if line_ok(t.get("r")) else None
     out["e"] = t.get("e") is True
     return out
@@ -211,6 +223,8 @@ class Explanation:
     conditions: list[dict]  # per condition: line, expr, true, false
     rules: list[Rule]
     isolation: dict[str, str]
+    # every failed episode, worst first: how it ended and its last decisions (``crashes.py``)
+    crashes: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -347,6 +361,26 @@ def _action_stats(actions: list) -> dict | None:
     }
 
 
+def _open_log(log: str | Path | None) -> Any:
+    if log is None:
+        return None
+    try:
+        return open(log, "w", encoding="utf-8")  # noqa: SIM115 - explain closes it in a finally
+    except OSError as e:
+        raise UserError(f"cannot write the decision log {log}: {e.strerror}") from None
+
+
+def _episode_row(e: Episode) -> dict:
+    return {
+        "seed": e.seed,
+        "return": e.ret,
+        "length": e.length,
+        "end": e.end,
+        "reason": e.reason,
+        "success": e.success,
+    }
+
+
 def explain(
     program: Program | str,
     env: ResolvedEnv | str,
@@ -355,28 +389,35 @@ def explain(
     episodes: int = 10,
     log: str | Path | None = None,
     unsafe_in_process: bool = False,
+    last: int = DEFAULT_LAST,
+    gifs: str | Path | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> Explanation:
-    """Trace ``episodes`` episodes (seeds ``seed``, ``seed+1``, ...) and tabulate lines, actions and rules."""
+    """Trace ``episodes`` episodes (seeds ``seed``, ``seed+1``, ...; or exactly ``seeds``) and tabulate
+    lines, actions and rules; keep the last ``last`` decisions of each failed episode, and with
+    ``gifs`` render the worst three of them into that folder."""
     from scriptrl.sandbox.trace_worker import instrument
 
     prog = program if isinstance(program, Program) else Program(source=program)
     renv = resolve_env(env) if isinstance(env, str) else env
-    if episodes < 1:
-        raise UserError(f"--episodes must be at least 1 (got {episodes})")
+    if episodes < 1 or last < 1:
+        raise UserError(f"--episodes and --last must be at least 1 (got {episodes}, {last})")
     try:
         _, sites = instrument(prog.source, prog.name)
     except SyntaxError as e:
         raise UserError(f"{prog.name}: syntax error at line {e.lineno}: {e.msg}") from None
     lines = prog.source.splitlines()
     discrete = renv.description.action_kind == "discrete"
-    seeds = list(range(seed, seed + episodes))
-    log_file = None
-    if log is not None:
-        try:
-            log_file = open(log, "w", encoding="utf-8")  # noqa: SIM115 - closed in finally below
-        except OSError as e:
-            raise UserError(f"cannot write the decision log {log}: {e.strerror}") from None
+    seeds = [int(s) for s in seeds] if seeds else list(range(seed, seed + episodes))
+    seed = seeds[0]
+    log_file = _open_log(log)
     tally = _Tally(sites, lines, discrete, log_file)
+    tails = LastDecisions(prog, renv, sites, last)
+
+    def on_step(step: Step, env_obj: Any) -> None:
+        tally.on_step(step, env_obj)
+        tails.on_step(step, env_obj)
+
     try:
         ends, isolation = run_episodes(
             prog,
@@ -385,12 +426,16 @@ def explain(
             traced=True,
             unsafe=unsafe_in_process,
             worker_seed=seed,
-            on_step=tally.on_step,
+            on_step=on_step,
             sites=len(sites),
         )
     finally:
         if log_file is not None:
             log_file.close()
+    episode_rows = [_episode_row(e) for e in ends]
+    crashes = tails.crashes(episode_rows)
+    if gifs is not None:
+        render_worst(prog, renv, crashes, gifs, unsafe_in_process=unsafe_in_process)
     return Explanation(
         env_id=renv.id,
         env_label=renv.label(),
@@ -398,10 +443,7 @@ def explain(
         program=prog.name,
         source=lines,
         seeds=seeds,
-        episodes=[
-            {"seed": e.seed, "return": e.ret, "length": e.length, "end": e.end, "reason": e.reason}
-            for e in ends
-        ],
+        episodes=episode_rows,
         decisions=tally.decisions,
         line_runs=dict(sorted(tally.line_runs.items())),
         line_decisions=dict(sorted(tally.line_decisions.items())),
@@ -411,90 +453,5 @@ def explain(
         ],
         rules=tally.rules([a.name for a in renv.description.actions]),
         isolation=isolation,
-    )
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%" if math.isfinite(x) else "-"
-
-
-def print_explanation(ex: Explanation, console=None) -> None:
-    """Two tables: how often each line ran, and which line (under which conditions) chose each action."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    console = console or Console()
-    if not console.is_terminal:
-        console = Console(width=max(console.width, 140))
-    rets = [e["return"] for e in ex.episodes]
-    mean = sum(rets) / len(rets) if rets else float("nan")
-    fails = [e for e in ex.episodes if e["end"] == "failure"]
-    console.print(
-        Text(
-            f"{ex.program} on {ex.env_label} (gymnasium {ex.gymnasium_version}): "
-            f"{len(ex.episodes)} episodes, seeds {ex.seeds[0]}-{ex.seeds[-1]}, "
-            f"{ex.decisions:,} decisions, mean return {mean:.2f}"
-        )
-    )
-    for e in fails[:3]:
-        console.print(
-            Text(f"episode seed {e['seed']} failed at step {e['length']}: {e['reason']}", style="red")
-        )
-
-    table = Table(title="How often each line ran", title_justify="left")
-    table.add_column("line", justify="right")
-    table.add_column("ran", justify="right")
-    table.add_column("in % of decisions", justify="right")
-    table.add_column("code")
-    for n, text in enumerate(ex.source, start=1):
-        if not text.strip() or text.strip().startswith("#"):
-            continue
-        runs = ex.line_runs.get(n, 0)
-        share = ex.line_decisions.get(n, 0) / ex.decisions if ex.decisions else 0.0
-        table.add_row(
-            str(n),
-            f"{runs:,}" if runs else "-",
-            _pct(share) if runs else "-",
-            Text(text.rstrip(), style="" if runs else "dim"),
-        )
-    console.print(table)
-
-    table = Table(
-        title="Which line chose each action (conditions that held every time)", title_justify="left"
-    )
-    for col, justify in (
-        ("action", "left"),
-        ("decisions", "right"),
-        ("share", "right"),
-        ("line", "right"),
-        ("code", "left"),
-        ("when", "left"),
-    ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for r in ex.rules:
-        action = (
-            r.action_name
-            if r.action is None
-            else f"{r.action} ({r.action_name})"
-            if r.action_name != str(r.action)
-            else str(r.action)
-        )
-        if r.action_stats:
-            action += f" mean {r.action_stats['mean']}"
-        when = "; ".join(f"line {c['line']}: {c['expr']} is {c['value']}" for c in r.conditions) or "-"
-        if r.paths > 1:
-            when += f" ({r.paths} distinct paths)"
-        table.add_row(action, f"{r.count:,}", _pct(r.share), str(r.line or "-"), Text(r.code), Text(when))
-    console.print(table)
-    console.print(
-        Text(
-            "policy ran "
-            + (
-                "in this process (--unsafe-in-process)"
-                if ex.isolation.get("process", "").startswith("off")
-                else "in the sandbox: " + ", ".join(k for k, v in ex.isolation.items() if v.startswith("on"))
-            ),
-            style="dim",
-        )
+        crashes=crashes,
     )

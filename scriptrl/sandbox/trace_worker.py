@@ -18,11 +18,18 @@ its truth value and returns it as a bool. Positions are kept, so line numbers an
 tracebacks are those of the file as written. ``instrument`` is deterministic, so the
 trusted side parses the same source and numbers the same conditions without trusting the
 worker's description of them.
+
+The values a condition compared are recorded too: each operand of a comparison (and a test
+that is not a comparison, such as ``if left_lane:``) is wrapped in a second call that keeps
+its value when it is a real number and returns it unchanged, so ``explain`` can say
+``u < -0.273`` held because ``u`` was -1.2. Constants are not wrapped: their text says them.
 """
 
 from __future__ import annotations
 
 import ast
+import math
+import numbers
 import sys
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -36,33 +43,74 @@ if TYPE_CHECKING:
 #: The recorder's name in the program's namespace; static checks forbid dunder names in a
 #: policy, so a checked program can neither shadow nor call it.
 RECORDER = "__scriptrl_cond__"
+#: The operand recorder's name (a dunder name too, for the same reason).
+VALUE_RECORDER = "__scriptrl_val__"
 #: Bounds per call, so a looping policy cannot make a reply unbounded.
 MAX_CONDITIONS = 400
 MAX_SEQUENCE = 400
+MAX_VALUES = 400
 
 
 def instrument(source: str, name: str = "policy.py") -> tuple[ast.Module, list[tuple[int, str]]]:
     """Parse ``source`` and wrap every condition; return the tree and (line, text) per condition id."""
+    tree, wrapper = _instrumented(source, name)
+    return tree, wrapper.sites
+
+
+def condition_operands(source: str, name: str = "policy.py") -> list[list[str]]:
+    """Per condition id, the text of each operand whose value the worker records (by position);
+    an empty string where the operand is a constant (not recorded)."""
+    return _instrumented(source, name)[1].operands
+
+
+def _instrumented(source: str, name: str) -> tuple[ast.Module, _Conditions]:
     tree = ast.parse(source, filename=name)
     wrapper = _Conditions(source)
     tree = wrapper.visit(tree)
     ast.fix_missing_locations(tree)
-    return tree, wrapper.sites
+    return tree, wrapper
+
+
+def _is_constant(node: ast.expr) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        node = node.operand
+    return isinstance(node, ast.Constant)
 
 
 class _Conditions(ast.NodeTransformer):
     def __init__(self, source: str) -> None:
         self.source = source
         self.sites: list[tuple[int, str]] = []
+        self.operands: list[list[str]] = []
+
+    def _text(self, node: ast.expr) -> str:
+        return " ".join((ast.get_source_segment(self.source, node) or ast.unparse(node)).split())[:160]
+
+    def _value(self, k: int, j: int, node: ast.expr) -> ast.expr:
+        """``node`` wrapped so its value is recorded as operand ``j`` of condition ``k``."""
+        self.operands[k].append("" if _is_constant(node) else self._text(node))
+        if _is_constant(node):
+            return node
+        call = ast.Call(
+            func=ast.Name(VALUE_RECORDER, ast.Load()),
+            args=[ast.Constant(k), ast.Constant(j), node],
+            keywords=[],
+        )
+        return ast.copy_location(call, node)
 
     def _wrap(self, test: ast.expr) -> ast.expr:
-        text = ast.get_source_segment(self.source, test) or ast.unparse(test)
         k = len(self.sites)
-        self.sites.append((test.lineno, " ".join(text.split())[:160]))
+        self.sites.append((test.lineno, self._text(test)))
+        self.operands.append([])
         if isinstance(test, ast.BoolOp):
             test.values = [self._wrap(v) for v in test.values]
         elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
             test.operand = self._wrap(test.operand)
+        elif isinstance(test, ast.Compare):
+            test.left = self._value(k, 0, test.left)
+            test.comparators = [self._value(k, j, c) for j, c in enumerate(test.comparators, start=1)]
+        else:
+            test = self._value(k, 0, test)
         call = ast.Call(func=ast.Name(RECORDER, ast.Load()), args=[ast.Constant(k), test], keywords=[])
         return ast.copy_location(call, test)
 
@@ -87,12 +135,13 @@ class _Conditions(ast.NodeTransformer):
 class _Call:
     """What one policy call did: line counts, the order of lines, conditions, the deciding line."""
 
-    __slots__ = ("counts", "sequence", "conditions", "entry", "line", "raised")
+    __slots__ = ("counts", "sequence", "conditions", "values", "entry", "line", "raised")
 
     def __init__(self) -> None:
         self.counts: dict[int, int] = {}
         self.sequence: list[int] = []
         self.conditions: list[list[int]] = []
+        self.values: list[list] = []  # [condition id, operand position, number or "inf"/"-inf"/"nan"]
         self.entry: FrameType | None = None  # the frame of the traced call itself
         self.line: int | None = None
         self.raised = False
@@ -102,6 +151,7 @@ class _Call:
             "l": [[k, v] for k, v in self.counts.items()],
             "s": self.sequence,
             "c": self.conditions,
+            "v": self.values,
             "r": self.line,
             "e": self.raised,
         }
@@ -121,7 +171,7 @@ class TracingRunner(Runner):
         return compile(tree, self.name, "exec", dont_inherit=True)  # not this file's __future__ flags
 
     def extra_globals(self) -> dict:
-        return {RECORDER: self._record}
+        return {RECORDER: self._record, VALUE_RECORDER: self._record_value}
 
     def _record(self, k: int, value: object) -> bool:
         b = bool(value)
@@ -129,6 +179,16 @@ class TracingRunner(Runner):
         if call is not None and len(call.conditions) < MAX_CONDITIONS:
             call.conditions.append([k, int(b)])
         return b
+
+    def _record_value(self, k: int, j: int, value: object) -> object:
+        call = self.call
+        if call is not None and len(call.values) < MAX_VALUES and isinstance(value, numbers.Real):
+            try:
+                x = float(value)
+            except Exception:  # a policy's own number type that will not convert: not recorded
+                return value
+            call.values.append([k, j, x if math.isfinite(x) else str(x)])
+        return value
 
     def _tracer(self, frame: FrameType, event: str, arg: object) -> TraceFunction | None:
         if frame.f_code.co_filename != self.name:

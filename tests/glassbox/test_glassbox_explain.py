@@ -171,7 +171,7 @@ def test_untrusted_traces_are_bounded_and_checked():
         "e": "yes",
     }
     t = _clean_trace(junk, n_sites=2, n_lines=10)
-    assert t == {"l": [(2, 7)], "s": [1, 2], "c": [(0, True)], "r": None, "e": False}
+    assert t == {"l": [(2, 7)], "s": [1, 2], "c": [(0, True)], "v": [], "r": None, "e": False}
     assert _clean_trace("not a dict", 2, 10)["l"] == []
 
 

@@ -19,7 +19,7 @@ import pytest
 import scriptrl
 from scriptrl.store import RunStore
 
-SECTIONS = ("summary", "curves", "lineage", "diffs", "best", "shield", "cost", "protocol")
+SECTIONS = ("summary", "curves", "lineage", "diffs", "best", "crashes", "shield", "cost", "protocol")
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,9 @@ from typing import Any
 
 from scriptrl import seeds
 from scriptrl.errors import UserError
+from scriptrl.glassbox.crashes import DEFAULT_LAST
 from scriptrl.glassbox.export import champion_id, lineage_ids
+from scriptrl.glassbox.report.crashes import crash_section
 from scriptrl.glassbox.report.curves import SEARCH_STAGES, Curve, _num, learning_curve
 from scriptrl.glassbox.report.plots import svg_plot
 from scriptrl.glassbox.report.shield import shield_rows
@@ -292,8 +294,11 @@ def _script_hashes(env, name: str) -> str:
     )
 
 
-def build_report(run_dir: str | Path, baselines: Sequence[str | Path] = ()) -> str:
-    """The report as one HTML string."""
+def build_report(
+    run_dir: str | Path, baselines: Sequence[str | Path] = (), crashes: bool = False, last: int = DEFAULT_LAST
+) -> str:
+    """The report as one HTML string; with ``crashes``, the champion's failed held-out episodes are
+    replayed for their last ``last`` decisions and GIFs (``report/crashes.py``)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     with RunStore.open(run_dir) as store:
@@ -306,6 +311,7 @@ def build_report(run_dir: str | Path, baselines: Sequence[str | Path] = ()) -> s
         protocol = _protocol(store, champ)
         best_html = _champion_html(store.program(champ)) if champ is not None else None
         shields = shield_rows(store)
+        crash = crash_section(store, champ, last) if crashes else {"computed": False}
     baseline_rows = []
     for b in baselines:
         c, row = _baseline(b)
@@ -326,6 +332,7 @@ def build_report(run_dir: str | Path, baselines: Sequence[str | Path] = ()) -> s
         protocol=protocol,
         best_html=best_html,
         shields=shields,
+        crash=crash,
         baselines=baseline_rows,
         pygments_css=_pygments_css(),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -408,10 +415,14 @@ def _plots(curves: list[Curve], target: float | None) -> dict[str, str | None]:
 
 
 def write_report(
-    run_dir: str | Path, output: str | Path | None = None, baselines: Sequence[str | Path] = ()
+    run_dir: str | Path,
+    output: str | Path | None = None,
+    baselines: Sequence[str | Path] = (),
+    crashes: bool = False,
+    last: int = DEFAULT_LAST,
 ) -> Path:
     """Write the report (default: report.html in the run folder) and return its path."""
-    html = build_report(run_dir, baselines)
+    html = build_report(run_dir, baselines, crashes, last)
     out = Path(output).expanduser() if output else Path(run_dir).expanduser() / "report.html"
     if re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html):  # pragma: no cover - a template bug
         raise RuntimeError("the report refers to a network resource; it must be self-contained")
