@@ -81,7 +81,9 @@ def test_a_slow_input_fails_the_time_bound():
     c = checks_of("slow.py", examples=10, time_limit=0.01)
     assert c["under"].passed is False and "ms per call" in c["under"].detail
     assert c["under"].counterexample["observation"][3] > 3.0
-    assert c["valid"].passed and c["no"].passed and c["same"].passed
+    # No false finding against the other properties; on a loaded machine a batch with several slow
+    # observations can outrun its reply time, which leaves that property unfinished (None), not failed.
+    assert all(c[k].passed is not False for k in ("valid", "no", "same"))
 
 
 def test_a_policy_that_only_survives_the_usual_horizon_fails_the_gate():

@@ -171,7 +171,9 @@ def test_a_slow_model_writes_what_fits_its_round_and_the_offline_mutator_the_res
     # the live view was told the model's speed and its share of the round
     live = [s for s in snaps if s.get("model_programs") is not None]
     last = live[-1]
-    assert last["model_programs"] == 2 and 1 <= last["fast_programs"] <= 4  # islands with members
+    # 2 at 1 s per program in a 2.5 s round; 3 when an earlier round left time over (the balance
+    # is capped at a round plus one program, 3.5 s), which a loaded machine's timing can cause
+    assert 2 <= last["model_programs"] <= 3 and 1 <= last["fast_programs"] <= 4  # islands with members
     assert live[-1]["seconds_per_program"] == pytest.approx(1.0, abs=0.5)
     # the model's parents came with their traced worst episodes and lineage (search/parent_context.py)
     assert gen.facts and all(f is not None for f in gen.facts)
