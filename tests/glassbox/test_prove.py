@@ -332,3 +332,29 @@ def test_the_hostile_corpus_gets_a_prompt_unknown_and_never_runs():
         ).results
         assert r.verdict in ("UNKNOWN", "PROVED"), (path.name, r.detail)
         assert time.monotonic() - started < 30, path.name
+
+
+@pytest.mark.slow
+def test_the_driving_properties_of_the_case_study_refute_and_prove_on_the_example_program():
+    """docs/driving.md: a user-written driving predicate is refuted with a replayed counterexample."""
+    pytest.importorskip("highway_env")
+    from checkout import EXAMPLES
+
+    p = cli(
+        "verify",
+        str(EXAMPLES / "highway_linear_score.py"),
+        "--env",
+        "highway-fast-v0",
+        "--properties",
+        str(EXAMPLES / "highway_properties.toml"),
+        "--no-robustness",
+        "--json",
+    )
+    assert p.returncode == 1, p.stdout[-2000:] + p.stderr
+    verdicts = {r["name"]: r for r in json.loads(p.stdout.strip().splitlines()[-1])["results"]}
+    faster = verdicts["no FASTER with less than 15 m ahead"]
+    assert faster["verdict"] == "REFUTED" and faster["action"] == 3
+    assert faster["replays"] and all(r["violates"] for r in faster["replays"])  # the sandbox agreed
+    obs = faster["counterexample"]
+    assert obs[0] < 15 and 15 <= obs[6] <= 30  # inside the property's own ranges
+    assert verdicts["no LANE_LEFT into a gap under 10 m"]["verdict"] == "PROVED"
