@@ -48,6 +48,11 @@ class TrainConfig:
     # lane. Off by default: with 4.0 LunarLander-v3 seed 0 scored -98.5 against -83.9 without it
     # (300 s, benchmarks/RESULTS.md, 2026-12-03), while Acrobot-v1 seed 0 gained (-93.7 vs -114.2).
     dense_popsize_factor: float = 0.0
+    # what EffortSplit credits a round with: "leader" (the gain in the population's best mean it
+    # brought, after confirmation) or "race" (its race winners' paired gains over their own
+    # opponents, which children beating weak parents earn without moving the leader); None:
+    # "leader" with the dense lane, "race" without it
+    effort_credit: str | None = None
     stall_rounds: int | None = None  # stop after this many rounds without a win (default: never)
     migrate_every: int = 5
     dev: tuple[int, int] = seeds.DEV
@@ -108,6 +113,8 @@ class TrainConfig:
             raise UserError("--cheap-episodes cannot exceed --race-episodes (the episodes a round draws)")
         if self.tune_every < 0 or self.tune_popsize_factor <= 0:
             raise UserError("--tune-every must be 0 or more and --tune-popsize-factor positive")
+        if self.effort_credit not in (None, "leader", "race"):
+            raise UserError(f"effort_credit must be 'leader' or 'race' (got {self.effort_credit!r})")
         if self.dense_popsize_factor < 0:
             raise UserError("dense_popsize_factor must be 0 (no dense lane) or positive, e.g. 4.0")
         return self
