@@ -63,7 +63,7 @@ def test_a_search_runs_dense_campaigns_on_fresh_seeds_and_races_their_output(tmp
         seed=1,
         workers=2,
         initial_programs=8,
-        dense_popsize_factor=4.0,  # the lane is opt-in
+        dense_popsize_factor=4.0,  # the default, spelled out
     )
     store = RunStore.open(run)
     try:
@@ -225,3 +225,14 @@ def test_with_the_dense_lane_rounds_are_credited_by_how_far_they_move_the_leader
     assert credited["recent_wins"]  # the split weighs credit by recency
     _, race = effort("race", dense_popsize_factor=4.0, effort_credit="race")
     assert "recent_wins" not in race and sum(race["wins"].values()) > 0
+
+
+def test_the_lane_is_on_by_default_and_a_run_stored_before_it_resumes_without_it():
+    from scriptrl.search.config import TrainConfig
+
+    cfg = TrainConfig(env="LunarLander-v3")
+    assert cfg.dense_popsize_factor == 4.0 and cfg.effort_credit is None
+    stored = cfg.to_dict()
+    assert TrainConfig.from_dict(stored).dense_popsize_factor == 4.0
+    del stored["dense_popsize_factor"]  # the config of a run made before the lane existed
+    assert TrainConfig.from_dict(stored).dense_popsize_factor == 0.0
