@@ -45,9 +45,16 @@ class TrainConfig:
     tune_generations: int = 1  # CMA-ES generations per tuning round (its output races at once)
     tune_popsize_factor: float = 1.0  # CMA-ES population: pycma's default for the dimension times this
     # the dense lane (search/dense_rounds.py): its population over pycma's default; 0: no dense
-    # lane. Off by default: with 4.0 LunarLander-v3 seed 0 scored -98.5 against -83.9 without it
-    # (300 s, benchmarks/RESULTS.md, 2026-12-03), while Acrobot-v1 seed 0 gained (-93.7 vs -114.2).
-    dense_popsize_factor: float = 0.0
+    # lane. On by default since rounds are credited by how far they move the leader: paired
+    # 300 s runs (benchmarks/RESULTS.md, 2026-12-03 afternoon) LunarLander-v3 seeds 0-2
+    # -49.2 / -11.5 / -103.1 with it against -56.2 / -124.1 / -137.4 without it, Acrobot-v1
+    # seed 0 -81.8 against -86.4, CartPole-v1 --target 500 median steps equal (38,167).
+    dense_popsize_factor: float = 4.0
+    # what EffortSplit credits a round with: "leader" (the gain in the population's best mean it
+    # brought, after confirmation) or "race" (its race winners' paired gains over their own
+    # opponents, which children beating weak parents earn without moving the leader); None:
+    # "leader" with the dense lane, "race" without it
+    effort_credit: str | None = None
     stall_rounds: int | None = None  # stop after this many rounds without a win (default: never)
     migrate_every: int = 5
     dev: tuple[int, int] = seeds.DEV
@@ -108,6 +115,8 @@ class TrainConfig:
             raise UserError("--cheap-episodes cannot exceed --race-episodes (the episodes a round draws)")
         if self.tune_every < 0 or self.tune_popsize_factor <= 0:
             raise UserError("--tune-every must be 0 or more and --tune-popsize-factor positive")
+        if self.effort_credit not in (None, "leader", "race"):
+            raise UserError(f"effort_credit must be 'leader' or 'race' (got {self.effort_credit!r})")
         if self.dense_popsize_factor < 0:
             raise UserError("dense_popsize_factor must be 0 (no dense lane) or positive, e.g. 4.0")
         return self
@@ -121,6 +130,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        # a run stored before the dense lane existed resumes as it ran: without it
+        known.setdefault("dense_popsize_factor", 0.0)
         for k in ("dev", "holdout", "audit", "imports"):
             if k in known and known[k] is not None:
                 known[k] = tuple(known[k])

@@ -10,8 +10,13 @@ measured recipe used: a population ``DENSE_POPSIZE_FACTOR`` times pycma's ``4 + 
 (56 for 36 weights) and 5 fresh episode seeds per generation shared by the whole generation.
 
 The search gives the lane rounds like the other kinds of round (``EffortSplit``: at least its
-floor, the rest by gain per env step), so it gets the budget when its race wins pay for its
-larger generations. A campaign goes on until it ends, however the leader changes. Measured on
+floor, the rest by gain per env step), so it gets the budget when it pays for its larger
+generations. With the lane on, a round's gain is how far it moved the population's best
+(``Search._leader_gain``, weighed by recency: ``EffortSplit.memory``), not its race winners'
+gains over their own opponents: structural children that beat weak parents earned large race
+gains without moving the leader, and kept the lane at its floor while its programs were the
+ones that led (LunarLander-v3 seed 0, 300 s: 1.8e-4 race gain per step for the lane against
+1.5e-3 for structure). A campaign goes on until it ends, however the leader changes. Measured on
 LunarLander-v3 seed 0 (300 s): switching whenever the best program had another dense shape and
 the incumbent was out of the top three split 32 generations into six campaigns (14, 5, 1, 2, 2,
 8 generations; holdout -97.3); switching when the incumbent left the population still split

@@ -18,7 +18,9 @@ episodes (and CMA-ES generations) already stored instead of paying for them twic
 Rounds are structural (children of the generators), tuning (a CMA-ES campaign on a leader's
 constants) or dense (a campaign on the dense linear form of a leading program, every reading in
 every score, with the larger population of the measured recipe: ``search/dense_rounds.py``),
-split by ``EffortSplit`` following the race winners' gains per env step. A slow generator (a
+split by ``EffortSplit`` following gains per env step: with the dense lane, how far each round
+moved the population's best (recent rounds weigh more), else the race winners' gains over
+their own opponents. A slow generator (a
 language model) writes in its own lane beside the search (``search/model_lane.py``): the rounds
 run as the offline search's do and each model program is raced at the round after it arrives
 (``--llm-rounds``: the model writes each round's share in a background thread while the
@@ -64,6 +66,9 @@ from scriptrl.search.tuning_rounds import Tuning
 from scriptrl.store import RunStore
 
 SEARCH_STAGES = ("cheap", "full")
+#: Rounds over which the effort split's credit halves when rounds are credited by the leader's
+#: gain (``EffortSplit.memory``): leader gains are rare, a few tens of rounds apart.
+EFFORT_MEMORY = 30.0
 __all__ = ["CONFIRM_CHUNK", "SEARCH_STAGES", "ChildPlan", "Search"]
 
 
@@ -112,7 +117,10 @@ class Search:
         self.steps_mark: int | None = None  # search env steps when the state was last saved
         self._round_steps: dict[int, int] | None = None  # iteration -> what it cost (``round`` events)
         self.gain = 0.0  # summed mean paired gains of race winners over the programs they beat
-        self.effort = EffortSplit()
+        # what a round is credited with: "leader" (how far it moved the population's best) or
+        # "race" (its race winners' paired gains over their own opponents); see TrainConfig
+        self.effort_by = cfg.effort_credit or ("leader" if cfg.dense_popsize_factor > 0 else "race")
+        self.effort = EffortSplit(memory=EFFORT_MEMORY if self.effort_by == "leader" else None)
         self.tuning = Tuning(self, tuner_factory)
         self.dense = DenseTuning(self, tuner_factory) if cfg.dense_popsize_factor > 0 else None
         self.fruitless: Counter[int] = self.tuning.fruitless
@@ -176,6 +184,8 @@ class Search:
         # lane's races just now are not this round's cost.
         saved = self.steps_mark if self.steps_mark is not None else mark
         before, gain_before = saved + (self.search_env_steps() - mark), self.gain
+        ahead = self.population.best()
+        ahead_score = ahead.score if ahead is not None else None
         wins = None
         self.activity = "tuning constants" if kind == "tuning" else "racing the round's children"
         if kind == "tuning":
@@ -185,14 +195,28 @@ class Search:
         if wins is None:  # structural round (or nothing left to tune)
             kind = "structure"
             wins = self._slow_children(rng, temp) if self.portfolio.slow else self._fast_children(rng, temp)
-        self.effort.credit(kind, self.gain - gain_before, self._round_cost(kind, before))
+        cost, race_gain = self._round_cost(kind, before), self.gain - gain_before
         wins += model_wins
         lead(self)
+        moved = self._leader_gain(ahead.id if ahead is not None else None, ahead_score)
+        if moved > 0:  # which kind of round moved the leader, and by how much (for the run's reader)
+            self.store.add_event("leader_gain", {"iteration": self.iteration, "kind": kind, "gain": moved})
+        self.effort.credit(kind, race_gain if self.effort_by == "race" else moved, cost)
         if self.cfg.migrate_every and self.iteration % self.cfg.migrate_every == 0:
             moves = self.population.migrate()
             if moves:
                 self.store.add_event("migration", {"iteration": self.iteration, "moves": moves})
         return wins > 0
+
+    def _leader_gain(self, before_id: int | None, before_score: float | None) -> float:
+        """How far the round moved the population's best (after its confirmation by ``lead``):
+        the new best's mean over the old best's mean before the round, when the round put a
+        different program on top; 0 otherwise (the same leader's mean moving with more episodes
+        is noise, not the round's doing)."""
+        best = self.population.best()
+        if best is None or before_score is None or best.id == before_id:
+            return 0.0
+        return max(0.0, best.score - before_score)
 
     def _round_cost(self, kind: str, before: int) -> int:
         """The env steps this round cost, as stored in its ``round`` event the first time it ran.

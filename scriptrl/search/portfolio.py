@@ -152,15 +152,25 @@ class EffortSplit:
     Each kind gets at least ``floor`` of the rounds (the other one may start paying later); the
     rest go to the kind with more gain per step, each with one average round's gain and steps of
     optimism so a kind that has not paid yet is not written off after one try.
+
+    With a ``memory`` (in rounds), gains and steps are weighed by recency: every round multiplies
+    what was credited before by ``2 ** (-1 / memory)``, so a kind that paid early (structure, while
+    the first programs are poor) does not keep the budget once another kind is the one moving the
+    leader (a dense campaign that needed tens of generations to get there). The floor counts
+    every round alike.
     """
 
     KINDS = ("structure", "tuning", "dense")  # dense: the dense lane of tuning (search/dense_rounds.py)
 
-    def __init__(self, floor: float = 0.2) -> None:
+    def __init__(self, floor: float = 0.2, memory: float | None = None) -> None:
         self.floor = floor
+        self.memory = memory
         self.rounds: Counter[str] = Counter()
         self.wins: Counter[str] = Counter()  # summed gains
         self.steps: Counter[str] = Counter()
+        # the recency-weighted gains and steps (the plain sums without a memory)
+        self.recent_wins: dict[str, float] = {}
+        self.recent_steps: dict[str, float] = {}
 
     def choose(self, allowed: tuple[str, ...] = KINDS) -> str:
         if len(allowed) == 1:
@@ -172,19 +182,40 @@ class EffortSplit:
         n = max(1, sum(self.rounds.values()))
         steps0 = max(1.0, sum(self.steps.values()) / n)
         gain0 = sum(self.wins.values()) / n
+        if self.memory is None:
+            wins, steps = (
+                {k: float(v) for k, v in self.wins.items()},
+                {k: float(v) for k, v in self.steps.items()},
+            )
+        else:
+            wins, steps = self.recent_wins, self.recent_steps
         return max(
-            allowed, key=lambda k: ((self.wins[k] + gain0) / (self.steps[k] + steps0), -self.KINDS.index(k))
+            allowed,
+            key=lambda k: ((wins.get(k, 0.0) + gain0) / (steps.get(k, 0.0) + steps0), -self.KINDS.index(k)),
         )
 
     def credit(self, kind: str, gain: float, steps: int) -> None:
         self.rounds[kind] += 1
         self.wins[kind] += gain  # type: ignore[assignment]  # typeshed's Counter counts ints only
         self.steps[kind] += steps
+        if self.memory is not None:
+            keep = 2.0 ** (-1.0 / self.memory)
+            for d in (self.recent_wins, self.recent_steps):
+                for k in d:
+                    d[k] *= keep
+            self.recent_wins[kind] = self.recent_wins.get(kind, 0.0) + gain
+            self.recent_steps[kind] = self.recent_steps.get(kind, 0.0) + steps
 
     def to_state(self) -> dict:
-        return {"rounds": dict(self.rounds), "wins": dict(self.wins), "steps": dict(self.steps)}
+        out: dict[str, dict] = {"rounds": dict(self.rounds), "wins": dict(self.wins)}
+        out["steps"] = dict(self.steps)
+        if self.memory is not None:
+            out["recent_wins"], out["recent_steps"] = dict(self.recent_wins), dict(self.recent_steps)
+        return out
 
     def restore(self, state: dict) -> None:
         self.rounds = Counter(state.get("rounds", {}))
         self.wins = Counter(state.get("wins", {}))
         self.steps = Counter(state.get("steps", {}))
+        self.recent_wins = dict(state.get("recent_wins", {}))
+        self.recent_steps = dict(state.get("recent_steps", {}))

@@ -63,7 +63,7 @@ def test_a_search_runs_dense_campaigns_on_fresh_seeds_and_races_their_output(tmp
         seed=1,
         workers=2,
         initial_programs=8,
-        dense_popsize_factor=4.0,  # the lane is opt-in
+        dense_popsize_factor=4.0,  # the default, spelled out
     )
     store = RunStore.open(run)
     try:
@@ -157,3 +157,82 @@ def test_the_dense_campaign_starts_from_zero_weights_with_unit_steps():
     Tuning(search, Spy)._build(CampaignState(number=1, program=3, incumbent=3))
     x0, scales = started[-1]
     assert x0 == [float(v) for v in extract_constants(source)] and any(v != 0.0 for v in x0)
+
+
+def test_with_a_memory_the_split_follows_the_kind_that_pays_now():
+    """Leader gains come early from structure (the first programs are poor) and later from a
+    dense campaign that needed tens of generations to get there: without a memory structure's
+    early gains keep the budget; with one, the dense kind takes it once it is the one paying."""
+    kinds = ("structure", "tuning", "dense")
+
+    def run(memory: float | None) -> list[str]:
+        split = EffortSplit(memory=memory)
+        picks = []
+        for i in range(200):
+            k = split.choose(kinds)
+            picks.append(k)
+            early = i < 40
+            gain = {"structure": 30.0 if early else 0.0, "tuning": 0.0, "dense": 0.0 if early else 10.0}[k]
+            split.credit(k, gain, 25_000 if k == "dense" else 5_000)
+        return picks
+
+    plain, recent = run(None), run(30.0)
+    assert recent[160:].count("dense") > 2 * plain[160:].count("dense")
+    assert recent[160:].count("dense") > 3 * recent[160:].count("structure")
+    assert all(plain.count(k) >= 0.19 * 200 for k in kinds)  # every kind keeps its floor
+    assert all(recent.count(k) >= 0.19 * 200 for k in kinds)
+    split = EffortSplit(memory=30.0)
+    split.credit("dense", 5.0, 100)
+    again = EffortSplit(memory=30.0)
+    again.restore(split.to_state())
+    assert again.recent_wins == split.recent_wins and again.recent_steps == split.recent_steps
+
+
+@pytest.mark.slow
+def test_with_the_dense_lane_rounds_are_credited_by_how_far_they_move_the_leader(tmp_path):
+    """With the lane on, the effort split is credited by the gain in the population's best mean
+    a round brought (``leader_gain`` events), not by race gains over each child's own parent;
+    without it, the search credits race gains as before."""
+    import scriptrl
+    from scriptrl.store import RunStore
+
+    def effort(name: str, **kw):
+        run = tmp_path / name
+        scriptrl.train(
+            "LunarLander-v3",
+            run_dir=str(run),
+            max_iterations=8,
+            target=1e9,
+            seed=0,
+            workers=2,
+            initial_programs=8,
+            **kw,
+        )
+        store = RunStore.open(run)
+        try:
+            moved = [e["data"] for e in store.events("leader_gain")]
+            state = store.load_state()
+        finally:
+            store.close()
+        assert state is not None
+        return moved, state["effort"]
+
+    moved, credited = effort("on", dense_popsize_factor=4.0)
+    assert moved and all(m["gain"] > 0 for m in moved)
+    for kind in ("structure", "tuning", "dense"):
+        gains = sum(m["gain"] for m in moved if m["kind"] == kind)
+        assert credited["wins"].get(kind, 0.0) == pytest.approx(gains)
+    assert credited["recent_wins"]  # the split weighs credit by recency
+    _, race = effort("race", dense_popsize_factor=4.0, effort_credit="race")
+    assert "recent_wins" not in race and sum(race["wins"].values()) > 0
+
+
+def test_the_lane_is_on_by_default_and_a_run_stored_before_it_resumes_without_it():
+    from scriptrl.search.config import TrainConfig
+
+    cfg = TrainConfig(env="LunarLander-v3")
+    assert cfg.dense_popsize_factor == 4.0 and cfg.effort_credit is None
+    stored = cfg.to_dict()
+    assert TrainConfig.from_dict(stored).dense_popsize_factor == 4.0
+    del stored["dense_popsize_factor"]  # the config of a run made before the lane existed
+    assert TrainConfig.from_dict(stored).dense_popsize_factor == 0.0
