@@ -183,8 +183,9 @@ def table(
     out = [
         f"### Language-model ablation ({time.strftime('%Y-%m-%d')})",
         "",
-        f"Command: `python benchmarks/llm_learning.py --scale {scale:g}` (model {model}, embedded llama.cpp "
-        "server, 1 thread; searches with `--workers 1`; wall budget per run: "
+        f"Command: `python benchmarks/llm_learning.py` (model {model}, embedded llama.cpp "
+        "server, 1 thread; searches with `--workers 1`; wall budget per run (`--max-seconds`, "
+        "`BUDGET` times `--scale`): "
         + _budgets(rows, envs, scale)
         + "; one run at a time). Arms: `offline`, `llm`, `auto`, and `first` = the model's first "
         "programs only, tuned, no evolution (`--generator llm --no-evolution`).",
@@ -245,34 +246,50 @@ def table(
 
 
 def verdicts(rows: list[dict], envs: list[str]) -> list[str]:
-    """Issue 15's acceptance points, on the runs in the table (medians; intervals of single runs)."""
-    out = ["Against issue 15's acceptance points (on the runs above):", ""]
+    """Issue 15's acceptance points on the runs in the table: medians over seeds, a difference
+    counted only beyond the larger 95 % half-interval of the two arms, and per-seed pairs."""
+    out = ['Against issue 15\'s acceptance points (on the runs above; "tie": within the 95 % interval):', ""]
+
+    def arm(env: str, m: str) -> list[dict]:
+        return [r for r in rows if r["env"] == env and r["method"] == m]
 
     def med(env: str, m: str) -> float | None:
-        return _median([r.get("holdout") for r in rows if r["env"] == env and r["method"] == m])
+        return _median([r.get("holdout") for r in arm(env, m)])
 
-    def half(env: str, m: str) -> float:
-        cis = [r.get("holdout_ci") or 0.0 for r in rows if r["env"] == env and r["method"] == m]
-        return max(cis) if cis else 0.0
+    def half(env: str, *ms: str) -> float:
+        return max([r.get("holdout_ci") or 0.0 for m in ms for r in arm(env, m)] or [0.0])
+
+    def versus(env: str, a: str, b: str) -> str:
+        x, y = med(env, a), med(env, b)
+        if x is None or y is None:
+            return f"{a} vs {b}: {'no valid program from ' + (a if x is None else b)}"
+        word = "beats" if x - y > half(env, a, b) else "loses to" if y - x > half(env, a, b) else "ties"
+        pairs = {r["seed"]: r.get("holdout") for r in arm(env, b)}
+        better = sum(
+            1
+            for r in arm(env, a)
+            if r["seed"] in pairs
+            and (pairs[r["seed"]] is None or (r.get("holdout") or -1e18) > pairs[r["seed"]])
+        )
+        return f"{a} {word} {b} ({x:.2f} vs {y:.2f}; better on {better}/{len(pairs)} seeds)"
 
     for env in envs:
-        o, llm, auto, first = (med(env, m) for m in ("offline", "llm", "auto", "first"))
+        o, llm, auto = (med(env, m) for m in ("offline", "llm", "auto"))
         parts = []
         if auto is not None and o is not None and llm is not None:
             best = max(o, llm)
-            ok = auto >= best - max(half(env, "auto"), half(env, "offline" if o >= llm else "llm"))
-            parts.append(f"auto {auto:.2f} vs best of offline/llm {best:.2f}: {'ok' if ok else 'not met'}")
-        if llm is not None and o is not None:
-            parts.append(f"llm {'beats' if llm > o else 'does not beat'} offline ({llm:.2f} vs {o:.2f})")
-        if llm is not None and first is not None:
+            ok = auto >= best - half(env, "auto", "offline" if o >= llm else "llm")
             parts.append(
-                f"evolution (llm) {'beats' if llm > first else 'does not beat'} first programs only "
-                f"({llm:.2f} vs {first:.2f})"
+                f"auto {auto:.2f} vs the better of offline/llm {best:.2f}: {'met' if ok else 'not met'}"
             )
+        if arm(env, "llm") and arm(env, "offline"):
+            parts.append(versus(env, "llm", "offline"))
+        if arm(env, "llm") and arm(env, "first"):
+            parts.append("evolution: " + versus(env, "llm", "first"))
         if parts:
             out.append(f"- {env}: " + "; ".join(parts) + ".")
     for m in ("llm", "auto", "first"):
-        cp = [r for r in rows if r["env"] == "CartPole-v1" and r["method"] == m]
+        cp = arm("CartPole-v1", m)
         if not cp:
             continue
         fast = [r for r in cp if (r.get("wall_to_threshold_s") or float("inf")) < GOAL_SECONDS]
