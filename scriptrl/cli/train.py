@@ -75,6 +75,14 @@ def add_train(sub: Subcommands) -> None:
         help="stop when the holdout success rate reaches RATE (0.95 or 95%%); with --target, both must",
     )
     _success_argument(p)
+    p.add_argument(
+        "--no-evolution",
+        dest="evolve",
+        action="store_false",
+        default=None,
+        help="the first programs only: no generator writes a child after them, every round tunes "
+        "their constants (CMA-ES); a language model writes first programs only (an ablation)",
+    )
     p.add_argument("--max-iterations", type=_positive_int)
     p.add_argument("--max-env-steps", type=_positive_int)
     p.add_argument("--max-seconds", type=_positive_float)

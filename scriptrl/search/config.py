@@ -72,6 +72,9 @@ class TrainConfig:
     llm_feedback: bool = True  # traced worst episodes, lineage and inspirations in a model's prompt
     # a slow model writes beside the search (search/model_lane.py); False: in rounds (search/pacing.py)
     model_lane: bool = True
+    # False (--no-evolution): the first programs only, then every round tunes their constants; no
+    # generator writes a child after the first programs (an ablation: does evolution help?)
+    evolve: bool = True
 
     def check(self) -> TrainConfig:
         if self.generator not in ("offline", "llm", "auto"):
@@ -117,6 +120,8 @@ class TrainConfig:
             raise UserError("--tune-every must be 0 or more and --tune-popsize-factor positive")
         if self.effort_credit not in (None, "leader", "race"):
             raise UserError(f"effort_credit must be 'leader' or 'race' (got {self.effort_credit!r})")
+        if not self.evolve and not self.tune_every:
+            raise UserError("--no-evolution tunes the first programs' constants: it needs tune_every >= 1")
         if self.dense_popsize_factor < 0:
             raise UserError("dense_popsize_factor must be 0 (no dense lane) or positive, e.g. 4.0")
         return self

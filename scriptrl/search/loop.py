@@ -130,7 +130,9 @@ class Search:
         self.activity = "starting"  # what the evaluators do, for the live view
         self.traces: dict[int, tuple] = {}  # program id -> its traced worst episodes (for prompts)
         self.lane: ModelLane | None = None
-        if portfolio.slow and cfg.model_lane:  # the model writes beside a search run as offline's
+        self.tunable = True  # False: --no-evolution found no constants left to tune, the run ends
+        # the model writes beside a search run as offline's; with --no-evolution its first programs only
+        if portfolio.slow and cfg.model_lane and cfg.evolve:
             slow = [g for g in portfolio.generators.values() if g.slow]
             self.portfolio = portfolio.without(slow)
             self.lane = ModelLane(self, slow)
@@ -174,6 +176,8 @@ class Search:
         kinds: tuple[str, ...] = (
             ("structure", "tuning") if self.cfg.tune_every and not self.portfolio.slow else ("structure",)
         )
+        if not self.cfg.evolve:  # --no-evolution: after the first programs, every round tunes
+            kinds = ("tuning",)
         if "tuning" in kinds and self.dense is not None and self.dense.available():
             kinds += ("dense",)
         kind = self.effort.choose(kinds)
@@ -192,6 +196,8 @@ class Search:
             wins = self.tuning.round(temp, self.cfg.tune_generations, "scheduled")
         elif kind == "dense" and self.dense is not None:
             wins = self.dense.round(temp, self.cfg.tune_generations, "scheduled")
+        if wins is None and not self.cfg.evolve:  # nothing left to tune, and no children to write
+            self.tunable, wins = False, 0
         if wins is None:  # structural round (or nothing left to tune)
             kind = "structure"
             wins = self._slow_children(rng, temp) if self.portfolio.slow else self._fast_children(rng, temp)
@@ -380,6 +386,7 @@ class Search:
             idle_rounds=self.idle_rounds,
             mid_iteration=mid_iteration,
             max_return=self.env.max_return,
+            tunable=self.tunable,
         )
 
     def _snapshot(self, totals: dict, steps: int) -> dict:

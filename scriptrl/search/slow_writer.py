@@ -99,7 +99,9 @@ def write_initial(
     finally:
         stream.close()  # type: ignore[attr-defined]  # a generator: no further model call starts
     short = MIN_FIRST_PROGRAMS - valid
-    if out_of_time and short > 0 and not stopped() and all(g.slow for g in s.portfolio.generators.values()):
+    # with --no-evolution the first programs are the slow generator's alone: nobody fills them up
+    only_slow = all(g.slow for g in s.portfolio.generators.values())
+    if s.cfg.evolve and out_of_time and short > 0 and not stopped() and only_slow:
         for c in s.portfolio.filler.initial(s.ctx, short, s.temperature.value, rng):
             emit((c, None))
 

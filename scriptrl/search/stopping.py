@@ -74,6 +74,7 @@ def check(
     idle_rounds: int,
     mid_iteration: bool = False,
     max_return: float | None = None,
+    tunable: bool = True,
 ) -> Stop | None:
     # an explicit --target is the user's word, even past the best possible return
     if (
@@ -98,6 +99,8 @@ def check(
         return Stop("budget", f"cost budget reached (${cfg.max_cost:g})")
     if not mid_iteration and cfg.stall_rounds and idle_rounds >= cfg.stall_rounds:
         return Stop("stalled", f"stalled: no improvement in the last {idle_rounds} rounds")
+    if not mid_iteration and not tunable:
+        return Stop("stalled", "first programs only (--no-evolution): no constants left to tune")
     if not mid_iteration and population == 0:
         return Stop("empty", "no valid program survived evaluation")
     return None
