@@ -177,8 +177,8 @@ class Search:
             ("structure", "tuning") if self.cfg.tune_every and not self.portfolio.slow else ("structure",)
         )
         if not self.cfg.evolve:  # --no-evolution: after the first programs, every round tunes
-            kinds = ("tuning",)
-        if "tuning" in kinds and self.dense is not None and self.dense.available():
+            kinds = ("tuning",)  # their own constants: no dense lane, whose forms add readings
+        elif "tuning" in kinds and self.dense is not None and self.dense.available():
             kinds += ("dense",)
         kind = self.effort.choose(kinds)
         mark = self.search_env_steps()
