@@ -36,9 +36,6 @@ if TYPE_CHECKING:
 DENSE_POPSIZE_FACTOR = 4.0
 #: Fresh episode seeds per generation, shared by all of it (the recipe's 5).
 DENSE_EPISODES = 5
-#: Generations a dense round runs before its output races (the lane's rounds stay at their floor
-#: while the ES climbs, so each one spends more of the budget on the climb; see RESULTS.md).
-DENSE_ROUND_GENERATIONS = 2
 
 
 def dense_settings(factor: float = DENSE_POPSIZE_FACTOR, episodes: int = DENSE_EPISODES) -> CmaSettings:
@@ -58,7 +55,6 @@ class DenseTuning(Tuning):
     # -80.0) its mean stayed at -150..-80 and never made a champion. The program still gives
     # the campaign its dense shape, the incumbent its candidates must beat and its race.
     zero_start = True
-    round_generations = DENSE_ROUND_GENERATIONS
 
     def __init__(self, search: Search, factory: Any = None) -> None:
         self._forms: dict[str, str | None] = {}  # source -> its dense form (parsing costs ms)

@@ -15,7 +15,6 @@ deterministic given its seed and the told scores, so it continues exactly where 
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -71,9 +70,8 @@ class Campaign:
         self.chosen = sorted(rng.sample(range(n), max_tuned)) if n > max_tuned else list(range(n))
         floors = _floors(ctx, source, n)
         x0 = [values[i] for i in self.chosen]
-        if zero_start:  # the recipe's start: every weight 0.0, one typical size each (see DenseTuning)
-            sizes = _sizes(ctx, source, n)
-            x0, scales = [0.0] * len(self.chosen), [sizes[i] for i in self.chosen]
+        if zero_start:  # the recipe's start: every weight 0.0, one unit step each (see DenseTuning)
+            x0, scales = [0.0] * len(self.chosen), [1.0] * len(self.chosen)
         else:  # relative to each constant's size, its floor for small ones
             scales = [
                 max(abs(x0[k]), abs(floors[i]) if floors[i] else 0.1, 1e-3) for k, i in enumerate(self.chosen)
@@ -129,30 +127,6 @@ class Campaign:
 
 def hash_seed(seed: int, number: int) -> int:
     return (int(seed) * 1_000_003 + number * 7_919 + 17) % (2**31 - 1)
-
-
-def _sizes(ctx: GenContext, source: str, n: int) -> list[float]:
-    """Each constant's typical size (``EnvView.site_scale``): a weight on a reading the inverse
-    of that reading's typical size, a threshold on it that size, anything else 1.0.
-
-    The zero start's steps: a unit step on every weight (the recipe's) is one unit of action per
-    unit of reading, right where the readings are of unit size (the landers) but far too small
-    for a reading of typical size 0.07 (a car's velocity: a weight must reach about 14 to move
-    the action) and too large for one of size 8 (a pendulum's rate saturates a unit weight).
-    Scaled by the reading, every weight's first step moves the action by about one unit over the
-    reading's typical range, whatever the units; on unit-size readings it is the recipe's step."""
-    try:
-        from scriptrl.generators.layout import layout_for
-        from scriptrl.generators.offline import EnvView
-
-        env = EnvView(layout_for(ctx))
-        an = env.analyze(source)
-        sizes = [env.site_scale(an, s) for s in an.sites if s.role == "tunable"]
-    except Exception:  # an exotic environment only loses the scaled steps
-        return [1.0] * n
-    if len(sizes) != n or not all(math.isfinite(v) and v > 0 for v in sizes):
-        return [1.0] * n
-    return sizes
 
 
 def _floors(ctx: GenContext, source: str, n: int) -> list[float]:

@@ -30,7 +30,6 @@ class Tuning:
     generator = "cma.tune"
     max_tuned = MAX_TUNED
     zero_start = False  # the ES starts from the program's own constants (see Campaign)
-    round_generations = 0  # the fewest generations a round runs (0: as many as the search asks)
 
     def __init__(self, search: Search, factory: Any = None) -> None:
         self.search = search
@@ -50,7 +49,7 @@ class Tuning:
         camp = self._campaign()
         if camp is None:
             return None
-        for _ in range(max(generations, self.round_generations)):
+        for _ in range(generations):
             if camp.stopped is not None:
                 break
             camp.generation(lambda sources, gen: self._score(camp, sources, gen, why))

@@ -8,19 +8,15 @@ recorded like the leader lane's), and race what it finds like any tuned program.
 
 from __future__ import annotations
 
-import ast
 import math
 
 import pytest
 
 from scriptrl.envs import resolve_env
-from scriptrl.generators import astutil as au
 from scriptrl.generators.base import GenContext
-from scriptrl.generators.layout import layout_for
-from scriptrl.generators.offline import EnvView
 from scriptrl.generators.offline.dense import dense_form
 from scriptrl.generators.tuning import extract_constants
-from scriptrl.search.dense_rounds import DENSE_EPISODES, DENSE_ROUND_GENERATIONS, dense_settings
+from scriptrl.search.dense_rounds import DENSE_EPISODES, dense_settings
 from scriptrl.search.portfolio import EffortSplit
 
 
@@ -80,8 +76,6 @@ def test_a_search_runs_dense_campaigns_on_fresh_seeds_and_races_their_output(tmp
     leader = [t for t in tunes if "lane" not in t]
     assert dense and leader  # the third round is the dense lane's (each kind's floor in turn)
     assert state is not None and state["effort"]["rounds"].get("dense") == 1 and state["dense"]["campaign"]
-    # the one dense round ran the lane's generations before its output raced, each on fresh seeds
-    assert len(dense) == DENSE_ROUND_GENERATIONS and len({t["seeds"][0] for t in dense}) == len(dense)
     gen = dense[0]
     assert gen["seeds"][1] == DENSE_EPISODES and gen["env_steps"] > 0
     n = state["dense"]["campaign"]["program"]
@@ -123,12 +117,10 @@ def test_a_running_campaign_keeps_its_rounds_when_no_top_program_has_a_dense_for
     assert not lane.available() and lane._campaign() is None
 
 
-def test_the_dense_campaign_starts_from_zero_weights_with_steps_of_each_readings_size():
-    """The recipe's start (x0 = 0, one step per unit of action over a reading's typical size:
-    the recipe's unit steps where readings are of unit size, 1/0.07 on a car's velocity):
-    started from the leader's weights the lane's ES mean never left the leader's basin
-    (LunarLander-v3 seeds 0-2, 300 s); the leader's lane still starts from the program's own
-    constants."""
+def test_the_dense_campaign_starts_from_zero_weights_with_unit_steps():
+    """The recipe's start (x0 = 0, scales 1.0): started from the leader's weights the lane's ES
+    mean never left the leader's basin (LunarLander-v3 seeds 0-2, 300 s); the leader's lane
+    still starts from the program's own constants."""
     from types import SimpleNamespace
 
     from scriptrl.search.config import TrainConfig
@@ -160,19 +152,7 @@ def test_the_dense_campaign_starts_from_zero_weights_with_steps_of_each_readings
     n = len(extract_constants(form))
     assert n > len(extract_constants(source))  # the dense form adds the missing weights
     camp = DenseTuning(search, Spy)._build(CampaignState(number=1, program=3, incumbent=3))
-    assert camp.source == form and started[-1][0] == [0.0] * n
-    env = EnvView(layout_for(ctx))
-    an = env.analyze(form)
-    weighed = [
-        env.comp_of(an, t.right)
-        for t in ast.walk(an.tree)
-        if isinstance(t, ast.BinOp) and isinstance(t.op, ast.Mult) and au.is_signed_number(t.left)
-    ]
-    assert len(weighed) == n - 1 and None not in weighed  # every weight but the bias is on a reading
-    # each weight steps by the inverse of its reading's typical size, the bias by 1.0
-    want = [1.0 / env.layout.components[p].scale for p in weighed if p is not None] + [1.0]
-    assert sorted(started[-1][1]) == pytest.approx(sorted(want))
-    assert any(abs(v - 1.0) > 0.1 for v in started[-1][1])  # not all unit steps
+    assert camp.source == form and started[-1] == ([0.0] * n, [1.0] * n)
     assert all(v == 0.0 for v in extract_constants(camp.program_for(started[-1][0])))
     Tuning(search, Spy)._build(CampaignState(number=1, program=3, incumbent=3))
     x0, scales = started[-1]
