@@ -51,8 +51,14 @@ def _last_json(cmd: list[str], timeout: float) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def run_pair(env: str, policy: Path, seed: int, seconds: float, workers: int | None, runs: Path) -> Row:
-    score = _last_json([*CLI, "eval", str(policy), "--env", env, "--json"], timeout=600)
+def holdout_of(env: str, policy: Path) -> dict:
+    """The user's program on the holdout episodes: the same for every search seed, so scored once."""
+    return _last_json([*CLI, "eval", str(policy), "--env", env, "--json"], timeout=600)
+
+
+def run_pair(
+    env: str, policy: Path, score: dict, seed: int, seconds: float, workers: int | None, runs: Path
+) -> Row:
     run_dir = runs / f"{env}-{policy.stem}-s{seed}"
     cmd = [*CLI, "train", env, "--init", str(policy), "--generator", "offline", "--seed", str(seed)]
     cmd += ["--max-seconds", f"{seconds:g}", "--run-dir", str(run_dir), "--json"]
@@ -102,8 +108,9 @@ def main() -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="init_improves-") as tmp:
         for env, policy in pairs:
+            score = holdout_of(env, policy)
             for seed in seeds:
-                row = run_pair(env, policy, seed, args.seconds, args.workers, Path(tmp))
+                row = run_pair(env, policy, score, seed, args.seconds, args.workers, Path(tmp))
                 rows.append(row)
                 print(
                     f"{env:24} {policy.name:20} seed {seed}: init {row.init_holdout:8.2f} "
