@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from scriptrl.generators.base import Candidate, GenContext, Generator, GeneratorCall
 
@@ -182,13 +182,8 @@ class EffortSplit:
         n = max(1, sum(self.rounds.values()))
         steps0 = max(1.0, sum(self.steps.values()) / n)
         gain0 = sum(self.wins.values()) / n
-        if self.memory is None:
-            wins, steps = (
-                {k: float(v) for k, v in self.wins.items()},
-                {k: float(v) for k, v in self.steps.items()},
-            )
-        else:
-            wins, steps = self.recent_wins, self.recent_steps
+        wins: Mapping[str, float] = self.wins if self.memory is None else self.recent_wins
+        steps: Mapping[str, float] = self.steps if self.memory is None else self.recent_steps
         return max(
             allowed,
             key=lambda k: ((wins.get(k, 0.0) + gain0) / (steps.get(k, 0.0) + steps0), -self.KINDS.index(k)),
