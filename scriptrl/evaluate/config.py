@@ -29,3 +29,4 @@ class EvalConfig:
         False  # spawn mode: keep one started worker ready for the next evaluation (search loops)
     )
     fork_server: bool = True  # fork each worker from a pre-imported zygote; False spawns one (debugging)
+    families: bool = True  # variants of one program on the same episodes share a worker (``family``)

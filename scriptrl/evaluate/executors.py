@@ -18,6 +18,7 @@ from typing import Protocol
 
 from scriptrl.envs import ResolvedEnv
 from scriptrl.evaluate import EvalConfig, EvalResult, evaluate, release_spare_workers
+from scriptrl.evaluate.family import evaluate_family, family_key
 from scriptrl.program import Program
 
 
@@ -48,17 +49,69 @@ def run_job(job: EvalJob, config: EvalConfig) -> EvalResult:
 
 
 def run_jobs(jobs: Sequence[EvalJob], config: EvalConfig, in_flight: int = 1) -> list[EvalResult]:
-    """Results of ``jobs`` in order, ``in_flight`` evaluated at once by threads of this process.
+    """Results of ``jobs`` in order: variants of one program on the same episodes as one family
+    (``scriptrl.evaluate.family``: one worker, large batches), the rest ``in_flight`` at once.
 
     A search's evaluations are small (3-10 episodes), so each step of an episode waits for its
     sandbox to answer one observation or two, and a lone evaluation leaves its core idle for
     most of each round trip. With two evaluations in flight one steps its environments while
     the other's sandbox computes (the waits release the GIL). Each evaluation is still its own
     program in its own sandbox, so results are those of running them one after the other."""
-    if in_flight <= 1 or len(jobs) <= 1:
-        return [run_job(j, config) for j in jobs]
-    with ThreadPoolExecutor(min(in_flight, len(jobs))) as threads:
-        return list(threads.map(run_job, jobs, [config] * len(jobs)))
+    results: list[EvalResult | None] = [None] * len(jobs)
+    singles: list[int] = []
+    for group in family_groups(jobs, config):
+        if len(group) == 1:
+            singles.append(group[0])
+            continue
+        first = jobs[group[0]]
+        programs = [Program(jobs[i].source, jobs[i].name) for i in group]
+        family = evaluate_family(programs, first.env, list(first.seeds), config, first.split)
+        for i, r in zip(group, family, strict=True):
+            results[i] = r
+    alone = [jobs[i] for i in singles]
+    if in_flight <= 1 or len(alone) <= 1:
+        done = [run_job(j, config) for j in alone]
+    else:
+        with ThreadPoolExecutor(min(in_flight, len(alone))) as threads:
+            done = list(threads.map(run_job, alone, [config] * len(alone)))
+    for i, r in zip(singles, done, strict=True):
+        results[i] = r
+    return [r for r in results if r is not None]
+
+
+def family_groups(jobs: Sequence[EvalJob], config: EvalConfig) -> list[list[int]]:
+    """Job indices grouped into families (same environment, episodes, split and program shape),
+    in order of first appearance; a job that may not share a worker is a group of its own."""
+    groups: dict[tuple, list[int]] = {}
+    out: list[list[int]] = []
+    for i, job in enumerate(jobs):
+        fk = family_key(Program(job.source, job.name), config)
+        if fk is None:
+            out.append([i])
+            continue
+        key = (job.env.id, repr(job.env.kwargs), job.seeds, job.split, job.name, fk)
+        if key not in groups:
+            groups[key] = []
+            out.append(groups[key])
+        groups[key].append(i)
+    return out
+
+
+def spread(groups: list[list[int]], workers: int, in_flight: int) -> list[list[int]]:
+    """Tasks for ``workers`` processes: each family split evenly over them (one family is most
+    of a tuning generation), the other jobs in consecutive groups of ``in_flight``."""
+    tasks: list[list[int]] = []
+    loose: list[int] = []
+    for g in groups:
+        if len(g) == 1:
+            loose.extend(g)
+            continue
+        parts = min(workers, len(g) // 2) or 1  # a family of at least two per part
+        size = -(-len(g) // parts)
+        tasks.extend(g[j : j + size] for j in range(0, len(g), size))
+    k = in_flight if len(loose) > workers else 1
+    tasks.extend(loose[j : j + k] for j in range(0, len(loose), k))
+    return tasks
 
 
 def _init_worker(parent: int | None = None) -> None:
@@ -108,9 +161,8 @@ class LocalExecutor:
             return []
         if self.workers == 1 or len(jobs) == 1:
             return run_jobs(jobs, self.config, self.in_flight)
-        # Consecutive jobs in groups of ``in_flight``; a process takes the next group when done.
-        k = self.in_flight if len(jobs) > self.workers else 1
-        groups = [list(jobs[i : i + k]) for i in range(0, len(jobs), k)]
+        tasks = spread(family_groups(jobs, self.config), self.workers, self.in_flight)
+        groups = [[jobs[i] for i in t] for t in tasks]
         for attempt in (1, 2):
             if self._pool is None:
                 ctx = multiprocessing.get_context("spawn")
@@ -120,7 +172,11 @@ class LocalExecutor:
             try:
                 n = len(groups)
                 parts = self._pool.map(run_jobs, groups, [self.config] * n, [self.in_flight] * n)
-                return [r for part in parts for r in part]
+                results: list[EvalResult | None] = [None] * len(jobs)
+                for t, part in zip(tasks, parts, strict=True):
+                    for i, r in zip(t, part, strict=True):
+                        results[i] = r
+                return [r for r in results if r is not None]
             except BrokenProcessPool:
                 # An evaluator process died (killed from outside, out of memory): start a new
                 # pool and run the batch again; evaluations are deterministic, so nothing changes.

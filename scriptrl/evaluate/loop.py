@@ -79,7 +79,13 @@ def _begin_worker(config: EvalConfig, traced: bool = False) -> SandboxWorker | I
 
 
 def _start_worker(
-    prog: Program, codec: dict, seed: int, config: EvalConfig, worker=None, traced: bool = False
+    prog: Program,
+    codec: dict,
+    seed: int,
+    config: EvalConfig,
+    worker=None,
+    traced: bool = False,
+    family: dict | None = None,
 ):
     allowed = sorted(ALLOWED_IMPORTS) if config.import_guard else None
     worker = open_worker(
@@ -90,6 +96,7 @@ def _start_worker(
         allowed_imports=allowed,
         limits=config.limits,
         worker=worker or _begin_worker(config, traced),
+        family=family,
     )
     return worker, worker.isolation
 
@@ -112,9 +119,11 @@ class _EpisodeLoop:
         config: EvalConfig,
         observer: StepObserver | None = None,
         traced: bool = False,
+        family: dict | None = None,
     ) -> None:
         self.prog, self.renv, self.episodes, self.config = prog, renv, episodes, config
         self.observer, self.traced = observer, traced
+        self.family = family  # variants and each episode's variant (``scriptrl.evaluate.family``)
         self.worker = _begin_worker(config, traced)  # the worker starts while the environments are built
         try:
             probe = renv.make()
@@ -155,7 +164,7 @@ class _EpisodeLoop:
         try:
             try:
                 self.worker, self.isolation = _start_worker(
-                    self.prog, self.codec, self.run_seed, self.config, self.worker, self.traced
+                    self.prog, self.codec, self.run_seed, self.config, self.worker, self.traced, self.family
                 )
             except ProgramLoadError as e:
                 if strict_open:
@@ -278,7 +287,12 @@ class _EpisodeLoop:
             return False
         try:
             self.worker, _ = _start_worker(
-                self.prog, self.codec, self.run_seed + self.restarts, self.config, traced=self.traced
+                self.prog,
+                self.codec,
+                self.run_seed + self.restarts,
+                self.config,
+                traced=self.traced,
+                family=self.family,
             )
         except (WorkerFailure, ProgramLoadError) as e2:
             self._abandon(f"not run: the worker could not be replaced ({e2})")

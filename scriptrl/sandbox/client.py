@@ -151,9 +151,16 @@ class SandboxWorker(_Exchange):
             raise WorkerFailure(str(ready.get("error", "worker failed to start"))[:300])
 
     def load(
-        self, source: str, name: str, obs_codec: dict, seed: int, allowed_imports: list[str] | None
+        self,
+        source: str,
+        name: str,
+        obs_codec: dict,
+        seed: int,
+        allowed_imports: list[str] | None,
+        family: dict | None = None,
     ) -> dict:
-        """Lock the worker down and load the program; return the isolation report."""
+        """Lock the worker down and load the program (``family``: its variants and the variant
+        of each episode id, see ``scriptrl.evaluate.family``); return the isolation report."""
         self.codec = obs_codec
         limits = asdict(self.limits)
         self.send(
@@ -165,6 +172,7 @@ class SandboxWorker(_Exchange):
                 "seed": seed,
                 "limits": limits,
                 "allowed_imports": allowed_imports,
+                **(family or {}),
             }
         )
         if self.ready_unread:  # a forked worker's ready frame, read now that the load is on its way
@@ -393,6 +401,7 @@ def open_worker(
     unsafe: bool = False,
     fork_server: bool = True,
     worker: SandboxWorker | InProcessWorker | None = None,
+    family: dict | None = None,
 ) -> SandboxWorker | InProcessWorker:
     """A worker with the program loaded (``worker``, begun by ``new_worker``, or a new one).
 
@@ -403,7 +412,7 @@ def open_worker(
     worker = worker or new_worker(limits, traced=traced, unsafe=unsafe, fork_server=fork_server)
     try:
         worker.wait_ready()
-        isolation = worker.load(source, name, codec, seed, allowed_imports)
+        isolation = worker.load(source, name, codec, seed, allowed_imports, family)
     except BaseException:
         worker.kill()
         raise

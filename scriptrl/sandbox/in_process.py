@@ -30,12 +30,18 @@ class InProcessWorker(_Exchange):
     spawn = wait_ready = start
 
     def load(
-        self, source: str, name: str, obs_codec: dict, seed: int, allowed_imports: list[str] | None
+        self,
+        source: str,
+        name: str,
+        obs_codec: dict,
+        seed: int,
+        allowed_imports: list[str] | None,
+        family: dict | None = None,
     ) -> dict:
         from scriptrl.sandbox.worker import Runner, _describe
 
         self.codec = obs_codec
-        load = {"source": source, "name": name, "obs": obs_codec, "seed": seed}
+        load = {"source": source, "name": name, "obs": obs_codec, "seed": seed, **(family or {})}
         try:
             if self.traced:
                 from scriptrl.sandbox.trace_worker import TracingRunner

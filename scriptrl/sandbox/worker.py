@@ -98,16 +98,22 @@ class Runner:
         import linecache
 
         linecache.cache[self.name] = (len(source), None, source.splitlines(True), self.name)
-        self.module = module = _program_module()  # kept: its functions' globals are its dict
-        module.__dict__.update(
-            {"__builtins__": _guarded_builtins(load.get("allowed_imports")), **self.extra_globals()}
-        )
-        try:
-            exec(self.compile_program(source), module.__dict__)
-        finally:  # registered only while its classes are made (in-process, scriptrl's own sys.modules)
-            if sys.modules.get(module.__name__) is module:
-                del sys.modules[module.__name__]
+        self.module = module = self._run_module(source, load.get("allowed_imports"))
         namespace = module.__dict__
+        # A family (``scriptrl.evaluate.family``): variants of one program that differ only in
+        # their numbers, each in a module of its own, and the variant each episode id runs.
+        variants = load.get("variants") or []
+        self.variant_of: list[int] = [int(v) for v in load.get("variant_of") or []]
+        self.fns: list = []
+        if variants:
+            if not callable(namespace.get("policy")):
+                raise LookupError("a family of variants needs def policy(obs) in every variant")
+            self.variant_modules = [self._run_module(v, load.get("allowed_imports")) for v in variants]
+            for m in self.variant_modules:
+                fn = m.__dict__.get("policy")
+                if not callable(fn):
+                    raise LookupError("a family of variants needs def policy(obs) in every variant")
+                self.fns.append(fn)
         if callable(namespace.get("policy")):
             self.kind = "function"
             self.fn = namespace["policy"]
@@ -119,6 +125,17 @@ class Runner:
             raise LookupError(
                 "no entry point: define policy(obs) or class Policy with reset(seed) and act(obs)"
             )
+
+    def _run_module(self, source: str, allowed_imports: list[str] | None) -> types.ModuleType:
+        """The program's top level run in a fresh module of its own."""
+        module = _program_module()  # kept: its functions' globals are its dict
+        module.__dict__.update({"__builtins__": _guarded_builtins(allowed_imports), **self.extra_globals()})
+        try:
+            exec(self.compile_program(source), module.__dict__)
+        finally:  # registered only while its classes are made (in-process, scriptrl's own sys.modules)
+            if sys.modules.get(module.__name__) is module:
+                del sys.modules[module.__name__]
+        return module
 
     def compile_program(self, source: str):
         """The code object to run (the tracer compiles an instrumented tree instead)."""
@@ -143,6 +160,14 @@ class Runner:
         obs = self.decode(header, payload)
         ids = header["ids"]
         out = []
+        if self.fns:
+            fns, of = self.fns, self.variant_of
+            for eid, o in zip(ids, obs, strict=False):
+                try:
+                    out.append(self.encode(fns[of[eid]](o)))
+                except BaseException as e:
+                    out.append({"t": "err", "m": _describe(e, self.name)})
+            return out
         if self.kind == "function":
             fn = self.fn
             for o in obs:

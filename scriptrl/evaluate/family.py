@@ -1,0 +1,102 @@
+"""Evaluating variants of one program together: one sandbox worker, one batch per step.
+
+Why: a tuning generation is tens of variants of one program that differ only in their numbers
+(CMA-ES candidates), each scored on the same few fresh episodes. Evaluated one by one, a
+variant's five episodes make batches of one to five observations, so each environment step
+waits for a round trip to a sandbox and the pipe and the scheduler cost more than the
+simulator (LunarLander-v3 on 2 cores: 5.3 k env steps/s as twelve 5-episode evaluations, two
+in flight, against 10.0 k as one 60-episode evaluation; ``benchmarks/RESULTS.md``). Evaluated
+as a family, all their episodes share one worker and each message carries up to
+``EvalConfig.max_concurrency`` observations.
+
+What may share a worker: the variants run in one locked-down process, each in a module of its
+own, so their code could reach each other's state. They share one only when their code is the
+same apart from its numbers (``program.shape.shape_hash``), none uses randomness (a shared
+RNG would make a variant's returns depend on its siblings), and each passes the static checks.
+A variant with a failed episode (an exception, a timeout, a crashed worker that took its
+siblings' episodes with it) is evaluated again on its own, so every variant's result is the
+one it gets alone: ``tests/evaluate/test_family.py`` checks this episode by episode.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from scriptrl.envs import ResolvedEnv, resolve_env
+from scriptrl.evaluate.config import EvalConfig
+from scriptrl.evaluate.loop import _EpisodeLoop
+from scriptrl.evaluate.null_policy import _cap_failures
+from scriptrl.evaluate.results import Episode, EvalResult, _summarize
+from scriptrl.program import Program, check_source
+from scriptrl.program.shape import shape_hash
+
+
+def family_key(program: Program, config: EvalConfig) -> str | None:
+    """The key variants of one family share; None when the program must run in a worker of its own."""
+    if not config.families or "random" in program.source or config.unsafe_in_process:
+        return None
+    if not config.static_checks:
+        return None
+    if check_source(program.source, program.name, allow_module_state=config.allow_module_state):
+        return None
+    try:
+        if program.entry_kind != "function":
+            return None
+    except Exception:  # no entry point: its own evaluation reports why
+        return None
+    return shape_hash(program.source)
+
+
+def evaluate_family(
+    programs: Sequence[Program],
+    env: ResolvedEnv | str,
+    seeds: list[int],
+    config: EvalConfig | None = None,
+    split: str = "custom",
+) -> list[EvalResult]:
+    """Each program's result on ``seeds``, as ``evaluate`` gives it, from one shared worker.
+
+    The caller groups the programs (``family_key``); programs of different keys raise ValueError.
+    """
+    from scriptrl.evaluate import evaluate
+
+    config = config or EvalConfig()
+    renv = resolve_env(env) if isinstance(env, str) else env
+    keys = {family_key(p, config) for p in programs}
+    if len(programs) < 2:
+        return [evaluate(p, renv, seeds, config, split) for p in programs]
+    if None in keys or len(keys) != 1:
+        raise ValueError("evaluate_family: the programs are not variants of one program (see family_key)")
+    from dataclasses import replace
+
+    from scriptrl.evaluate.stall import stall_allowed
+
+    if config.stall is not None and not stall_allowed(split, seeds):
+        config = replace(config, stall=None)
+    started = time.perf_counter()
+    episodes = [Episode(seed=s) for _ in programs for s in seeds]
+    family = {
+        "variants": [p.source for p in programs],
+        "variant_of": [i for i in range(len(programs)) for _ in seeds],
+    }
+    loop = _EpisodeLoop(programs[0], renv, episodes, config, family=family)
+    isolation, _ = loop.run()
+    seconds = time.perf_counter() - started
+    total = sum(ep.length for ep in episodes) or 1
+    from scriptrl.evaluate import unreported_note
+
+    results: list[EvalResult] = []
+    n = len(seeds)
+    for i, prog in enumerate(programs):
+        own = episodes[i * n : (i + 1) * n]
+        if any(ep.end == "failure" for ep in own):
+            results.append(evaluate(prog, renv, seeds, config, split))
+            continue
+        steps = sum(ep.length for ep in own)
+        steps += _cap_failures(renv, own, config)
+        share = seconds * sum(ep.length for ep in own) / total
+        results.append(
+            _summarize(prog, renv, split, own, isolation, steps, share, unreported_note(loop.unreported))
+        )
+    return results
