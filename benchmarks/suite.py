@@ -44,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from suite_champions import add_champion_files, champion_files_section  # noqa: E402
 from suite_medians import median_rows, medians_table, raw_steps_per_second  # noqa: E402
 
 SUITES = {
@@ -395,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += compare(env_dirs, threshold=THRESHOLDS.get(env))
     for r in rows:
         r["seed"] = seed_of.get(str(Path(r["run_dir"]).resolve()), seed_of.get(r["run_dir"], 0))
+    add_champion_files(rows)
     med = median_rows(rows, raw)
     curves = None
     if rows:
@@ -428,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         medians_table(med) if med else "(no learner finished)",
         "",
         markdown_table(rows) if rows else "",
+        *champion_files_section(rows),
     ]
     if limits:
         body += [
