@@ -61,9 +61,7 @@ def evaluate(
     split: str = "custom",
 ) -> EvalResult:
     """Run one program for one episode per seed and return its statistics and digests."""
-    config = config or EvalConfig()
-    if config.stall is not None and not stall_allowed(split, seeds):
-        config = replace(config, stall=None)
+    config = screening_config(config or EvalConfig(), split, seeds)
     prog = _as_source(program)
     renv = resolve_env(env) if isinstance(env, str) else env
     started = time.perf_counter()
@@ -89,6 +87,13 @@ def evaluate(
     env_steps += _cap_failures(renv, episodes, config)
     seconds = time.perf_counter() - started
     return _summarize(prog, renv, split, episodes, isolation, env_steps, seconds, note)
+
+
+def screening_config(config: EvalConfig, split: str, seeds: list[int]) -> EvalConfig:
+    """``config`` without its stall rule where the episodes are not screens (holdout, audit)."""
+    if config.stall is not None and not stall_allowed(split, seeds):
+        return replace(config, stall=None)
+    return config
 
 
 def unreported_note(unreported: dict[str, int]) -> str | None:

@@ -25,9 +25,9 @@ import time
 from collections.abc import Sequence
 
 from scriptrl.envs import ResolvedEnv, resolve_env
+from scriptrl.evaluate import evaluate, screening_config, unreported_note
 from scriptrl.evaluate.config import EvalConfig
 from scriptrl.evaluate.loop import _EpisodeLoop
-from scriptrl.evaluate.null_policy import _cap_failures
 from scriptrl.evaluate.results import Episode, EvalResult, _summarize
 from scriptrl.program import Program, check_source
 from scriptrl.program.shape import shape_hash
@@ -75,44 +75,33 @@ def evaluate_family(
 
     The caller groups the programs (``family_key``); programs of different keys raise ValueError.
     """
-    from scriptrl.evaluate import evaluate
-
     config = config or EvalConfig()
     renv = resolve_env(env) if isinstance(env, str) else env
-    keys = {family_key(p, config) for p in programs}
     if len(programs) < 2:
         return [evaluate(p, renv, seeds, config, split) for p in programs]
+    keys = {family_key(p, config) for p in programs}
     if None in keys or len(keys) != 1:
         raise ValueError("evaluate_family: the programs are not variants of one program (see family_key)")
-    from dataclasses import replace
-
-    from scriptrl.evaluate.stall import stall_allowed
-
-    if config.stall is not None and not stall_allowed(split, seeds):
-        config = replace(config, stall=None)
+    config = screening_config(config, split, seeds)
     started = time.perf_counter()
     episodes = [Episode(seed=s) for _ in programs for s in seeds]
+    # The worker runs programs[0] as it runs any program, and the others beside it (variant i >= 1).
     family = {
-        "variants": [p.source for p in programs],
+        "variants": [p.source for p in programs[1:]],
         "variant_of": [i for i in range(len(programs)) for _ in seeds],
     }
     loop = _EpisodeLoop(programs[0], renv, episodes, config, family=family)
     isolation, _ = loop.run()
     seconds = time.perf_counter() - started
     total = sum(ep.length for ep in episodes) or 1
-    from scriptrl.evaluate import unreported_note
-
+    note = unreported_note(loop.unreported)
     results: list[EvalResult] = []
     n = len(seeds)
     for i, prog in enumerate(programs):
         own = episodes[i * n : (i + 1) * n]
-        if any(ep.end == "failure" for ep in own):
+        if any(ep.end == "failure" for ep in own):  # maybe a sibling's doing: its own evaluation says
             results.append(evaluate(prog, renv, seeds, config, split))
             continue
         steps = sum(ep.length for ep in own)
-        steps += _cap_failures(renv, own, config)
-        share = seconds * sum(ep.length for ep in own) / total
-        results.append(
-            _summarize(prog, renv, split, own, isolation, steps, share, unreported_note(loop.unreported))
-        )
+        results.append(_summarize(prog, renv, split, own, isolation, steps, seconds * steps / total, note))
     return results

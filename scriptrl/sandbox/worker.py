@@ -100,15 +100,15 @@ class Runner:
         linecache.cache[self.name] = (len(source), None, source.splitlines(True), self.name)
         self.module = module = self._run_module(source, load.get("allowed_imports"))
         namespace = module.__dict__
-        # A family (``scriptrl.evaluate.family``): variants of one program that differ only in
-        # their numbers, each in a module of its own, and the variant each episode id runs.
+        # A family (``scriptrl.evaluate.family``): this program and variants of it that differ
+        # only in their numbers (variant i >= 1), each in a module of its own, and the variant
+        # each episode id runs.
         variants = load.get("variants") or []
         self.variant_of: list[int] = [int(v) for v in load.get("variant_of") or []]
         self.fns: list = []
         if variants:
-            if not callable(namespace.get("policy")):
-                raise LookupError("a family of variants needs def policy(obs) in every variant")
-            self.variant_modules = [self._run_module(v, load.get("allowed_imports")) for v in variants]
+            allowed = load.get("allowed_imports")
+            self.variant_modules = [module] + [self._run_module(v, allowed) for v in variants]
             for m in self.variant_modules:
                 fn = m.__dict__.get("policy")
                 if not callable(fn):
