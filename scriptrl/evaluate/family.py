@@ -35,18 +35,19 @@ from scriptrl.program.shape import shape_hash
 
 def family_key(program: Program, config: EvalConfig) -> str | None:
     """The key variants of one family share; None when the program must run in a worker of its own."""
-    if not config.families or "random" in program.source or config.unsafe_in_process:
-        return None
-    if not config.static_checks:
+    if not _may_share(program, config) or not config.static_checks:
         return None
     return _shape_if_shareable(program.source, program.name, config.allow_module_state)
 
 
 def planning_key(program: Program, config: EvalConfig) -> str | None:
     """``family_key`` without the static checks, for planning only (``executors.family_groups``)."""
-    if not config.families or "random" in program.source or config.unsafe_in_process:
-        return None
-    return shape_hash(program.source)
+    return shape_hash(program.source) if _may_share(program, config) else None
+
+
+def _may_share(program: Program, config: EvalConfig) -> bool:
+    """Families are on, the program draws no random numbers, and it runs in a sandbox."""
+    return config.families and "random" not in program.source and not config.unsafe_in_process
 
 
 @functools.lru_cache(maxsize=4096)
