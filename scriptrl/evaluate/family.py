@@ -52,9 +52,9 @@ def _may_share(program: Program, config: EvalConfig) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _shape_if_shareable(source: str, name: str, allow_module_state: bool) -> str | None:
-    """Cached: the search groups each generation in its own process and again in each evaluator
-    process, and the static checks parse the program several times (measured: a third of the
-    main process's CPU while it grouped 56 LunarLander-v3 variants)."""
+    """Cached: an evaluator groups its share (``executors.family_groups``) and ``evaluate_family``
+    checks the same programs again, and the static checks parse a program several times (they
+    had cost the search's process a third of its CPU on 56 LunarLander-v3 variants)."""
     if check_source(source, name, allow_module_state=allow_module_state):
         return None
     try:
